@@ -1,0 +1,87 @@
+# rustnl — top-level Makefile. `make help` lists the targets.
+#
+# First run on a fresh machine: `make test` (or `make demo`) installs what it
+# needs (`make deps`), builds the test kernel into $(RUSTNL_CACHE) and the
+# module and user tools into build/, then boots the kernel in QEMU.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+RUSTNL_CACHE ?= $(HOME)/.cache/rustnl
+export RUSTNL_CACHE
+BUILD        := $(CURDIR)/build
+TARGET       := x86_64-unknown-linux-gnu
+STATIC_BIN   := $(CURDIR)/target/$(TARGET)/release
+# The kernel's compiler: clang/LLVM 19 (needed for KASAN with Rust).
+LLVM         ?= -19
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+TOOLCHAIN_ENV := $(RUSTNL_CACHE)/toolchain.env
+-include $(TOOLCHAIN_ENV)
+KRUSTC ?= rustc
+
+# KDIR: a Rust-enabled kernel build tree to build the module against.
+# Default: the test kernel (build/kernel -> the cached build).
+KDIR ?= $(BUILD)/kernel
+
+.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean
+help:
+	@echo "rustnl targets:"
+	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
+	@echo "  make test      host unit tests (cargo test) + QEMU guest tests on the debug kernel"
+	@echo "  make vm        interactive guest shell with the module loaded (exit the shell to stop)"
+	@echo "  make vm-run CMD='...'   run one command line in the guest, exit with its status"
+	@echo "                 (both take VM_FILES='host/file ...' to copy files into the guest's /)"
+	@echo "  make deps      install toolchain and kernel source (idempotent)"
+	@echo "  make kernel    build (or reuse) the test kernel in \$$RUSTNL_CACHE ($(RUSTNL_CACHE))"
+	@echo "  make module    build kmod/rustnl.ko against KDIR (default: the test kernel)"
+	@echo "  make user      build the static rustnl CLI and guest tests"
+	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
+
+deps:
+	@bash scripts/deps.sh
+
+kernel: deps
+	@kb=$$(bash scripts/kernel.sh tests/kernel.config testkernel) && \
+	  mkdir -p $(BUILD) && ln -sfn "$$kb" $(BUILD)/kernel && \
+	  echo "kernel: $(BUILD)/kernel -> $$kb"
+
+# The module. With the default KDIR the test kernel is built first.
+module: $(if $(filter $(BUILD)/kernel,$(KDIR)),kernel)
+	@test -f "$(KDIR)/Module.symvers" -o -f "$(KDIR)/.config" || \
+	  { echo "module: KDIR=$(KDIR) is not a kernel build tree"; exit 1; }
+	$(MAKE) -C "$(KDIR)" M=$(CURDIR) LLVM=$(LLVM) RUSTC=$(KRUSTC) BINDGEN=bindgen modules
+	@echo "module: $(CURDIR)/kmod/rustnl.ko"
+
+# Static binaries for the guest (glibc, crt-static).
+user:
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET) \
+	  -p rustnl -p rustnl-guest-tests
+	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(BUILD)/bin/
+
+VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin OUT=$(BUILD)/vm
+
+test-host:
+	cargo test --workspace --locked
+
+test-vm: kernel module user
+	@$(VM_ENV) bash scripts/vm.sh test
+
+test: deps
+	@$(MAKE) --no-print-directory test-host
+	@$(MAKE) --no-print-directory test-vm
+
+demo: kernel module user
+	@$(VM_ENV) bash scripts/vm.sh demo
+
+vm: kernel module user
+	@$(VM_ENV) bash scripts/vm.sh shell
+
+vm-run: kernel module user
+	@test -n "$(CMD)" || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
+	@$(VM_ENV) CMD='$(subst ','\'',$(CMD))' bash scripts/vm.sh run
+
+clean:
+	-$(MAKE) -C "$(KDIR)" M=$(CURDIR) LLVM=$(LLVM) clean 2>/dev/null
+	rm -rf $(BUILD)

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# rustnl QEMU harness: builds an initramfs and boots the test kernel.
+#
+# Usage: scripts/vm.sh MODE        MODE: test | demo | run | shell
+# Environment (the Makefile sets these):
+#   KBUILD        kernel build dir (arch/x86/boot/bzImage, usr/gen_init_cpio)
+#   KO            the module to put at /lib/modules/rustnl.ko
+#   BINDIR        dir with static rustnl and rustnl-guest-tests binaries
+#   OUT           where the initramfs and console log go
+#   CMD           (run) the command line to run in the guest
+#   VM_FILES      extra host files copied into the guest's /
+#   RUSTNL_ACCEL  auto (default) | kvm | tcg
+#   VM_TIMEOUT    seconds before the guest is killed (default 1200)
+# Exit status: the guest's (test/run/demo), non-zero on a timeout, a crash,
+# or any kernel splat (KASAN, lockdep, WARN, BUG, Oops, kmemleak report).
+set -euo pipefail
+MODE=${1:?usage: vm.sh test|demo|run|shell}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+: "${KBUILD:?}" "${KO:?}" "${BINDIR:?}" "${OUT:?}"
+VM_TIMEOUT=${VM_TIMEOUT:-1200}
+ACCEL=${RUSTNL_ACCEL:-auto}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+log() { printf 'vm: %s\n' "$*" >&2; }
+die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
+
+BZIMAGE=$KBUILD/arch/x86/boot/bzImage
+GEN_CPIO=$KBUILD/usr/gen_init_cpio
+for f in "$BZIMAGE" "$GEN_CPIO" "$KO" "$BINDIR/rustnl" "$BINDIR/rustnl-guest-tests" "$BUSYBOX"; do
+    [ -e "$f" ] || die "missing $f (run the make target, not this script directly)"
+done
+mkdir -p "$OUT"
+
+# --- initramfs ------------------------------------------------------------------
+build_initramfs() {  # mode -> path of cpio
+    local mode=$1 dir="$OUT/initramfs-$1"
+    mkdir -p "$dir"
+    printf '%s\n' "$mode" > "$dir/mode"
+    printf '%s\n' "${CMD:-true}" > "$dir/cmd"
+    {
+        echo "dir /bin 0755 0 0"
+        echo "dir /dev 0755 0 0"
+        echo "nod /dev/console 0600 0 0 c 5 1"
+        echo "nod /dev/null 0666 0 0 c 1 3"
+        echo "dir /etc 0755 0 0"
+        echo "dir /etc/rustnl 0755 0 0"
+        echo "dir /lib 0755 0 0"
+        echo "dir /lib/modules 0755 0 0"
+        echo "file /bin/busybox $BUSYBOX 0755 0 0"
+        echo "slink /bin/sh busybox 0777 0 0"
+        echo "file /init $HERE/tests/vm/init 0755 0 0"
+        echo "file /etc/rustnl/mode $dir/mode 0644 0 0"
+        echo "file /etc/rustnl/cmd $dir/cmd 0644 0 0"
+        echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
+        echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
+        echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
+        for f in ${VM_FILES:-}; do
+            [ -f "$f" ] || die "VM_FILES: no such file: $f"
+            echo "file /$(basename "$f") $(realpath "$f") 0755 0 0"
+        done
+    } > "$dir/list"
+    "$GEN_CPIO" "$dir/list" > "$dir.cpio" || die "gen_init_cpio failed"
+    echo "$dir.cpio"
+}
+
+# --- QEMU -----------------------------------------------------------------------
+qemu_cmd() {  # accel cpio -> prints the argv, one per line
+    local accel=$1 cpio=$2 cpu=max
+    [ "$accel" = kvm ] && cpu=host
+    printf '%s\n' qemu-system-x86_64 -machine pc -accel "$accel" -cpu "$cpu" -smp 2 -m 1536 \
+        -no-reboot -kernel "$BZIMAGE" -initrd "$cpio" \
+        -append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on"
+}
+
+# KVM is used where it boots; on some machines /dev/kvm exists but guests hang
+# or abort, so a short probe decides, and its answer is remembered.
+ACCEL_FILE=$CACHE/accel
+choose_accel() {
+    case "$ACCEL" in kvm|tcg) echo "$ACCEL"; return ;; auto) ;; *) die "RUSTNL_ACCEL must be auto, kvm or tcg" ;; esac
+    local qv; qv=$(qemu-system-x86_64 --version | head -n1)
+    if [ -f "$ACCEL_FILE" ] && [ "$(sed -n 2p "$ACCEL_FILE")" = "$qv" ]; then
+        head -n1 "$ACCEL_FILE"; return
+    fi
+    local answer=tcg
+    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+        log "probing KVM (30 s at most; the answer is remembered in $ACCEL_FILE)"
+        local cpio; cpio=$(build_initramfs probe)
+        local -a argv; mapfile -t argv < <(qemu_cmd kvm "$cpio")
+        if timeout -k 5 30 "${argv[@]}" -display none -serial stdio -monitor none </dev/null 2>&1 \
+            | grep -q 'RUSTNL-EXIT=0'; then
+            answer=kvm
+        fi
+    fi
+    mkdir -p "$CACHE"; printf '%s\n%s\n' "$answer" "$qv" > "$ACCEL_FILE"
+    echo "$answer"
+}
+
+accel=$(choose_accel)
+[ "$accel" = tcg ] && note="TCG (software emulation: KVM unusable or not chosen)" || note="KVM"
+cpio=$(build_initramfs "$MODE")
+mapfile -t argv < <(qemu_cmd "$accel" "$cpio")
+LOG=$OUT/console-$MODE.log
+log "booting the test kernel under $note; console log: $LOG"
+start=$(date +%s)
+
+if [ "$MODE" = shell ]; then
+    "${argv[@]}" -nographic
+    exit 0
+fi
+
+set +e
+timeout -k 10 "$VM_TIMEOUT" "${argv[@]}" -display none -serial stdio -monitor none </dev/null 2>&1 \
+    | tr -d '\r' | tee "$LOG" | if [ "$MODE" = test ] || [ -n "${VM_VERBOSE:-}" ]; then cat; \
+      else sed -n '/^\[ *[0-9.]*\] /!p' | grep -v '^RUSTNL-\|^SeaBIOS\|^Booting from\|^iPXE\|^$' || true; fi
+rc=("${PIPESTATUS[@]}")
+set -e
+secs=$(( $(date +%s) - start ))
+
+# --- verdict -----------------------------------------------------------------------
+status=$(sed -n 's/^RUSTNL-EXIT=\([0-9]*\).*/\1/p' "$LOG" | tail -n1)
+# Kernel lines only (user programs' output cannot trip the scan).
+splats=$(grep -E '^\[ *[0-9]+\.[0-9]+\]' "$LOG" | grep -E \
+    'BUG:|KASAN|WARNING:|Oops|general protection fault|kernel BUG|Kernel panic|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|blocked for more than|rcu_.*stall|suspected memory leak|UBSAN' || true)
+leaks=$(sed -n '/^RUSTNL-KMEMLEAK-BEGIN/,/^RUSTNL-KMEMLEAK-END/p' "$LOG" | grep -c 'unreferenced object' || true)
+nsplat=$(printf '%s' "$splats" | grep -c . || true)
+fail=0
+if [ -z "$status" ]; then
+    log "FAIL: the guest did not finish (timeout after ${VM_TIMEOUT}s, hang or crash; qemu/timeout status ${rc[0]})"
+    fail=1
+elif [ "$status" != 0 ]; then
+    log "FAIL: guest exit status $status"
+    fail=1
+fi
+if [ "$nsplat" != 0 ]; then
+    log "FAIL: $nsplat kernel splat line(s) in the console log:"
+    printf '%s\n' "$splats" | head -n 40 >&2
+    fail=1
+fi
+if [ "$leaks" != 0 ]; then
+    log "FAIL: kmemleak reported $leaks unreferenced object(s):"
+    sed -n '/^RUSTNL-KMEMLEAK-BEGIN/,/^RUSTNL-KMEMLEAK-END/p' "$LOG" | head -n 60 >&2
+    fail=1
+fi
+grep -q 'RUSTNL-KMEMLEAK: unavailable' "$LOG" && { log "FAIL: kmemleak is not available in the guest"; fail=1; }
+log "accel=$accel guest_exit=${status:-none} splats=$nsplat kmemleak=$leaks time=${secs}s"
+if [ "$MODE" = test ]; then
+    # One line for the host's totals: the kernel's verdict as a test of its own.
+    if [ "$fail" = 0 ]; then k_ok=1; k_bad=0; else k_ok=0; k_bad=1; fi
+    echo "test result: $([ $fail = 0 ] && echo ok || echo FAILED). $k_ok passed; $k_bad failed; 0 ignored; 0 measured; 0 filtered out (guest kernel: splats, kmemleak, exit)"
+fi
+exit $fail

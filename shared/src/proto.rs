@@ -1,0 +1,599 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rustnl wire protocol: message type numbers, layouts and length checks.
+//!
+//! This file is compiled twice: as the `rustnl-shared` crate for userspace and,
+//! through `#[path]`, as a module of the kernel module. It therefore uses only
+//! `core`, contains no `unsafe`, and never panics on any input: every length is
+//! checked before a slice is taken.
+//!
+//! Netlink headers and payload integers are in host byte order, as netlink
+//! itself defines them.
+
+use core::fmt;
+
+// ---------------------------------------------------------------------------
+// Netlink framing (uapi `linux/netlink.h`). Defined here rather than taken from
+// `libc` or the kernel bindings so that both sides read the same constants.
+// ---------------------------------------------------------------------------
+
+/// Size of `struct nlmsghdr` (`NLMSG_HDRLEN`).
+pub const NLMSG_HDRLEN: usize = 16;
+/// Netlink messages and attributes are aligned to this many bytes.
+pub const NLMSG_ALIGNTO: usize = 4;
+
+/// Rounds `len` up to the netlink alignment (`NLMSG_ALIGN`).
+///
+/// Saturates instead of overflowing; callers only pass lengths that fit in a
+/// datagram, for which the result is exact.
+pub const fn nlmsg_align(len: usize) -> usize {
+    len.saturating_add(NLMSG_ALIGNTO - 1) & !(NLMSG_ALIGNTO - 1)
+}
+
+/// `NLM_F_REQUEST`: the message is a request.
+pub const NLM_F_REQUEST: u16 = 0x01;
+/// `NLM_F_MULTI`: part of a multipart reply, ended by `NLMSG_DONE`.
+pub const NLM_F_MULTI: u16 = 0x02;
+/// `NLM_F_ACK`: the sender wants an acknowledgement.
+pub const NLM_F_ACK: u16 = 0x04;
+/// `NLM_F_ECHO`: echo this request.
+pub const NLM_F_ECHO: u16 = 0x08;
+/// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`): a dump request.
+pub const NLM_F_DUMP: u16 = 0x300;
+/// `NLM_F_CAPPED` (on `NLMSG_ERROR`): the original payload was cut off.
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS` (on `NLMSG_ERROR`): extended-ack attributes follow.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+
+/// `NLMSG_NOOP`: nothing, to be ignored.
+pub const NLMSG_NOOP: u16 = 0x1;
+/// `NLMSG_ERROR`: an error or, with error 0, an acknowledgement.
+pub const NLMSG_ERROR: u16 = 0x2;
+/// `NLMSG_DONE`: end of a multipart reply.
+pub const NLMSG_DONE: u16 = 0x3;
+/// `NLMSG_OVERRUN`: data lost.
+pub const NLMSG_OVERRUN: u16 = 0x4;
+/// Types below this are netlink control messages.
+pub const NLMSG_MIN_TYPE: u16 = 0x10;
+
+/// Extended-ack attribute: human readable error text (NUL terminated).
+pub const NLMSGERR_ATTR_MSG: u16 = 1;
+/// Extended-ack attribute: offset of the offending attribute in the request.
+pub const NLMSGERR_ATTR_OFFS: u16 = 2;
+
+/// Number of netlink protocol units (`MAX_LINKS`); valid units are `0..MAX_LINKS`.
+pub const MAX_LINKS: u32 = 32;
+
+// ---------------------------------------------------------------------------
+// rustnl protocol constants.
+// ---------------------------------------------------------------------------
+
+/// Version of the rustnl protocol described in this file.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The netlink protocol unit rustnl uses unless told otherwise (`NETLINK_TEST`).
+pub const DEFAULT_UNIT: u32 = 31;
+/// Largest request payload accepted by default.
+pub const DEFAULT_MAX_PAYLOAD: usize = 65536;
+
+/// rustnl message types. Each number is written here and nowhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum MsgType {
+    /// Request: the payload (raw bytes after the netlink header) is sent back
+    /// to the sender unchanged, with the request's sequence number, in a
+    /// message of the same type.
+    Echo = 0x10,
+}
+
+impl MsgType {
+    /// Every message type, for tables and tests.
+    pub const ALL: [MsgType; 1] = [MsgType::Echo];
+
+    /// The type carried in `nlmsg_type`, if it is a rustnl type.
+    pub const fn from_raw(raw: u16) -> Option<MsgType> {
+        let mut i = 0;
+        while i < Self::ALL.len() {
+            if Self::ALL[i] as u16 == raw {
+                return Some(Self::ALL[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The number carried in `nlmsg_type`.
+    pub const fn raw(self) -> u16 {
+        self as u16
+    }
+
+    /// Lower-case name, as used by the CLI and in logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MsgType::Echo => "echo",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The netlink message header.
+// ---------------------------------------------------------------------------
+
+/// `struct nlmsghdr`, decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NlMsgHdr {
+    /// Length of the message including this header.
+    pub len: u32,
+    /// Message type.
+    pub ty: u16,
+    /// `NLM_F_*` flags.
+    pub flags: u16,
+    /// Sequence number chosen by the requester.
+    pub seq: u32,
+    /// Port id of the sender (0 for the kernel). Never trusted by rustnl.
+    pub pid: u32,
+}
+
+impl NlMsgHdr {
+    /// Encoded size (`NLMSG_HDRLEN`).
+    pub const LEN: usize = NLMSG_HDRLEN;
+
+    /// Decodes the header at the start of `buf`; `None` if `buf` is shorter
+    /// than a header. Does not validate `len`.
+    pub fn parse(buf: &[u8]) -> Option<NlMsgHdr> {
+        let (h, _) = buf.split_first_chunk::<NLMSG_HDRLEN>()?;
+        Some(NlMsgHdr {
+            len: u32::from_ne_bytes([h[0], h[1], h[2], h[3]]),
+            ty: u16::from_ne_bytes([h[4], h[5]]),
+            flags: u16::from_ne_bytes([h[6], h[7]]),
+            seq: u32::from_ne_bytes([h[8], h[9], h[10], h[11]]),
+            pid: u32::from_ne_bytes([h[12], h[13], h[14], h[15]]),
+        })
+    }
+
+    /// Encodes the header.
+    pub fn to_bytes(&self) -> [u8; NLMSG_HDRLEN] {
+        let mut out = [0u8; NLMSG_HDRLEN];
+        let (len, rest) = out.split_at_mut(4);
+        len.copy_from_slice(&self.len.to_ne_bytes());
+        let (ty, rest) = rest.split_at_mut(2);
+        ty.copy_from_slice(&self.ty.to_ne_bytes());
+        let (flags, rest) = rest.split_at_mut(2);
+        flags.copy_from_slice(&self.flags.to_ne_bytes());
+        let (seq, pid) = rest.split_at_mut(4);
+        seq.copy_from_slice(&self.seq.to_ne_bytes());
+        pid.copy_from_slice(&self.pid.to_ne_bytes());
+        out
+    }
+
+    /// Whether all of `flags` are set.
+    pub const fn has(&self, flags: u16) -> bool {
+        self.flags & flags == flags
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Splitting a datagram into messages.
+// ---------------------------------------------------------------------------
+
+/// One well-formed message of a datagram: its header and its payload, borrowed
+/// from the datagram (zero copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// The decoded header; `header.len` is within the datagram.
+    pub header: NlMsgHdr,
+    /// The bytes after the header, `header.len - NLMSG_HDRLEN` of them.
+    pub payload: &'a [u8],
+    /// The whole message: header followed by payload.
+    pub bytes: &'a [u8],
+    /// Offset of the message within the datagram.
+    pub offset: usize,
+}
+
+/// Why the rest of a datagram could not be split into messages. After one of
+/// these no further message can be located, so iteration stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// Fewer bytes than a header remain.
+    TruncatedHeader {
+        /// Offset of the stray bytes.
+        offset: usize,
+        /// How many bytes remain.
+        available: usize,
+    },
+    /// `nlmsg_len` is smaller than the header itself.
+    LengthTooSmall {
+        /// Offset of the message.
+        offset: usize,
+        /// The header as received.
+        header: NlMsgHdr,
+    },
+    /// `nlmsg_len` runs past the end of the datagram.
+    LengthPastEnd {
+        /// Offset of the message.
+        offset: usize,
+        /// The header as received.
+        header: NlMsgHdr,
+        /// How many bytes remain from `offset`.
+        available: usize,
+    },
+}
+
+impl Malformed {
+    /// The header, where one could be read.
+    pub fn header(&self) -> Option<NlMsgHdr> {
+        match *self {
+            Malformed::TruncatedHeader { .. } => None,
+            Malformed::LengthTooSmall { header, .. } | Malformed::LengthPastEnd { header, .. } => {
+                Some(header)
+            }
+        }
+    }
+
+    /// Offset of the malformed part within the datagram.
+    pub fn offset(&self) -> usize {
+        match *self {
+            Malformed::TruncatedHeader { offset, .. }
+            | Malformed::LengthTooSmall { offset, .. }
+            | Malformed::LengthPastEnd { offset, .. } => offset,
+        }
+    }
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Malformed::TruncatedHeader { offset, available } => write!(
+                f,
+                "{available} stray bytes at offset {offset}, shorter than a netlink header"
+            ),
+            Malformed::LengthTooSmall { header, .. } => {
+                write!(f, "nlmsg_len {} is shorter than the netlink header", header.len)
+            }
+            Malformed::LengthPastEnd {
+                header, available, ..
+            } => write!(
+                f,
+                "nlmsg_len {} exceeds the {available} bytes left in the datagram",
+                header.len
+            ),
+        }
+    }
+}
+
+/// Iterator over the messages of one datagram.
+///
+/// Yields each well-formed message in order; on the first malformed one it
+/// yields that error and stops. Never panics and never reads out of bounds,
+/// whatever the input.
+#[derive(Clone, Debug)]
+pub struct Messages<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Messages<'a> {
+    /// Starts splitting `datagram`.
+    pub fn new(datagram: &'a [u8]) -> Self {
+        Messages {
+            buf: datagram,
+            pos: 0,
+        }
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let offset = self.pos;
+        let rest = self.buf.get(offset..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        // Whatever happens below, a malformed message ends the iteration.
+        self.pos = self.buf.len();
+        let Some(header) = NlMsgHdr::parse(rest) else {
+            return Some(Err(Malformed::TruncatedHeader {
+                offset,
+                available: rest.len(),
+            }));
+        };
+        let len = header.len as usize;
+        if len < NLMSG_HDRLEN {
+            return Some(Err(Malformed::LengthTooSmall { offset, header }));
+        }
+        let (Some(bytes), Some(payload)) = (rest.get(..len), rest.get(NLMSG_HDRLEN..len)) else {
+            return Some(Err(Malformed::LengthPastEnd {
+                offset,
+                header,
+                available: rest.len(),
+            }));
+        };
+        // The next message starts at the aligned end; a short final pad is fine.
+        self.pos = offset + core::cmp::min(nlmsg_align(len), rest.len());
+        Some(Ok(Message {
+            header,
+            payload,
+            bytes,
+            offset,
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request validation: the kernel decides with this, userspace explains with it.
+// ---------------------------------------------------------------------------
+
+/// Broad class of a request error; each maps to one errno on both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Malformed or short (`EINVAL`).
+    Invalid,
+    /// Unknown message type (`EOPNOTSUPP`).
+    NotSupported,
+    /// Payload larger than allowed (`EMSGSIZE`).
+    TooLarge,
+    /// Sender lacks the privilege (`EPERM`).
+    NotPermitted,
+}
+
+/// What a well-formed message asks of rustnl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// `NLMSG_NOOP`: nothing to do (an ack if asked for).
+    Noop,
+    /// Echo `payload` back to the sender.
+    Echo {
+        /// Bytes to send back.
+        payload: &'a [u8],
+    },
+}
+
+/// Why a well-formed netlink message is not an acceptable rustnl request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The message lacks `NLM_F_REQUEST`.
+    NotARequest {
+        /// Its type.
+        ty: u16,
+    },
+    /// A netlink control type other than `NLMSG_NOOP`.
+    ControlMessage {
+        /// Its type.
+        ty: u16,
+    },
+    /// A type rustnl does not know.
+    UnknownType {
+        /// Its type.
+        ty: u16,
+    },
+    /// The payload exceeds the configured maximum.
+    PayloadTooLarge {
+        /// Payload length received.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+}
+
+impl RequestError {
+    /// The class (and so the errno) of this error.
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            RequestError::NotARequest { .. } | RequestError::ControlMessage { .. } => {
+                ErrorKind::Invalid
+            }
+            RequestError::UnknownType { .. } => ErrorKind::NotSupported,
+            RequestError::PayloadTooLarge { .. } => ErrorKind::TooLarge,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RequestError::NotARequest { ty } => {
+                write!(f, "message type {ty:#x} lacks NLM_F_REQUEST")
+            }
+            RequestError::ControlMessage { ty } => {
+                write!(f, "netlink control type {ty:#x} is not a request")
+            }
+            RequestError::UnknownType { ty } => write!(f, "unknown message type {ty:#x}"),
+            RequestError::PayloadTooLarge { len, max } => {
+                write!(f, "payload of {len} bytes exceeds max_payload ({max})")
+            }
+        }
+    }
+}
+
+/// Decides what a well-formed message asks for, or why it is refused.
+///
+/// `max_payload` is the largest request payload accepted.
+pub fn classify<'a>(msg: &Message<'a>, max_payload: usize) -> Result<Action<'a>, RequestError> {
+    let ty = msg.header.ty;
+    if !msg.header.has(NLM_F_REQUEST) {
+        return Err(RequestError::NotARequest { ty });
+    }
+    if ty < NLMSG_MIN_TYPE {
+        return if ty == NLMSG_NOOP {
+            Ok(Action::Noop)
+        } else {
+            Err(RequestError::ControlMessage { ty })
+        };
+    }
+    let Some(kind) = MsgType::from_raw(ty) else {
+        return Err(RequestError::UnknownType { ty });
+    };
+    if msg.payload.len() > max_payload {
+        return Err(RequestError::PayloadTooLarge {
+            len: msg.payload.len(),
+            max: max_payload,
+        });
+    }
+    match kind {
+        MsgType::Echo => Ok(Action::Echo {
+            payload: msg.payload,
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Netlink attributes (`struct nlattr`), as used by extended acks.
+// ---------------------------------------------------------------------------
+
+/// Size of `struct nlattr`.
+pub const NLA_HDRLEN: usize = 4;
+
+/// One attribute: its type (flags masked off) and payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr<'a> {
+    /// `nla_type` without the `NLA_F_NESTED`/`NLA_F_NET_BYTEORDER` bits.
+    pub ty: u16,
+    /// The payload, `nla_len - NLA_HDRLEN` bytes.
+    pub payload: &'a [u8],
+}
+
+/// A malformed attribute stream (length too small or past the end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadAttr {
+    /// Offset of the bad attribute within the stream.
+    pub offset: usize,
+}
+
+impl fmt::Display for BadAttr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed netlink attribute at offset {}", self.offset)
+    }
+}
+
+/// Iterator over a stream of netlink attributes; stops at the first malformed
+/// one after yielding its error. Never panics.
+#[derive(Clone, Debug)]
+pub struct Attrs<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Attrs<'a> {
+    /// Starts reading attributes from `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Attrs { buf, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<Attr<'a>, BadAttr>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let offset = self.pos;
+        let rest = self.buf.get(offset..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        self.pos = self.buf.len();
+        let bad = Some(Err(BadAttr { offset }));
+        let Some((h, _)) = rest.split_first_chunk::<NLA_HDRLEN>() else {
+            return bad;
+        };
+        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
+        if len < NLA_HDRLEN {
+            return bad;
+        }
+        let Some(payload) = rest.get(NLA_HDRLEN..len) else {
+            return bad;
+        };
+        self.pos = offset + core::cmp::min(nlmsg_align(len), rest.len());
+        Some(Ok(Attr { ty, payload }))
+    }
+}
+
+/// Appends one attribute (header, payload, zeroed padding) to `out` at `*pos`.
+/// Returns `None`, writing nothing, if it does not fit or is too long for
+/// `nla_len`.
+pub fn put_attr(out: &mut [u8], pos: &mut usize, ty: u16, payload: &[u8]) -> Option<()> {
+    let len = NLA_HDRLEN.checked_add(payload.len())?;
+    let len16 = u16::try_from(len).ok()?;
+    let end = pos.checked_add(nlmsg_align(len))?;
+    let dst = out.get_mut(*pos..end)?;
+    let (hdr, rest) = dst.split_at_mut(NLA_HDRLEN);
+    hdr[..2].copy_from_slice(&len16.to_ne_bytes());
+    hdr[2..].copy_from_slice(&ty.to_ne_bytes());
+    let (body, pad) = rest.split_at_mut(payload.len());
+    body.copy_from_slice(payload);
+    pad.fill(0);
+    *pos = end;
+    Some(())
+}
+
+// ---------------------------------------------------------------------------
+// NLMSG_ERROR payload (`struct nlmsgerr` plus extended-ack attributes).
+// ---------------------------------------------------------------------------
+
+/// A decoded `NLMSG_ERROR` message: an acknowledgement when `error == 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorMsg<'a> {
+    /// Negative errno, or 0 for an ack.
+    pub error: i32,
+    /// Header of the request this answers.
+    pub request: NlMsgHdr,
+    /// Extended-ack text (`NLMSGERR_ATTR_MSG`), without its NUL.
+    pub ext_msg: Option<&'a [u8]>,
+    /// Extended-ack offset of the offending attribute (`NLMSGERR_ATTR_OFFS`).
+    pub ext_offset: Option<u32>,
+}
+
+/// Why an `NLMSG_ERROR` payload could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadErrorMsg;
+
+impl fmt::Display for BadErrorMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("truncated NLMSG_ERROR payload")
+    }
+}
+
+impl<'a> ErrorMsg<'a> {
+    /// Decodes the payload of an `NLMSG_ERROR` message whose header flags are
+    /// `flags`.
+    pub fn parse(payload: &'a [u8], flags: u16) -> Result<ErrorMsg<'a>, BadErrorMsg> {
+        let (err, rest) = payload.split_first_chunk::<4>().ok_or(BadErrorMsg)?;
+        let error = i32::from_ne_bytes(*err);
+        let request = NlMsgHdr::parse(rest).ok_or(BadErrorMsg)?;
+        let mut out = ErrorMsg {
+            error,
+            request,
+            ext_msg: None,
+            ext_offset: None,
+        };
+        if flags & NLM_F_ACK_TLVS == 0 {
+            return Ok(out);
+        }
+        // The request's payload is included unless capped (or this is an ack).
+        let echoed = if flags & NLM_F_CAPPED != 0 || error == 0 {
+            0
+        } else {
+            (request.len as usize).saturating_sub(NLMSG_HDRLEN)
+        };
+        let tlvs = rest
+            .get(nlmsg_align(NLMSG_HDRLEN.saturating_add(echoed))..)
+            .unwrap_or(&[]);
+        for attr in Attrs::new(tlvs) {
+            let Ok(attr) = attr else { break };
+            match attr.ty {
+                NLMSGERR_ATTR_MSG => {
+                    let text = attr.payload;
+                    let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                    out.ext_msg = text.get(..end);
+                }
+                NLMSGERR_ATTR_OFFS => {
+                    if let Some(b) = attr.payload.first_chunk::<4>() {
+                        out.ext_offset = Some(u32::from_ne_bytes(*b));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}

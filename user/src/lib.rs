@@ -1,0 +1,22 @@
+//! rustnl: a netlink library, and the client of the rustnl kernel module.
+//!
+//! - [`Socket`]: a netlink socket of any protocol unit (port id from
+//!   `getsockname`, groups, timeouts, receive sizing that never truncates).
+//! - [`MessageBuilder`]: appends netlink messages to one buffer, for batching
+//!   several requests into a single `send`.
+//! - [`proto`]: the rustnl message layouts and the zero-copy, never-panicking
+//!   message splitter ([`proto::Messages`]), shared with the kernel module.
+//! - [`Client`]: the rustnl protocol (ECHO) over a [`Socket`].
+//!
+//! The library never prints; every failure is an [`Error`].
+
+pub mod client;
+pub mod error;
+pub mod message;
+pub mod socket;
+
+pub use client::Client;
+pub use error::{Error, KernelError, Result};
+pub use message::MessageBuilder;
+pub use rustnl_shared as proto;
+pub use socket::{Datagram, RecvMode, Socket};

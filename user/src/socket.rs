@@ -1,0 +1,397 @@
+//! Netlink sockets.
+
+use crate::error::{Error, Result};
+use crate::proto::Messages;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// How [`Socket::recv`] sizes its buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecvMode {
+    /// Peek at each datagram's size first (`MSG_PEEK | MSG_TRUNC`) and grow
+    /// the buffer to fit: never loses data; two system calls per datagram.
+    #[default]
+    Grow,
+    /// One system call per datagram into the current buffer; a datagram that
+    /// does not fit is detected (`MSG_TRUNC`) and reported as
+    /// [`Error::Truncated`], the buffer then grown for the next one.
+    Fixed,
+}
+
+/// Initial receive buffer: a page-sized multiple that holds typical replies.
+const INITIAL_BUFFER: usize = 32 * 1024;
+
+/// A netlink socket of one protocol unit, bound to a kernel-chosen port id.
+#[derive(Debug)]
+pub struct Socket {
+    fd: OwnedFd,
+    protocol: u32,
+    port_id: u32,
+    buf: Vec<u8>,
+    mode: RecvMode,
+    nonblocking: bool,
+    last_len: usize,
+}
+
+/// One received datagram, borrowed from the socket's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The bytes received.
+    pub bytes: &'a [u8],
+    /// Port id of the sender (0: the kernel).
+    pub sender: u32,
+    /// Multicast group mask it was sent to (0: unicast).
+    pub groups: u32,
+}
+
+impl<'a> Datagram<'a> {
+    /// The messages of this datagram (zero copy; never panics).
+    pub fn messages(&self) -> Messages<'a> {
+        Messages::new(self.bytes)
+    }
+}
+
+fn sockaddr(pid: u32, groups: u32) -> libc::sockaddr_nl {
+    // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_nl = unsafe { zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_pid = pid;
+    sa.nl_groups = groups;
+    sa
+}
+
+impl Socket {
+    /// Opens a socket of netlink protocol `protocol` and binds it with no
+    /// multicast groups; the kernel assigns the port id.
+    pub fn open(protocol: u32) -> Result<Socket> {
+        Self::open_with_groups(protocol, 0)
+    }
+
+    /// Opens a socket and binds it to the multicast `groups` bit mask (groups
+    /// 1..=32; use [`Socket::add_membership`] for any group number).
+    pub fn open_with_groups(protocol: u32, groups: u32) -> Result<Socket> {
+        // SAFETY: plain system call.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                protocol as libc::c_int,
+            )
+        };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EPROTONOSUPPORT) => Error::ProtocolNotSupported { unit: protocol },
+                _ => Error::Io {
+                    op: "socket(AF_NETLINK)",
+                    source: err,
+                },
+            });
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut sock = Socket {
+            fd,
+            protocol,
+            port_id: 0,
+            buf: vec![0; INITIAL_BUFFER],
+            mode: RecvMode::default(),
+            nonblocking: false,
+            last_len: 0,
+        };
+        let sa = sockaddr(0, groups);
+        // SAFETY: `sa` is a valid sockaddr_nl of the given length.
+        let rc = unsafe {
+            libc::bind(
+                sock.fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_nl).cast(),
+                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io("bind(AF_NETLINK)"));
+        }
+        sock.port_id = sock.local_addr()?.nl_pid;
+        Ok(sock)
+    }
+
+    fn local_addr(&self) -> Result<libc::sockaddr_nl> {
+        let mut sa = sockaddr(0, 0);
+        let mut len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        // SAFETY: `sa`/`len` describe a writable sockaddr_nl.
+        let rc = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sa as *mut libc::sockaddr_nl).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io("getsockname"));
+        }
+        Ok(sa)
+    }
+
+    /// The port id the kernel assigned to this socket (from `getsockname`).
+    pub fn port_id(&self) -> u32 {
+        self.port_id
+    }
+
+    /// The netlink protocol unit.
+    pub fn protocol(&self) -> u32 {
+        self.protocol
+    }
+
+    fn setsockopt<T>(&self, level: libc::c_int, name: libc::c_int, value: T, op: &'static str) -> Result<()> {
+        // SAFETY: `value` is a valid, readable `T` of the given size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                (&value as *const T).cast(),
+                size_of::<T>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io(op));
+        }
+        Ok(())
+    }
+
+    /// Receive timeout for blocking receives (`None`: wait forever).
+    pub fn set_recv_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let tv = match timeout {
+            Some(d) => libc::timeval {
+                tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+                // A zero timeval means "forever": round tiny timeouts up.
+                tv_usec: if d.as_secs() == 0 && d.subsec_micros() == 0 {
+                    1
+                } else {
+                    d.subsec_micros() as libc::suseconds_t
+                },
+            },
+            None => libc::timeval { tv_sec: 0, tv_usec: 0 },
+        };
+        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVTIMEO, tv, "setsockopt(SO_RCVTIMEO)")
+    }
+
+    /// Switches `O_NONBLOCK`; a receive with nothing queued then returns
+    /// [`Error::WouldBlock`].
+    pub fn set_nonblocking(&mut self, on: bool) -> Result<()> {
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: plain fcntl on our descriptor.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 {
+            return Err(Error::io("fcntl(F_GETFL)"));
+        }
+        let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+            return Err(Error::io("fcntl(F_SETFL)"));
+        }
+        self.nonblocking = on;
+        Ok(())
+    }
+
+    /// `NETLINK_EXT_ACK`: ask for error texts in `NLMSG_ERROR`.
+    pub fn set_ext_ack(&self, on: bool) -> Result<()> {
+        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_EXT_ACK, on as libc::c_int, "setsockopt(NETLINK_EXT_ACK)")
+    }
+
+    /// `NETLINK_CAP_ACK`: errors do not echo the request's payload.
+    pub fn set_cap_ack(&self, on: bool) -> Result<()> {
+        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, on as libc::c_int, "setsockopt(NETLINK_CAP_ACK)")
+    }
+
+    /// How the receive buffer is sized (see [`RecvMode`]).
+    pub fn set_recv_mode(&mut self, mode: RecvMode) {
+        self.mode = mode;
+    }
+
+    fn recv_once(&mut self, flags: libc::c_int) -> Result<(usize, libc::sockaddr_nl)> {
+        loop {
+            let mut sa = sockaddr(0, 0);
+            let mut len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            // SAFETY: `buf` is writable for its length; `sa`/`len` describe a
+            // writable sockaddr_nl.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    flags | libc::MSG_TRUNC,
+                    (&mut sa as *mut libc::sockaddr_nl).cast(),
+                    &mut len,
+                )
+            };
+            if n >= 0 {
+                return Ok((n as usize, sa));
+            }
+            let err = io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) if self.nonblocking => Error::WouldBlock,
+                Some(libc::EAGAIN) => Error::Timeout,
+                Some(libc::ENOBUFS) => Error::Overrun,
+                _ => Error::Io {
+                    op: "recvfrom",
+                    source: err,
+                },
+            });
+        }
+    }
+
+    /// Receives one datagram, never silently truncated (see [`RecvMode`]).
+    pub fn recv(&mut self) -> Result<Datagram<'_>> {
+        let (n, sa) = match self.mode {
+            RecvMode::Grow => {
+                let (size, _) = self.recv_once(libc::MSG_PEEK)?;
+                if size > self.buf.len() {
+                    self.buf.resize(size, 0);
+                }
+                self.recv_once(0)?
+            }
+            RecvMode::Fixed => {
+                let (size, sa) = self.recv_once(0)?;
+                if size > self.buf.len() {
+                    let buffer = self.buf.len();
+                    self.buf.resize(size, 0);
+                    return Err(Error::Truncated { size, buffer });
+                }
+                (size, sa)
+            }
+        };
+        // The peeked datagram is the one consumed, so it fits; `min` keeps
+        // this true even if another thread raced us on the same socket.
+        let n = n.min(self.buf.len());
+        self.last_len = n;
+        Ok(Datagram {
+            bytes: &self.buf[..n],
+            sender: sa.nl_pid,
+            groups: sa.nl_groups,
+        })
+    }
+
+    /// The bytes of the datagram the last successful [`Socket::recv`]
+    /// returned (empty before the first).
+    pub fn last(&self) -> &[u8] {
+        &self.buf[..self.last_len]
+    }
+
+    /// Sends `bytes` (one or more netlink messages) to the kernel.
+    pub fn send(&self, bytes: &[u8]) -> Result<()> {
+        self.send_to(bytes, 0, 0)
+    }
+
+    /// Sends `bytes` to port id `pid` and/or multicast `groups`.
+    pub fn send_to(&self, bytes: &[u8], pid: u32, groups: u32) -> Result<()> {
+        let sa = sockaddr(pid, groups);
+        loop {
+            // SAFETY: `bytes` is readable for its length; `sa` is valid.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_nl).cast(),
+                    size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) if self.nonblocking => return Err(Error::WouldBlock),
+                _ => return Err(Error::Io { op: "sendto", source: err }),
+            }
+        }
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{NlMsgHdr, NLMSG_DONE, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST};
+    use crate::MessageBuilder;
+
+    // NETLINK_ROUTE exists on every Linux host, so these run anywhere.
+
+    #[test]
+    fn two_sockets_in_one_process_get_distinct_kernel_assigned_port_ids() {
+        let a = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
+        let b = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
+        assert_ne!(a.port_id(), 0);
+        assert_ne!(a.port_id(), b.port_id());
+        assert!(a.as_raw_fd() >= 0);
+    }
+
+    #[test]
+    fn unit_without_kernel_socket_is_protocol_not_supported() {
+        // Unit 30 is unused on stock kernels; /proc/net/netlink says whether
+        // something on this host created it, and the answer must agree.
+        let table = std::fs::read_to_string("/proc/net/netlink").unwrap_or_default();
+        let unit30_exists = table.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("30"));
+        match Socket::open(30) {
+            Err(Error::ProtocolNotSupported { unit: 30 }) => assert!(!unit30_exists),
+            Ok(_) => assert!(unit30_exists, "socket(30) worked but no unit 30 is listed"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn timeout_and_nonblocking_are_reported_as_such() {
+        let mut s = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
+        s.set_recv_timeout(Some(Duration::from_millis(20))).unwrap();
+        assert!(matches!(s.recv(), Err(Error::Timeout)));
+        s.set_nonblocking(true).unwrap();
+        assert!(matches!(s.recv(), Err(Error::WouldBlock)));
+    }
+
+    #[test]
+    fn dump_reply_is_received_whole_in_both_modes() {
+        for mode in [RecvMode::Grow, RecvMode::Fixed] {
+            let mut s = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
+            s.set_recv_mode(mode);
+            s.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
+            // RTM_GETLINK dump with an ifinfomsg (16 bytes, AF_UNSPEC).
+            let mut b = MessageBuilder::new();
+            b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16]).unwrap();
+            s.send(b.as_bytes()).unwrap();
+            let mut links = 0;
+            'outer: loop {
+                let d = s.recv().unwrap();
+                assert_eq!(d.sender, 0);
+                for m in d.messages() {
+                    let m = m.unwrap();
+                    let NlMsgHdr { ty, flags, seq, .. } = m.header;
+                    assert_eq!(seq, 1);
+                    if ty == NLMSG_DONE {
+                        break 'outer;
+                    }
+                    assert_eq!(ty, libc::RTM_NEWLINK);
+                    assert!(flags & NLM_F_MULTI != 0);
+                    links += 1;
+                }
+            }
+            assert!(links >= 1, "no link at all (loopback always exists)");
+        }
+    }
+}
