@@ -64,6 +64,7 @@ VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin 
 
 test-host:
 	cargo test --workspace --locked
+	@bash tests/harness/selftest.sh
 
 test-vm: kernel module user
 	@$(VM_ENV) bash scripts/vm.sh test
@@ -80,7 +81,7 @@ vm: kernel module user
 
 vm-run: kernel module user
 	@test -n "$(CMD)" || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
-	@$(VM_ENV) CMD='$(subst ','\'',$(CMD))' bash scripts/vm.sh run
+	@$(VM_ENV) CMD='$(subst ','\'',$(value CMD))' bash scripts/vm.sh run
 
 clean:
 	-$(MAKE) -C "$(KDIR)" M=$(CURDIR) LLVM=$(LLVM) clean 2>/dev/null

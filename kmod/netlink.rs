@@ -22,7 +22,7 @@
 
 use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
 use core::{fmt, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
-use kernel::{alloc::flags::GFP_KERNEL, bindings, prelude::*, ThisModule};
+use kernel::{bindings, prelude::*, ThisModule};
 
 /// Netlink messages are aligned to this many bytes.
 const NLMSG_ALIGNTO: usize = 4;
@@ -204,9 +204,8 @@ impl<'a> Datagram<'a> {
         // SAFETY: `ssk` is a valid kernel netlink socket and `raw` a valid
         // skb whose ownership passes to `netlink_unicast` (it always consumes
         // it). `MSG_DONTWAIT`: never block on a full receiver.
-        let ret = unsafe {
-            bindings::netlink_unicast(ssk, raw, portid, bindings::MSG_DONTWAIT as i32)
-        };
+        let ret =
+            unsafe { bindings::netlink_unicast(ssk, raw, portid, bindings::MSG_DONTWAIT as i32) };
         if ret < 0 {
             return Err(Error::from_errno(ret));
         }
@@ -216,7 +215,12 @@ impl<'a> Datagram<'a> {
     /// Acknowledges `msg`: with `err` `None` an ack (error 0), otherwise an
     /// `NLMSG_ERROR` carrying the error and, for senders that enabled
     /// `NETLINK_EXT_ACK`, `text` as `NLMSGERR_ATTR_MSG`.
-    pub(crate) fn ack(&self, msg: &Message<'_>, err: Option<Error>, text: Option<fmt::Arguments<'_>>) {
+    pub(crate) fn ack(
+        &self,
+        msg: &Message<'_>,
+        err: Option<Error>,
+        text: Option<fmt::Arguments<'_>>,
+    ) {
         // `msg.bytes` is the message, header included, inside `self.data`;
         // `netlink_ack` only reads `nlmsg_len` bytes from it, which the shared
         // splitter checked are present.
@@ -227,7 +231,12 @@ impl<'a> Datagram<'a> {
     /// an `NLMSG_ERROR`. The error echoes `header` (zeroes where none could be
     /// read) with `nlmsg_len` set to the header alone, as its payload cannot
     /// be located.
-    pub(crate) fn ack_malformed(&self, header: Option<NlMsgHdr>, err: Error, text: fmt::Arguments<'_>) {
+    pub(crate) fn ack_malformed(
+        &self,
+        header: Option<NlMsgHdr>,
+        err: Error,
+        text: fmt::Arguments<'_>,
+    ) {
         let mut h = header.unwrap_or_default();
         h.len = NLMSG_HDRLEN as u32;
         let bytes = HeaderCopy(h.to_bytes());
@@ -292,7 +301,12 @@ impl<'b> CBufWriter<'b> {
 impl fmt::Write for CBufWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let room = self.buf.len().saturating_sub(1).saturating_sub(self.len);
-        for (dst, &b) in self.buf.iter_mut().skip(self.len).zip(s.as_bytes().iter().take(room)) {
+        for (dst, &b) in self
+            .buf
+            .iter_mut()
+            .skip(self.len)
+            .zip(s.as_bytes().iter().take(room))
+        {
             *dst = b as c_char;
         }
         self.len += core::cmp::min(room, s.len());
@@ -314,7 +328,13 @@ impl SkBuff {
     /// `portid`, payload `parts` concatenated). Padding is zeroed by
     /// `__nlmsg_put`; every payload byte is written from `parts`, so no
     /// uninitialised byte is ever sent.
-    pub(crate) fn message(portid: u32, seq: u32, ty: u16, flags: u16, parts: &[&[u8]]) -> Result<Self> {
+    pub(crate) fn message(
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]],
+    ) -> Result<Self> {
         let payload = parts
             .iter()
             .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
@@ -324,9 +344,8 @@ impl SkBuff {
         let payload_c = i32::try_from(payload).map_err(|_| EMSGSIZE)?;
         // SAFETY: `__alloc_skb` has no preconditions beyond valid arguments;
         // `GFP_KERNEL` is fine as the input callback runs in task context.
-        let raw = unsafe {
-            bindings::__alloc_skb(size, GFP_KERNEL.as_raw(), 0, bindings::NUMA_NO_NODE)
-        };
+        let raw =
+            unsafe { bindings::__alloc_skb(size, bindings::GFP_KERNEL, 0, bindings::NUMA_NO_NODE) };
         // INVARIANT: A non-null `raw` is a fresh skb that we own.
         let skb = SkBuff {
             skb: NonNull::new(raw).ok_or(ENOMEM)?,

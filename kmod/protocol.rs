@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 use crate::netlink::{Datagram, Receiver};
-use crate::proto::{classify, Action, ErrorKind, Message, Messages, MsgType, DEFAULT_MAX_PAYLOAD, NLM_F_ACK};
+use crate::proto::{
+    classify, Action, ErrorKind, Message, Messages, MsgType, DEFAULT_MAX_PAYLOAD, NLM_F_ACK,
+};
 use kernel::prelude::*;
 
 /// The errno the kernel answers with for each shared error class.
@@ -41,7 +43,11 @@ fn handle(datagram: &Datagram<'_>, msg: &Message<'_>) {
     let action = match classify(msg, DEFAULT_MAX_PAYLOAD) {
         Ok(action) => action,
         Err(refused) => {
-            datagram.ack(msg, Some(errno(refused.kind())), Some(format_args!("{refused}")));
+            datagram.ack(
+                msg,
+                Some(errno(refused.kind())),
+                Some(format_args!("{refused}")),
+            );
             return;
         }
     };

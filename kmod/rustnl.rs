@@ -9,10 +9,10 @@
 use kernel::prelude::*;
 
 mod netlink;
-mod protocol;
 #[path = "../shared/src/proto.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod proto;
+mod protocol;
 
 module! {
     type: RustnlModule,
@@ -36,12 +36,20 @@ impl kernel::Module for RustnlModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let unit = module_parameters::unit.value();
         if unit >= proto::MAX_LINKS {
-            pr_err!("unit={} is out of range: netlink units are 0..{}\n", unit, proto::MAX_LINKS - 1);
+            pr_err!(
+                "unit={} is out of range: netlink units are 0..{}\n",
+                unit,
+                proto::MAX_LINKS - 1
+            );
             return Err(EINVAL);
         }
         let socket = netlink::KernelSocket::new::<protocol::Rustnl>(module, unit, 0, 0)
             .inspect_err(|e| {
-                pr_err!("cannot create netlink unit {}: it is already in use ({:?})\n", unit, e);
+                pr_err!(
+                    "cannot create netlink unit {}: it is already in use (errno {})\n",
+                    unit,
+                    e.to_errno()
+                );
             })?;
         pr_info!(
             "netlink unit {} ready (protocol v{}, max payload {})\n",

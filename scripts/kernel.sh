@@ -21,7 +21,8 @@ key=$( { cat "$FRAG"; echo "$KSRC_VERSION"; "$KRUSTC" --version; bindgen --versi
        | sha256sum | cut -c1-12)
 OUT=$CACHE/$NAME-${KSRC_VERSION%%-*}-$key
 mkdir -p "$OUT"
-exec 9>"$OUT.lock"
+mkdir -p "$CACHE/locks"
+exec 9>"$CACHE/locks/$NAME.lock"
 flock 9
 if [ -f "$OUT/.rustnl-complete" ] && [ -f "$OUT/arch/x86/boot/bzImage" ]; then
     log "cached: $OUT (built $(cat "$OUT/.rustnl-complete"))"
@@ -60,4 +61,8 @@ log "building $NAME kernel (cold build: ~15-25 min on 2 cores)"
 secs=$(( $(date +%s) - start ))
 printf '%s (%ss, %s, %s)\n' "$(date -u +%FT%TZ)" "$secs" "$RUST_SOURCE" "$KSRC_VERSION" > "$OUT/.rustnl-complete"
 log "built in ${secs}s: $OUT"
+# Builds of the same kernel with an older fragment or toolchain are stale.
+for old in "$CACHE/$NAME"-*; do
+    [ "$old" != "$OUT" ] && [ -d "$old" ] && { log "removing stale build $old"; rm -rf "$old"; }
+done
 echo "$OUT"

@@ -247,7 +247,11 @@ impl fmt::Display for Malformed {
                 "{available} stray bytes at offset {offset}, shorter than a netlink header"
             ),
             Malformed::LengthTooSmall { header, .. } => {
-                write!(f, "nlmsg_len {} is shorter than the netlink header", header.len)
+                write!(
+                    f,
+                    "nlmsg_len {} is shorter than the netlink header",
+                    header.len
+                )
             }
             Malformed::LengthPastEnd {
                 header, available, ..

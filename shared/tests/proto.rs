@@ -6,7 +6,13 @@ use rustnl_shared::*;
 fn encode(msgs: &[(u16, u16, u32, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (ty, flags, seq, payload) in msgs {
-        let h = NlMsgHdr { len: (NLMSG_HDRLEN + payload.len()) as u32, ty: *ty, flags: *flags, seq: *seq, pid: 0 };
+        let h = NlMsgHdr {
+            len: (NLMSG_HDRLEN + payload.len()) as u32,
+            ty: *ty,
+            flags: *flags,
+            seq: *seq,
+            pid: 0,
+        };
         out.extend_from_slice(&h.to_bytes());
         out.extend_from_slice(payload);
         out.resize(nlmsg_align(out.len()), 0);
@@ -16,7 +22,13 @@ fn encode(msgs: &[(u16, u16, u32, Vec<u8>)]) -> Vec<u8> {
 
 #[test]
 fn header_layout_matches_struct_nlmsghdr() {
-    let h = NlMsgHdr { len: 0x11223344, ty: 0x5566, flags: 0x7788, seq: 0x99aabbcc, pid: 0xddeeff00 };
+    let h = NlMsgHdr {
+        len: 0x11223344,
+        ty: 0x5566,
+        flags: 0x7788,
+        seq: 0x99aabbcc,
+        pid: 0xddeeff00,
+    };
     let b = h.to_bytes();
     assert_eq!(&b[0..4], &0x11223344u32.to_ne_bytes());
     assert_eq!(&b[4..6], &0x5566u16.to_ne_bytes());
@@ -62,7 +74,16 @@ fn message_types_round_trip_and_are_not_control_types() {
 
 #[test]
 fn splits_batches_in_order() {
-    let msgs: Vec<_> = (0..5u32).map(|i| (MsgType::Echo.raw(), NLM_F_REQUEST, i, vec![i as u8; i as usize])).collect();
+    let msgs: Vec<_> = (0..5u32)
+        .map(|i| {
+            (
+                MsgType::Echo.raw(),
+                NLM_F_REQUEST,
+                i,
+                vec![i as u8; i as usize],
+            )
+        })
+        .collect();
     let buf = encode(&msgs);
     let got: Vec<_> = Messages::new(&buf).collect::<Result<_, _>>().unwrap();
     assert_eq!(got.len(), 5);
@@ -88,24 +109,57 @@ fn malformed_lengths_are_reported_and_stop() {
     let stray = [0u8; 7];
     assert_eq!(
         Messages::new(&stray).collect::<Vec<_>>(),
-        vec![Err(Malformed::TruncatedHeader { offset: 0, available: 7 })]
+        vec![Err(Malformed::TruncatedHeader {
+            offset: 0,
+            available: 7
+        })]
     );
-    let mut short = NlMsgHdr { len: 8, ty: 0x10, flags: 1, seq: 3, pid: 0 }.to_bytes().to_vec();
+    let mut short = NlMsgHdr {
+        len: 8,
+        ty: 0x10,
+        flags: 1,
+        seq: 3,
+        pid: 0,
+    }
+    .to_bytes()
+    .to_vec();
     short.extend_from_slice(&[0; 16]);
     let r: Vec<_> = Messages::new(&short).collect();
     assert_eq!(r.len(), 1);
-    assert!(matches!(r[0], Err(Malformed::LengthTooSmall { offset: 0, .. })));
-    let long = NlMsgHdr { len: 1000, ty: 0x10, flags: 1, seq: 3, pid: 0 }.to_bytes();
+    assert!(matches!(
+        r[0],
+        Err(Malformed::LengthTooSmall { offset: 0, .. })
+    ));
+    let long = NlMsgHdr {
+        len: 1000,
+        ty: 0x10,
+        flags: 1,
+        seq: 3,
+        pid: 0,
+    }
+    .to_bytes();
     let r: Vec<_> = Messages::new(&long).collect();
-    assert!(matches!(r[0], Err(Malformed::LengthPastEnd { available: 16, .. })));
+    assert!(matches!(
+        r[0],
+        Err(Malformed::LengthPastEnd { available: 16, .. })
+    ));
     assert_eq!(r[0].unwrap_err().header().unwrap().seq, 3);
-    assert_eq!(r[0].unwrap_err().to_string(), "nlmsg_len 1000 exceeds the 16 bytes left in the datagram");
+    assert_eq!(
+        r[0].unwrap_err().to_string(),
+        "nlmsg_len 1000 exceeds the 16 bytes left in the datagram"
+    );
     // A good message, then stray bytes: the message, then the error at its offset.
     let mut buf = encode(&[(0x10, 1, 1, vec![9; 4])]);
     buf.extend_from_slice(&[1, 2, 3]);
     let r: Vec<_> = Messages::new(&buf).collect();
     assert!(r[0].is_ok());
-    assert_eq!(r[1], Err(Malformed::TruncatedHeader { offset: 20, available: 3 }));
+    assert_eq!(
+        r[1],
+        Err(Malformed::TruncatedHeader {
+            offset: 20,
+            available: 3
+        })
+    );
 }
 
 #[test]
@@ -120,22 +174,46 @@ fn classify_decides_each_case() {
     ]);
     let m: Vec<_> = Messages::new(&buf).map(Result::unwrap).collect();
     assert_eq!(classify(&m[0], 8), Ok(Action::Echo { payload: b"hi" }));
-    assert_eq!(classify(&m[1], 8), Err(RequestError::NotARequest { ty: 0x10 }));
-    assert_eq!(classify(&m[2], 8), Err(RequestError::UnknownType { ty: 0x7f }));
+    assert_eq!(
+        classify(&m[1], 8),
+        Err(RequestError::NotARequest { ty: 0x10 })
+    );
+    assert_eq!(
+        classify(&m[2], 8),
+        Err(RequestError::UnknownType { ty: 0x7f })
+    );
     assert_eq!(classify(&m[3], 8), Ok(Action::Noop));
-    assert_eq!(classify(&m[4], 8), Err(RequestError::ControlMessage { ty: 3 }));
+    assert_eq!(
+        classify(&m[4], 8),
+        Err(RequestError::ControlMessage { ty: 3 })
+    );
     let big = classify(&m[5], 8).unwrap_err();
     assert_eq!(big, RequestError::PayloadTooLarge { len: 9, max: 8 });
     assert_eq!(big.kind(), ErrorKind::TooLarge);
-    assert_eq!(big.to_string(), "payload of 9 bytes exceeds max_payload (8)");
-    assert_eq!(RequestError::UnknownType { ty: 0x7f }.kind(), ErrorKind::NotSupported);
-    assert_eq!(RequestError::UnknownType { ty: 0x7f }.to_string(), "unknown message type 0x7f");
+    assert_eq!(
+        big.to_string(),
+        "payload of 9 bytes exceeds max_payload (8)"
+    );
+    assert_eq!(
+        RequestError::UnknownType { ty: 0x7f }.kind(),
+        ErrorKind::NotSupported
+    );
+    assert_eq!(
+        RequestError::UnknownType { ty: 0x7f }.to_string(),
+        "unknown message type 0x7f"
+    );
 }
 
 #[test]
 fn error_message_with_ext_ack_decodes() {
     // What netlink_ack builds for an error with NETLINK_EXT_ACK, no CAP_ACK.
-    let req = NlMsgHdr { len: 20, ty: 0x10, flags: 1, seq: 77, pid: 0 };
+    let req = NlMsgHdr {
+        len: 20,
+        ty: 0x10,
+        flags: 1,
+        seq: 77,
+        pid: 0,
+    };
     let mut p = Vec::new();
     p.extend_from_slice(&(-22i32).to_ne_bytes());
     p.extend_from_slice(&req.to_bytes());
@@ -167,7 +245,13 @@ fn attrs_reject_bad_lengths() {
     assert_eq!(&buf[7..8], &[0]); // padding zeroed
     buf[8..10].copy_from_slice(&2u16.to_ne_bytes()); // nla_len < header
     let r: Vec<_> = Attrs::new(&buf).collect();
-    assert_eq!(r[0], Ok(Attr { ty: 5, payload: &[1, 2, 3] }));
+    assert_eq!(
+        r[0],
+        Ok(Attr {
+            ty: 5,
+            payload: &[1, 2, 3]
+        })
+    );
     assert_eq!(r[1], Err(BadAttr { offset: 8 }));
     assert_eq!(r.len(), 2);
     // Does not fit: nothing written.
@@ -212,7 +296,7 @@ proptest! {
     #[test]
     fn decoding_arbitrary_errors_and_attrs_never_panics(buf in prop::collection::vec(any::<u8>(), 0..256), flags in any::<u16>()) {
         let _ = ErrorMsg::parse(&buf, flags);
-        for a in Attrs::new(&buf) { if let Ok(a) = a { prop_assert!(a.payload.len() <= buf.len()); } }
+        for a in Attrs::new(&buf).flatten() { prop_assert!(a.payload.len() <= buf.len()); }
     }
 
     #[test]

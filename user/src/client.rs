@@ -66,7 +66,8 @@ impl Client {
     pub fn echo(&mut self, payload: &[u8]) -> Result<&[u8]> {
         let seq = self.next_seq();
         self.out.clear();
-        self.out.push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
+        self.out
+            .push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
         self.sock.send(self.out.as_bytes())?;
         let port_id = self.sock.port_id();
         loop {
@@ -111,7 +112,8 @@ pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if msg.header.ty != NLMSG_ERROR {
         return Ok(());
     }
-    let e = ErrorMsg::parse(msg.payload, msg.header.flags).map_err(|e| Error::Malformed(e.to_string()))?;
+    let e = ErrorMsg::parse(msg.payload, msg.header.flags)
+        .map_err(|e| Error::Malformed(e.to_string()))?;
     if e.error == 0 {
         return Ok(());
     }

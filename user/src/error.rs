@@ -10,13 +10,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// `socket()` said `EPROTONOSUPPORT` for the rustnl unit: the module is
     /// not loaded (or uses another unit).
-    #[error("rustnl kernel module not loaded: netlink unit {unit} does not exist (load it with `insmod rustnl.ko`{}, or pass --unit)", if *.unit == rustnl_shared::DEFAULT_UNIT { String::new() } else { format!(" unit={unit}") })]
+    #[error("rustnl kernel module not loaded: netlink unit {unit} does not exist (load it with `insmod rustnl.ko{}`, or pass --unit)", if *.unit == rustnl_shared::DEFAULT_UNIT { String::new() } else { format!(" unit={unit}") })]
     ModuleNotLoaded {
         /// The unit asked for.
         unit: u32,
     },
     /// `socket()` said `EPROTONOSUPPORT`: no kernel socket for this unit.
-    #[error("netlink protocol unit {unit} is not supported by this kernel (no kernel socket for it)")]
+    #[error(
+        "netlink protocol unit {unit} is not supported by this kernel (no kernel socket for it)"
+    )]
     ProtocolNotSupported {
         /// The unit asked for.
         unit: u32,

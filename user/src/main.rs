@@ -38,7 +38,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .map_or((s, "s"), |i| s.split_at(i));
-    let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 500ms or 2s"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms or 2s"))?;
     let secs = match unit {
         "ms" => value / 1000.0,
         "s" => value,

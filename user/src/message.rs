@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn batches_messages_aligned_with_zeroed_padding() {
         let mut b = MessageBuilder::new();
-        b.push(0x10, 1, 1, b"abc").unwrap().push(0x10, 5, 2, b"").unwrap();
+        b.push(0x10, 1, 1, b"abc")
+            .unwrap()
+            .push(0x10, 5, 2, b"")
+            .unwrap();
         assert_eq!(b.count(), 2);
         assert_eq!(b.as_bytes().len(), 20 + 16);
         assert_eq!(b.as_bytes()[19], 0);

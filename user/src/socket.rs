@@ -144,7 +144,13 @@ impl Socket {
         self.protocol
     }
 
-    fn setsockopt<T>(&self, level: libc::c_int, name: libc::c_int, value: T, op: &'static str) -> Result<()> {
+    fn setsockopt<T>(
+        &self,
+        level: libc::c_int,
+        name: libc::c_int,
+        value: T,
+        op: &'static str,
+    ) -> Result<()> {
         // SAFETY: `value` is a valid, readable `T` of the given size.
         let rc = unsafe {
             libc::setsockopt(
@@ -173,9 +179,17 @@ impl Socket {
                     d.subsec_micros() as libc::suseconds_t
                 },
             },
-            None => libc::timeval { tv_sec: 0, tv_usec: 0 },
+            None => libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
         };
-        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVTIMEO, tv, "setsockopt(SO_RCVTIMEO)")
+        self.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            tv,
+            "setsockopt(SO_RCVTIMEO)",
+        )
     }
 
     /// Switches `O_NONBLOCK`; a receive with nothing queued then returns
@@ -187,7 +201,11 @@ impl Socket {
         if flags < 0 {
             return Err(Error::io("fcntl(F_GETFL)"));
         }
-        let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
         // SAFETY: as above.
         if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
             return Err(Error::io("fcntl(F_SETFL)"));
@@ -198,12 +216,22 @@ impl Socket {
 
     /// `NETLINK_EXT_ACK`: ask for error texts in `NLMSG_ERROR`.
     pub fn set_ext_ack(&self, on: bool) -> Result<()> {
-        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_EXT_ACK, on as libc::c_int, "setsockopt(NETLINK_EXT_ACK)")
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_EXT_ACK,
+            on as libc::c_int,
+            "setsockopt(NETLINK_EXT_ACK)",
+        )
     }
 
     /// `NETLINK_CAP_ACK`: errors do not echo the request's payload.
     pub fn set_cap_ack(&self, on: bool) -> Result<()> {
-        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_CAP_ACK, on as libc::c_int, "setsockopt(NETLINK_CAP_ACK)")
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_CAP_ACK,
+            on as libc::c_int,
+            "setsockopt(NETLINK_CAP_ACK)",
+        )
     }
 
     /// How the receive buffer is sized (see [`RecvMode`]).
@@ -308,7 +336,12 @@ impl Socket {
             match err.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) if self.nonblocking => return Err(Error::WouldBlock),
-                _ => return Err(Error::Io { op: "sendto", source: err }),
+                _ => {
+                    return Err(Error::Io {
+                        op: "sendto",
+                        source: err,
+                    })
+                }
             }
         }
     }
@@ -348,7 +381,10 @@ mod tests {
         // Unit 30 is unused on stock kernels; /proc/net/netlink says whether
         // something on this host created it, and the answer must agree.
         let table = std::fs::read_to_string("/proc/net/netlink").unwrap_or_default();
-        let unit30_exists = table.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("30"));
+        let unit30_exists = table
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("30"));
         match Socket::open(30) {
             Err(Error::ProtocolNotSupported { unit: 30 }) => assert!(!unit30_exists),
             Ok(_) => assert!(unit30_exists, "socket(30) worked but no unit 30 is listed"),
@@ -373,7 +409,8 @@ mod tests {
             s.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
             // RTM_GETLINK dump with an ifinfomsg (16 bytes, AF_UNSPEC).
             let mut b = MessageBuilder::new();
-            b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16]).unwrap();
+            b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16])
+                .unwrap();
             s.send(b.as_bytes()).unwrap();
             let mut links = 0;
             'outer: loop {

@@ -12,6 +12,8 @@ use rustnl::{Client, Error, MessageBuilder, Socket};
 use std::process::Command;
 
 type TestResult = Result<(), String>;
+/// A named guest test.
+type Test = (&'static str, fn(&Ctx) -> TestResult);
 
 /// Path of the module inside the guest.
 struct Ctx {
@@ -64,7 +66,10 @@ fn module_loaded() -> bool {
 
 /// Kernel log lines of the module (`rustnl: ...`), oldest first.
 fn module_log() -> Vec<String> {
-    let out = Command::new("dmesg").output().map(|o| o.stdout).unwrap_or_default();
+    let out = Command::new("dmesg")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     String::from_utf8_lossy(&out)
         .lines()
         .filter(|l| l.contains("rustnl: "))
@@ -87,7 +92,9 @@ fn connect(unit: u32) -> Result<Client, String> {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// Sends raw bytes on a fresh socket of `unit` and returns the kernel's
@@ -100,8 +107,14 @@ fn raw_exchange(unit: u32, bytes: &[u8], n: usize) -> Result<Vec<(NlMsgHdr, Vec<
     sock.send(bytes).map_err(|e| e.to_string())?;
     let mut got = Vec::new();
     while got.len() < n {
-        let d = sock.recv().map_err(|e| format!("after {} answers: {e}", got.len()))?;
-        ensure!(d.sender == 0, "answer from port {} instead of the kernel", d.sender);
+        let d = sock
+            .recv()
+            .map_err(|e| format!("after {} answers: {e}", got.len()))?;
+        ensure!(
+            d.sender == 0,
+            "answer from port {} instead of the kernel",
+            d.sender
+        );
         for m in d.messages() {
             let m = m.map_err(|e| format!("malformed answer: {e}"))?;
             got.push((m.header, m.payload.to_vec()));
@@ -113,10 +126,21 @@ fn raw_exchange(unit: u32, bytes: &[u8], n: usize) -> Result<Vec<(NlMsgHdr, Vec<
 /// Checks an `NLMSG_ERROR` answer: errno and extended-ack text.
 fn expect_error(answer: &(NlMsgHdr, Vec<u8>), errno: i32, text: &str) -> TestResult {
     let (h, payload) = answer;
-    ensure!(h.ty == NLMSG_ERROR, "expected NLMSG_ERROR, got type {:#x}", h.ty);
+    ensure!(
+        h.ty == NLMSG_ERROR,
+        "expected NLMSG_ERROR, got type {:#x}",
+        h.ty
+    );
     let e = rustnl::proto::ErrorMsg::parse(payload, h.flags).map_err(|e| e.to_string())?;
-    ensure!(e.error == -errno, "expected errno {errno}, got {}", -e.error);
-    let msg = e.ext_msg.map(|m| String::from_utf8_lossy(m).into_owned()).unwrap_or_default();
+    ensure!(
+        e.error == -errno,
+        "expected errno {errno}, got {}",
+        -e.error
+    );
+    let msg = e
+        .ext_msg
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .unwrap_or_default();
     ensure!(msg.contains(text), "extended ack `{msg}` lacks `{text}`");
     Ok(())
 }
@@ -136,7 +160,11 @@ fn t_insmod(ctx: &Ctx) -> TestResult {
 fn t_echo_round_trip(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     let got = c.echo(b"Hello you!").map_err(|e| e.to_string())?;
-    ensure!(got == b"Hello you!", "echo returned {:?}", String::from_utf8_lossy(got));
+    ensure!(
+        got == b"Hello you!",
+        "echo returned {:?}",
+        String::from_utf8_lossy(got)
+    );
     Ok(())
 }
 
@@ -151,8 +179,16 @@ fn t_echo_large(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     let payload = pattern(DEFAULT_MAX_PAYLOAD, 7);
     let got = c.echo(&payload).map_err(|e| e.to_string())?;
-    ensure!(got.len() == payload.len(), "echo of {} bytes returned {}", payload.len(), got.len());
-    ensure!(got == payload.as_slice(), "large echo differs from what was sent");
+    ensure!(
+        got.len() == payload.len(),
+        "echo of {} bytes returned {}",
+        payload.len(),
+        got.len()
+    );
+    ensure!(
+        got == payload.as_slice(),
+        "large echo differs from what was sent"
+    );
     Ok(())
 }
 
@@ -170,9 +206,16 @@ fn t_echo_too_large(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     match c.echo(&pattern(DEFAULT_MAX_PAYLOAD + 1, 1)) {
         Err(Error::Kernel(k)) => {
-            ensure!(k.errno == libc::EMSGSIZE, "errno {} instead of EMSGSIZE", k.errno);
+            ensure!(
+                k.errno == libc::EMSGSIZE,
+                "errno {} instead of EMSGSIZE",
+                k.errno
+            );
             let m = k.message.unwrap_or_default();
-            ensure!(m.contains("exceeds max_payload (65536)"), "extended ack: `{m}`");
+            ensure!(
+                m.contains("exceeds max_payload (65536)"),
+                "extended ack: `{m}`"
+            );
             Ok(())
         }
         other => Err(format!("expected EMSGSIZE, got {other:?}")),
@@ -181,7 +224,8 @@ fn t_echo_too_large(_: &Ctx) -> TestResult {
 
 fn t_unknown_type(_: &Ctx) -> TestResult {
     let mut b = MessageBuilder::new();
-    b.push(0x7f, NLM_F_REQUEST, 5, b"x").map_err(|e| e.to_string())?;
+    b.push(0x7f, NLM_F_REQUEST, 5, b"x")
+        .map_err(|e| e.to_string())?;
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     ensure!(got[0].0.seq == 5, "error carries seq {}", got[0].0.seq);
     expect_error(&got[0], libc::EOPNOTSUPP, "unknown message type 0x7f")
@@ -189,7 +233,8 @@ fn t_unknown_type(_: &Ctx) -> TestResult {
 
 fn t_missing_request_flag(_: &Ctx) -> TestResult {
     let mut b = MessageBuilder::new();
-    b.push(MsgType::Echo.raw(), 0, 6, b"x").map_err(|e| e.to_string())?;
+    b.push(MsgType::Echo.raw(), 0, 6, b"x")
+        .map_err(|e| e.to_string())?;
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     expect_error(&got[0], libc::EINVAL, "lacks NLM_F_REQUEST")
 }
@@ -197,7 +242,13 @@ fn t_missing_request_flag(_: &Ctx) -> TestResult {
 fn t_malformed_length(_: &Ctx) -> TestResult {
     // nlmsg_len claims 1000 bytes; the datagram has 20.
     let mut b = MessageBuilder::new();
-    let h = NlMsgHdr { len: 1000, ty: MsgType::Echo.raw(), flags: NLM_F_REQUEST, seq: 9, pid: 0 };
+    let h = NlMsgHdr {
+        len: 1000,
+        ty: MsgType::Echo.raw(),
+        flags: NLM_F_REQUEST,
+        seq: 9,
+        pid: 0,
+    };
     b.push_header(h, b"abcd");
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     ensure!(got[0].0.seq == 9, "error carries seq {}", got[0].0.seq);
@@ -209,7 +260,8 @@ fn t_malformed_length(_: &Ctx) -> TestResult {
     expect_error(&got[0], libc::EINVAL, "shorter than the netlink header")?;
     // Stray bytes after a good message: the echo, then an error.
     let mut b = MessageBuilder::new();
-    b.push(MsgType::Echo.raw(), NLM_F_REQUEST, 10, b"ok").map_err(|e| e.to_string())?;
+    b.push(MsgType::Echo.raw(), NLM_F_REQUEST, 10, b"ok")
+        .map_err(|e| e.to_string())?;
     let mut bytes = b.as_bytes().to_vec();
     bytes.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
     let got = raw_exchange(DEFAULT_UNIT, &bytes, 2)?;
@@ -220,15 +272,27 @@ fn t_malformed_length(_: &Ctx) -> TestResult {
 fn t_batch_and_ack(_: &Ctx) -> TestResult {
     let mut b = MessageBuilder::new();
     for seq in 1..=10u32 {
-        b.push(MsgType::Echo.raw(), NLM_F_REQUEST | NLM_F_ACK, seq, format!("msg {seq}").as_bytes())
-            .map_err(|e| e.to_string())?;
+        b.push(
+            MsgType::Echo.raw(),
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            format!("msg {seq}").as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
     }
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 20)?;
     for (i, pair) in got.chunks(2).enumerate() {
         let seq = i as u32 + 1;
         let (echo, ack) = (&pair[0], &pair[1]);
-        ensure!(echo.0.ty == MsgType::Echo.raw() && echo.0.seq == seq, "answer {i} is {:?}", echo.0);
-        ensure!(echo.1 == format!("msg {seq}").as_bytes(), "echo {seq} payload differs");
+        ensure!(
+            echo.0.ty == MsgType::Echo.raw() && echo.0.seq == seq,
+            "answer {i} is {:?}",
+            echo.0
+        );
+        ensure!(
+            echo.1 == format!("msg {seq}").as_bytes(),
+            "echo {seq} payload differs"
+        );
         expect_error(ack, 0, "")?;
         ensure!(ack.0.seq == seq, "ack {i} has seq {}", ack.0.seq);
     }
@@ -241,10 +305,19 @@ fn t_cli_echo(_: &Ctx) -> TestResult {
         .output()
         .map_err(|e| format!("running rustnl: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    ensure!(out.status.success(), "rustnl echo failed: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "rustnl echo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut lines = stdout.lines();
     ensure!(lines.next() == Some("Hello you!"), "stdout: {stdout:?}");
-    ensure!(lines.next().is_some_and(|l| l.starts_with("rtt: ") && l.ends_with(" us")), "stdout: {stdout:?}");
+    ensure!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("rtt: ") && l.ends_with(" us")),
+        "stdout: {stdout:?}"
+    );
     Ok(())
 }
 
@@ -254,29 +327,54 @@ fn t_unit_param(ctx: &Ctx) -> TestResult {
     insmod(ctx, &["unit=30"])?;
     last_log_contains(before, "netlink unit 30 ready")?;
     let mut c = connect(30)?;
-    ensure!(c.echo(b"on 30").map_err(|e| e.to_string())? == b"on 30", "echo on unit 30 differs");
+    ensure!(
+        c.echo(b"on 30").map_err(|e| e.to_string())? == b"on 30",
+        "echo on unit 30 differs"
+    );
     match Client::connect(DEFAULT_UNIT) {
         Err(Error::ModuleNotLoaded { unit: 31 }) => {}
         other => return Err(format!("unit 31 while loaded on 30: {other:?}")),
     }
     // The CLI says so in one line and fails.
-    let out = Command::new("rustnl").args(["echo", "x"]).output().map_err(|e| e.to_string())?;
+    let out = Command::new("rustnl")
+        .args(["echo", "x"])
+        .output()
+        .map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(!out.status.success(), "rustnl echo succeeded without a module on unit 31");
-    ensure!(stderr.lines().count() == 1 && stderr.contains("not loaded"), "stderr: {stderr:?}");
-    let out = Command::new("rustnl").args(["--unit", "30", "echo", "y"]).output().map_err(|e| e.to_string())?;
-    ensure!(out.status.success(), "rustnl --unit 30 failed: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        !out.status.success(),
+        "rustnl echo succeeded without a module on unit 31"
+    );
+    ensure!(
+        stderr.lines().count() == 1 && stderr.contains("not loaded"),
+        "stderr: {stderr:?}"
+    );
+    let out = Command::new("rustnl")
+        .args(["--unit", "30", "echo", "y"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        out.status.success(),
+        "rustnl --unit 30 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(c);
     rmmod()
 }
 
 fn t_bad_units_rejected(ctx: &Ctx) -> TestResult {
     let before = module_log().len();
-    ensure!(insmod(ctx, &["unit=32"]).is_err(), "insmod unit=32 succeeded");
+    ensure!(
+        insmod(ctx, &["unit=32"]).is_err(),
+        "insmod unit=32 succeeded"
+    );
     last_log_contains(before, "unit=32 is out of range")?;
     // Unit 0 is NETLINK_ROUTE: taken by the kernel.
     let before = module_log().len();
-    ensure!(insmod(ctx, &["unit=0"]).is_err(), "insmod unit=0 (NETLINK_ROUTE) succeeded");
+    ensure!(
+        insmod(ctx, &["unit=0"]).is_err(),
+        "insmod unit=0 (NETLINK_ROUTE) succeeded"
+    );
     last_log_contains(before, "cannot create netlink unit 0: it is already in use")?;
     ensure!(!module_loaded(), "module stayed loaded after a failed init");
     Ok(())
@@ -290,7 +388,10 @@ fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     last_log_contains(before, "netlink unit 31 released")?;
     match Client::connect(DEFAULT_UNIT) {
         Err(e @ Error::ModuleNotLoaded { .. }) => {
-            ensure!(e.to_string().contains("insmod rustnl.ko"), "error not actionable: {e}");
+            ensure!(
+                e.to_string().contains("insmod rustnl.ko"),
+                "error not actionable: {e}"
+            );
         }
         other => return Err(format!("after rmmod: {other:?}")),
     }
@@ -299,7 +400,7 @@ fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     rmmod()
 }
 
-const TESTS: &[(&str, fn(&Ctx) -> TestResult)] = &[
+const TESTS: &[Test] = &[
     ("insmod_creates_unit", t_insmod),
     ("echo_round_trip", t_echo_round_trip),
     ("echo_empty_payload", t_echo_empty),
