@@ -264,6 +264,32 @@ impl fmt::Display for Malformed {
     }
 }
 
+/// Position in a stream of netlink TLVs (messages or attributes): both walk
+/// 4-byte-aligned length-prefixed records and stop at the first bad one.
+#[derive(Clone, Debug)]
+struct TlvCursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> TlvCursor<'a> {
+    /// The offset and the bytes from the current position, or `None` at the
+    /// end. Moves to the end: unless [`TlvCursor::advance`] follows (the
+    /// record was good), iteration is over.
+    fn take(&mut self) -> Option<(usize, &'a [u8])> {
+        let offset = self.pos;
+        let rest = self.buf.get(offset..).filter(|r| !r.is_empty())?;
+        self.pos = self.buf.len();
+        Some((offset, rest))
+    }
+
+    /// After a good record of `len` bytes at `offset`: the next one starts at
+    /// the aligned end (a short final pad is fine).
+    fn advance(&mut self, offset: usize, len: usize) {
+        self.pos = core::cmp::min(offset.saturating_add(nlmsg_align(len)), self.buf.len());
+    }
+}
+
 /// Iterator over the messages of one datagram.
 ///
 /// Yields each well-formed message in order; on the first malformed one it
@@ -271,16 +297,17 @@ impl fmt::Display for Malformed {
 /// whatever the input.
 #[derive(Clone, Debug)]
 pub struct Messages<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    cursor: TlvCursor<'a>,
 }
 
 impl<'a> Messages<'a> {
     /// Starts splitting `datagram`.
     pub fn new(datagram: &'a [u8]) -> Self {
         Messages {
-            buf: datagram,
-            pos: 0,
+            cursor: TlvCursor {
+                buf: datagram,
+                pos: 0,
+            },
         }
     }
 }
@@ -289,13 +316,7 @@ impl<'a> Iterator for Messages<'a> {
     type Item = Result<Message<'a>, Malformed>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let offset = self.pos;
-        let rest = self.buf.get(offset..)?;
-        if rest.is_empty() {
-            return None;
-        }
-        // Whatever happens below, a malformed message ends the iteration.
-        self.pos = self.buf.len();
+        let (offset, rest) = self.cursor.take()?;
         let Some(header) = NlMsgHdr::parse(rest) else {
             return Some(Err(Malformed::TruncatedHeader {
                 offset,
@@ -313,8 +334,7 @@ impl<'a> Iterator for Messages<'a> {
                 available: rest.len(),
             }));
         };
-        // The next message starts at the aligned end; a short final pad is fine.
-        self.pos = offset + core::cmp::min(nlmsg_align(len), rest.len());
+        self.cursor.advance(offset, len);
         Some(Ok(Message {
             header,
             payload,
@@ -474,14 +494,15 @@ impl fmt::Display for BadAttr {
 /// one after yielding its error. Never panics.
 #[derive(Clone, Debug)]
 pub struct Attrs<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    cursor: TlvCursor<'a>,
 }
 
 impl<'a> Attrs<'a> {
     /// Starts reading attributes from `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Attrs { buf, pos: 0 }
+        Attrs {
+            cursor: TlvCursor { buf, pos: 0 },
+        }
     }
 }
 
@@ -489,12 +510,7 @@ impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, BadAttr>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let offset = self.pos;
-        let rest = self.buf.get(offset..)?;
-        if rest.is_empty() {
-            return None;
-        }
-        self.pos = self.buf.len();
+        let (offset, rest) = self.cursor.take()?;
         let bad = Some(Err(BadAttr { offset }));
         let Some((h, _)) = rest.split_first_chunk::<NLA_HDRLEN>() else {
             return bad;
@@ -507,7 +523,7 @@ impl<'a> Iterator for Attrs<'a> {
         let Some(payload) = rest.get(NLA_HDRLEN..len) else {
             return bad;
         };
-        self.pos = offset + core::cmp::min(nlmsg_align(len), rest.len());
+        self.cursor.advance(offset, len);
         Some(Ok(Attr { ty, payload }))
     }
 }
