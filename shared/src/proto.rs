@@ -151,7 +151,7 @@ impl NlMsgHdr {
     }
 
     /// Encodes the header.
-    pub fn to_bytes(&self) -> [u8; NLMSG_HDRLEN] {
+    pub fn to_bytes(self) -> [u8; NLMSG_HDRLEN] {
         let mut out = [0u8; NLMSG_HDRLEN];
         let (len, rest) = out.split_at_mut(4);
         len.copy_from_slice(&self.len.to_ne_bytes());
