@@ -59,6 +59,8 @@ user:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET) \
 	  -p rustnl -p rustnl-guest-tests
 	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(BUILD)/bin/
+	@for p in nl_send nl_recv; do \
+	  cc -O2 -Wall -Wextra -Werror -static -o $(BUILD)/bin/$$p tests/compat/$$p.c || exit 1; done
 
 VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin OUT=$(BUILD)/vm
 

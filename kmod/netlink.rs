@@ -5,8 +5,13 @@
 //! Every `unsafe` block of rustnl lives in this file. Above it, the protocol
 //! code deals only in safe types:
 //!
+//! - [`Pernet`] registers the protocol with every network namespace: each
+//!   gets its own [`KernelSocket`], its own [`Protocol`] state and, if the
+//!   protocol asks for one, its own periodic tick.
 //! - [`KernelSocket`] owns a kernel netlink socket (`struct sock` from
-//!   `__netlink_kernel_create`) and releases it on drop.
+//!   `__netlink_kernel_create`) and releases it on drop, waiting until no
+//!   sender is still inside its input callback.
+//! - [`SocketRef`] multicasts on a kernel socket.
 //! - [`Datagram`] is the borrowed view of one datagram a user socket sent to
 //!   it, handed to a [`Receiver`] in the socket's input callback. It answers
 //!   the sender: replies built from byte slices ([`Datagram::reply`]) and acks
@@ -15,14 +20,58 @@
 //!
 //! C helpers that are `static inline` (`netlink_kernel_create`, `nlmsg_new`,
 //! `nlmsg_data`, `NETLINK_CB`) are re-expressed here over the exported
-//! functions. Modelled on `rust/kernel/net/netlink.rs` (generic netlink).
+//! functions; what needs `struct sock` (opaque to the Rust bindings) goes
+//! through the one-line accessors in `netlink_helpers.c`. Modelled on
+//! `rust/kernel/net/netlink.rs` (generic netlink).
+//!
+//! # Module lifetime
+//!
+//! The kernel sockets are created without a module owner, so user sockets of
+//! the unit do not pin the module: `rmmod` works while clients are connected
+//! (listeners get GOODBYE, later requests `ECONNREFUSED`). What keeps the
+//! module's code alive instead is [`KernelSocket`]'s drop, which holds a
+//! reference on the socket across `netlink_kernel_release` and waits until
+//! every sender that found the socket has left the input callback (each such
+//! sender holds a socket reference until the callback has returned).
 //!
 //! C headers: [`include/linux/netlink.h`](srctree/include/linux/netlink.h),
 //! [`include/net/netlink.h`](srctree/include/net/netlink.h).
 
 use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
-use core::{fmt, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
-use kernel::{bindings, prelude::*, ThisModule};
+use core::{
+    fmt,
+    marker::PhantomData,
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::atomic::{Acquire, Atomic, Full, Release},
+    types::Opaque,
+};
+
+// Accessors in netlink_helpers.c (prototypes in netlink_helpers.h).
+// `struct net` embeds an empty array type that rustc flags as not FFI-safe;
+// only pointers to it cross, which is sound.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn rustnl_sock_net(sk: *const bindings::sock) -> *mut bindings::net;
+    fn rustnl_sk_user_data(sk: *const bindings::sock) -> *mut c_void;
+    fn rustnl_set_sk_user_data(sk: *mut bindings::sock, data: *mut c_void);
+    fn rustnl_sock_hold(sk: *mut bindings::sock);
+    fn rustnl_sock_put(sk: *mut bindings::sock);
+    fn rustnl_sock_refcnt(sk: *const bindings::sock) -> c_uint;
+    fn rustnl_net_generic(net: *const bindings::net, id: c_uint) -> *mut c_void;
+    fn rustnl_init_delayed_work(dwork: *mut bindings::delayed_work, func: bindings::work_func_t);
+    fn rustnl_queue_delayed_work(dwork: *mut bindings::delayed_work, msecs: c_uint) -> bool;
+}
+
+/// `CLOCK_REALTIME` now, in nanoseconds (NMI-safe, any context).
+pub(crate) fn realtime_ns() -> u64 {
+    // SAFETY: `ktime_get_real_fast_ns` has no preconditions.
+    unsafe { bindings::ktime_get_real_fast_ns() }
+}
 
 /// Netlink messages are aligned to this many bytes.
 const NLMSG_ALIGNTO: usize = 4;
@@ -35,13 +84,32 @@ fn nlmsg_total_size(payload: usize) -> Option<usize> {
         .map(|v| v & !(NLMSG_ALIGNTO - 1))
 }
 
-/// Handles the datagrams user sockets send to a [`KernelSocket`].
-pub(crate) trait Receiver {
-    /// Called once per datagram, in the sending task's context (may sleep).
-    fn receive(datagram: &Datagram<'_>);
+/// How each namespace's kernel socket is set up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SocketConfig {
+    /// Netlink protocol unit.
+    pub(crate) unit: u32,
+    /// Number of multicast groups.
+    pub(crate) groups: u32,
+    /// Period of [`Protocol::tick`] in ms; 0 for none.
+    pub(crate) tick_ms: u32,
 }
 
-/// An owned kernel netlink socket for one protocol unit.
+/// A netlink protocol served in every network namespace.
+pub(crate) trait Protocol: Sized + Send + Sync + 'static {
+    /// The socket configuration (read once per namespace).
+    fn config() -> SocketConfig;
+    /// Creates the state of one namespace.
+    fn new_state() -> Result<Self>;
+    /// Handles one datagram; runs in the sending task's context (may sleep).
+    fn receive(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>);
+    /// Runs every `tick_ms` in process context (may sleep).
+    fn tick(&self, sock: SocketRef<'_>);
+    /// Runs once before the namespace's socket is released.
+    fn closing(&self, sock: SocketRef<'_>);
+}
+
+/// An owned kernel netlink socket for one protocol unit in one namespace.
 ///
 /// # Invariants
 ///
@@ -49,7 +117,6 @@ pub(crate) trait Receiver {
 /// is released exactly once, when it is dropped.
 pub(crate) struct KernelSocket {
     sk: NonNull<bindings::sock>,
-    unit: u32,
 }
 
 // SAFETY: A kernel netlink socket may be used and released from any task; the
@@ -60,55 +127,361 @@ unsafe impl Send for KernelSocket {}
 unsafe impl Sync for KernelSocket {}
 
 impl KernelSocket {
-    /// Creates the kernel socket of netlink protocol `unit` in the initial
-    /// network namespace, with `R` handling what user sockets send to it.
+    /// Creates the kernel socket of netlink protocol `unit` in `net`, with
+    /// `P` handling what user sockets send to it. Non-root processes may
+    /// join its multicast groups (`NL_CFG_F_NONROOT_RECV`).
     ///
     /// Fails with `EINVAL` if `unit` is not a netlink unit and with `EBUSY`
     /// if the unit already has a kernel socket (or memory ran out).
-    pub(crate) fn new<R: Receiver>(
-        module: &'static ThisModule,
-        unit: u32,
-        groups: u32,
-        flags: u32,
-    ) -> Result<Self> {
-        if unit >= crate::proto::MAX_LINKS {
+    ///
+    /// # Safety
+    ///
+    /// `net` must be a live network namespace for the duration of the call.
+    unsafe fn new<P: Protocol>(net: *mut bindings::net, cfg: &SocketConfig) -> Result<Self> {
+        if cfg.unit >= crate::proto::MAX_LINKS {
             return Err(EINVAL);
         }
-        let unit_c = i32::try_from(unit).map_err(|_| EINVAL)?;
-        let mut cfg = bindings::netlink_kernel_cfg {
-            groups,
-            flags,
-            input: Some(input_trampoline::<R>),
+        let unit_c = i32::try_from(cfg.unit).map_err(|_| EINVAL)?;
+        let mut ncfg = bindings::netlink_kernel_cfg {
+            groups: cfg.groups,
+            flags: bindings::NL_CFG_F_NONROOT_RECV,
+            input: Some(input_trampoline::<P>),
             ..Default::default()
         };
-        // SAFETY: `init_net` is a static that lives forever; `cfg` is valid for
-        // the call (netlink copies what it needs); `module.as_ptr()` is this
-        // module, which outlives the socket because the socket is released in
-        // the module's exit path at the latest.
+        // SAFETY: `net` is live (caller); `ncfg` is valid for the call (netlink
+        // copies what it needs). No module owner: see "Module lifetime" above.
         let sk = unsafe {
-            bindings::__netlink_kernel_create(
-                &raw mut bindings::init_net,
-                unit_c,
-                module.as_ptr(),
-                &mut cfg,
-            )
+            bindings::__netlink_kernel_create(net, unit_c, core::ptr::null_mut(), &mut ncfg)
         };
         let sk = NonNull::new(sk).ok_or(EBUSY)?;
         // INVARIANT: `sk` was just returned by `__netlink_kernel_create`.
-        Ok(KernelSocket { sk, unit })
+        Ok(KernelSocket { sk })
     }
 
-    /// The protocol unit of this socket.
-    pub(crate) fn unit(&self) -> u32 {
-        self.unit
+    /// A handle for sending on this socket.
+    pub(crate) fn as_ref(&self) -> SocketRef<'_> {
+        SocketRef {
+            sk: self.sk,
+            _p: PhantomData,
+        }
+    }
+
+    /// Attaches `data` to the socket, for [`input_trampoline`] to find.
+    fn set_user_data(&self, data: *mut c_void) {
+        // SAFETY: `sk` is a valid socket (type invariant).
+        unsafe { rustnl_set_sk_user_data(self.sk.as_ptr(), data) };
     }
 }
 
 impl Drop for KernelSocket {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant `sk` is a kernel netlink socket owned
-        // by `self`; it is released exactly once, here.
-        unsafe { bindings::netlink_kernel_release(self.sk.as_ptr()) };
+        let sk = self.sk.as_ptr();
+        // SAFETY: By the type invariant `sk` is a valid socket owned by `self`.
+        // The extra reference keeps it readable after the release below.
+        unsafe { rustnl_sock_hold(sk) };
+        // SAFETY: `sk` is a kernel netlink socket owned by `self`; it is
+        // released exactly once, here. From now on no new sender finds it.
+        unsafe { bindings::netlink_kernel_release(sk) };
+        // Senders that found the socket before the release each hold a
+        // reference until they have returned from the input callback; the
+        // socket's own reference goes after an RCU grace period. Wait until
+        // only ours is left: then no CPU runs this module's input code.
+        let mut waited_ms: u32 = 0;
+        // SAFETY: `sk` is valid: we hold a reference.
+        while unsafe { rustnl_sock_refcnt(sk) } > 1 {
+            // SAFETY: `msleep` may be called from process context, which
+            // module exit and namespace teardown are.
+            unsafe { bindings::msleep(1) };
+            waited_ms = waited_ms.saturating_add(1);
+            if waited_ms % 5000 == 0 {
+                pr_warn!("still waiting for netlink senders to leave ({} ms)\n", waited_ms);
+            }
+        }
+        // SAFETY: Drops the reference taken above; frees the socket.
+        unsafe { rustnl_sock_put(sk) };
+    }
+}
+
+/// A borrowed kernel socket, for multicasting.
+///
+/// # Invariants
+///
+/// `sk` is a valid kernel netlink socket for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct SocketRef<'a> {
+    sk: NonNull<bindings::sock>,
+    _p: PhantomData<&'a KernelSocket>,
+}
+
+/// Outcome of a multicast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// At least one listener received it, and none failed.
+    Delivered,
+    /// Nobody listens on the group.
+    NoListeners,
+    /// Some listener's queue was full (it sees `ENOBUFS`); others may have
+    /// received it.
+    SomeFailed,
+}
+
+impl SocketRef<'_> {
+    /// Whether any socket listens on `group`.
+    pub(crate) fn has_listeners(&self, group: u32) -> bool {
+        // SAFETY: `sk` is a valid kernel netlink socket (type invariant).
+        unsafe { bindings::netlink_has_listeners(self.sk.as_ptr(), group) != 0 }
+    }
+
+    /// Multicasts one message (type `ty`, sequence number `seq`, payload
+    /// `parts` concatenated) to `group`. Process context only.
+    pub(crate) fn broadcast(&self, group: u32, ty: u16, seq: u32, parts: &[&[u8]]) -> Result<Delivery> {
+        let skb = SkBuff::message(0, seq, ty, 0, parts)?;
+        // SAFETY: `sk` is a valid kernel netlink socket; the skb's ownership
+        // passes to `netlink_broadcast`, which always consumes it. Callers are
+        // in process context, so `GFP_KERNEL` is allowed.
+        let ret = unsafe {
+            bindings::netlink_broadcast(self.sk.as_ptr(), skb.into_raw(), 0, group, bindings::GFP_KERNEL)
+        };
+        match ret {
+            0 => Ok(Delivery::Delivered),
+            r if r == ESRCH.to_errno() => Ok(Delivery::NoListeners),
+            r if r == ENOBUFS.to_errno() => Ok(Delivery::SomeFailed),
+            r => Err(Error::from_errno(r)),
+        }
+    }
+}
+
+/// One namespace's socket, protocol state and ticker.
+///
+/// Lives in a `KBox` whose address is stored in the namespace's pernet slot
+/// and in the socket's `sk_user_data`; freed by [`pernet_exit`].
+struct NetInstance<P: Protocol> {
+    state: P,
+    socket: Option<KernelSocket>,
+    ticker: Option<Pin<KBox<Ticker<P>>>>,
+}
+
+impl<P: Protocol> Drop for NetInstance<P> {
+    fn drop(&mut self) {
+        // Stop ticking first (waits for a running tick), then say goodbye,
+        // then release the socket (waits for running input callbacks).
+        self.ticker.take();
+        if let Some(sock) = self.socket.as_ref() {
+            self.state.closing(sock.as_ref());
+        }
+        self.socket.take();
+    }
+}
+
+/// A self-rearming delayed work item that calls [`Protocol::tick`].
+///
+/// # Invariants
+///
+/// `dwork` is initialised; `instance` points to the `NetInstance` that owns
+/// this ticker, which outlives it (the instance drops the ticker first).
+#[repr(C)]
+struct Ticker<P: Protocol> {
+    dwork: Opaque<bindings::delayed_work>,
+    instance: *const NetInstance<P>,
+    period_ms: u32,
+    stopping: Atomic<bool>,
+}
+
+// SAFETY: The ticker is only touched by the workqueue and by its owner's drop,
+// which cancels it synchronously; `instance` is shared read-only.
+unsafe impl<P: Protocol> Send for Ticker<P> {}
+// SAFETY: As above.
+unsafe impl<P: Protocol> Sync for Ticker<P> {}
+
+impl<P: Protocol> Ticker<P> {
+    /// Starts ticking every `period_ms` for `instance`.
+    ///
+    /// # Safety
+    ///
+    /// `instance` must outlive the returned ticker.
+    unsafe fn start(instance: *const NetInstance<P>, period_ms: u32) -> Result<Pin<KBox<Self>>> {
+        let t = KBox::pin(
+            Ticker {
+                dwork: Opaque::uninit(),
+                instance,
+                period_ms,
+                stopping: Atomic::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `dwork` is pinned memory of the right type; it is
+        // initialised before it is queued.
+        unsafe {
+            rustnl_init_delayed_work(t.dwork.get(), Some(Self::run));
+            rustnl_queue_delayed_work(t.dwork.get(), period_ms);
+        }
+        Ok(t)
+    }
+
+    /// The work function.
+    ///
+    /// # Safety
+    ///
+    /// Called by the workqueue with the `work` member of a queued ticker's
+    /// `dwork`.
+    unsafe extern "C" fn run(work: *mut bindings::work_struct) {
+        // `work` is the first field of `delayed_work`, which is the first
+        // field of the `repr(C)` `Ticker`: the pointers coincide.
+        let this = work.cast::<Self>();
+        // SAFETY: See above; the ticker is alive while its work runs (drop
+        // cancels it synchronously before freeing it).
+        let this = unsafe { &*this };
+        // SAFETY: By the type invariant the instance outlives the ticker.
+        let instance = unsafe { &*this.instance };
+        if let Some(sock) = instance.socket.as_ref() {
+            instance.state.tick(sock.as_ref());
+        }
+        if !this.stopping.load(Acquire) {
+            // SAFETY: `dwork` is initialised (type invariant).
+            unsafe { rustnl_queue_delayed_work(this.dwork.get(), this.period_ms) };
+        }
+    }
+}
+
+impl<P: Protocol> Drop for Ticker<P> {
+    fn drop(&mut self) {
+        self.stopping.store(true, Release);
+        // SAFETY: `dwork` is initialised; `cancel_delayed_work_sync` waits for
+        // a running instance and copes with self-requeueing work.
+        unsafe { bindings::cancel_delayed_work_sync(self.dwork.get()) };
+    }
+}
+
+/// The pernet operations (linked into the kernel's list while registered).
+struct PernetOps(Opaque<bindings::pernet_operations>);
+// SAFETY: Written only before registration (under `PERNET_REGISTERED`), then
+// owned by the pernet core, which serialises access.
+unsafe impl Sync for PernetOps {}
+static PERNET_OPS: PernetOps = PernetOps(Opaque::uninit());
+/// The pernet id, assigned by the core at registration.
+static PERNET_ID: Atomic<u32> = Atomic::new(0);
+/// Only one registration per module (the statics above are single).
+static PERNET_REGISTERED: Atomic<bool> = Atomic::new(false);
+
+/// The slot the pernet core keeps for us in `net`: one pointer.
+///
+/// # Safety
+///
+/// `net` must be live and the registration active.
+unsafe fn pernet_slot(net: *mut bindings::net) -> *mut *mut c_void {
+    // SAFETY: As required by the caller; with `size` set, the core allocated
+    // a zeroed pointer-sized slot for this id in every namespace.
+    unsafe { rustnl_net_generic(net, PERNET_ID.load(Acquire)).cast() }
+}
+
+/// Pernet `init`: creates the namespace's instance.
+///
+/// # Safety
+///
+/// Called by the pernet core for a namespace being set up.
+unsafe extern "C" fn pernet_init<P: Protocol>(net: *mut bindings::net) -> c_int {
+    // SAFETY: As documented.
+    match unsafe { net_instance_new::<P>(net) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// `net` is a namespace being set up by the pernet core.
+unsafe fn net_instance_new<P: Protocol>(net: *mut bindings::net) -> Result {
+    let cfg = P::config();
+    let instance = KBox::new(
+        NetInstance {
+            state: P::new_state()?,
+            socket: None,
+            ticker: None,
+        },
+        GFP_KERNEL,
+    )?;
+    let raw = KBox::into_raw(instance);
+    // SAFETY: `raw` is a valid, exclusively owned instance until it is
+    // published below; on error it is turned back into a box and dropped.
+    let inst = unsafe { &mut *raw };
+    // SAFETY: `net` is live (pernet init).
+    let setup = unsafe { KernelSocket::new::<P>(net, &cfg) }.and_then(|sock| {
+        // Until this store, input sees no state and answers "not ready".
+        sock.set_user_data(raw.cast());
+        inst.socket = Some(sock);
+        if cfg.tick_ms > 0 {
+            // SAFETY: The instance owns the ticker and drops it first.
+            inst.ticker = Some(unsafe { Ticker::start(raw, cfg.tick_ms) }?);
+        }
+        Ok(())
+    });
+    if let Err(e) = setup {
+        // SAFETY: `raw` came from `KBox::into_raw` and was not published.
+        drop(unsafe { KBox::from_raw(raw) });
+        return Err(e);
+    }
+    // SAFETY: `net` is live and our registration is active.
+    unsafe { *pernet_slot(net) = raw.cast() };
+    Ok(())
+}
+
+/// Pernet `exit`: tears the namespace's instance down.
+///
+/// # Safety
+///
+/// Called by the pernet core for a namespace whose `init` succeeded.
+unsafe extern "C" fn pernet_exit<P: Protocol>(net: *mut bindings::net) {
+    // SAFETY: `net` is live and our registration active.
+    let slot = unsafe { pernet_slot(net) };
+    // SAFETY: The slot holds what `net_instance_new` stored, or null.
+    let raw = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) };
+    if !raw.is_null() {
+        // SAFETY: Stored by `net_instance_new` from `KBox::into_raw`; taken
+        // out of the slot exactly once, here.
+        drop(unsafe { KBox::from_raw(raw.cast::<NetInstance<P>>()) });
+    }
+}
+
+/// Registration of a [`Protocol`] with every network namespace; unregisters
+/// (tearing every namespace's instance down) on drop.
+pub(crate) struct Pernet<P: Protocol> {
+    _p: PhantomData<P>,
+}
+
+impl<P: Protocol> Pernet<P> {
+    /// Registers `P`: its `init` runs now for every existing namespace and
+    /// later for each new one. Fails with the first namespace's error.
+    pub(crate) fn register() -> Result<Self> {
+        if PERNET_REGISTERED.xchg(true, Full) {
+            return Err(EBUSY);
+        }
+        let ops = PERNET_OPS.0.get();
+        // SAFETY: Not registered (checked above), so nobody else accesses
+        // `ops`; `pernet_operations` is plain data for which zero is valid.
+        unsafe {
+            ops.write(bindings::pernet_operations {
+                init: Some(pernet_init::<P>),
+                exit: Some(pernet_exit::<P>),
+                id: PERNET_ID.as_ptr(),
+                size: size_of::<*mut c_void>(),
+                ..Default::default()
+            })
+        };
+        // SAFETY: `ops` is initialised and static.
+        let ret = unsafe { bindings::register_pernet_subsys(ops) };
+        if ret < 0 {
+            PERNET_REGISTERED.store(false, Release);
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Pernet { _p: PhantomData })
+    }
+}
+
+impl<P: Protocol> Drop for Pernet<P> {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `register`; runs `exit` for every namespace.
+        unsafe { bindings::unregister_pernet_subsys(PERNET_OPS.0.get()) };
+        PERNET_REGISTERED.store(false, Release);
     }
 }
 
@@ -119,13 +492,29 @@ impl Drop for KernelSocket {
 /// Called by the netlink core only, with a valid `skb` that it owns and keeps
 /// alive for the duration of the call; `skb->sk` is the kernel socket and
 /// `NETLINK_CB(skb)` describes the sender.
-unsafe extern "C" fn input_trampoline<R: Receiver>(skb: *mut bindings::sk_buff) {
+unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) {
     let Some(skb) = NonNull::new(skb) else {
         return;
     };
     // SAFETY: The netlink core passes a valid skb that outlives this call.
     let datagram = unsafe { Datagram::from_raw(skb) };
-    R::receive(&datagram);
+    let sk = datagram.kernel_sock();
+    // SAFETY: `sk` is the receiving kernel socket, valid during the callback.
+    let data = unsafe { rustnl_sk_user_data(sk.as_ptr()) };
+    if data.is_null() {
+        // The namespace's state is being set up (a brief window at load).
+        datagram.refuse_all(EAGAIN, format_args!("rustnl is starting up, try again"));
+        return;
+    }
+    // SAFETY: A non-null `sk_user_data` is the `NetInstance<P>` that owns this
+    // socket; it is dropped only after the socket's release has waited for
+    // every running input callback, so it outlives this call.
+    let instance = unsafe { &*data.cast::<NetInstance<P>>() };
+    let sock = SocketRef {
+        sk,
+        _p: PhantomData,
+    };
+    instance.state.receive(sock, &datagram);
 }
 
 /// One datagram sent by a user socket, borrowed for the input callback.
@@ -182,6 +571,42 @@ impl<'a> Datagram<'a> {
         unsafe { &*(&raw const (*self.skb.as_ptr()).cb).cast::<bindings::netlink_skb_parms>() }
     }
 
+    /// The receiving kernel socket (`skb->sk`).
+    fn kernel_sock(&self) -> NonNull<bindings::sock> {
+        // SAFETY: By the type invariant the skb is valid and `skb->sk` is the
+        // receiving kernel socket, which is never null during input.
+        let sk = unsafe { (*self.skb.as_ptr()).sk };
+        NonNull::new(sk).unwrap_or(NonNull::dangling())
+    }
+
+    /// Whether the sender has `CAP_NET_ADMIN` over the network namespace of
+    /// the receiving socket (checked against the opener's credentials, like
+    /// `netlink_ns_capable`).
+    pub(crate) fn sender_has_net_admin(&self) -> bool {
+        // SAFETY: The kernel socket is valid during input; `sock_net` of it
+        // is its live namespace, whose `user_ns` is valid with it.
+        let ok = unsafe {
+            let net = rustnl_sock_net(self.kernel_sock().as_ptr());
+            bindings::netlink_ns_capable(
+                self.skb.as_ptr(),
+                (*net).user_ns,
+                bindings::CAP_NET_ADMIN as c_int,
+            )
+        };
+        ok
+    }
+
+    /// Answers every message of the datagram with `err` (used before any
+    /// protocol state exists).
+    fn refuse_all(&self, err: Error, text: fmt::Arguments<'_>) {
+        for item in crate::proto::Messages::new(self.data) {
+            match item {
+                Ok(msg) => self.ack(&msg, Some(err), Some(text)),
+                Err(bad) => self.ack_malformed(bad.header(), err, text),
+            }
+        }
+    }
+
     /// The port id the kernel recorded for the sending socket. Replies go
     /// here; `nlmsg_pid` in the message is never trusted.
     pub(crate) fn sender_portid(&self) -> u32 {
@@ -197,11 +622,10 @@ impl<'a> Datagram<'a> {
     pub(crate) fn reply(&self, ty: u16, flags: u16, seq: u32, parts: &[&[u8]]) -> Result {
         let portid = self.sender_portid();
         let skb = SkBuff::message(portid, seq, ty, flags, parts)?;
-        // SAFETY: By the type invariant `skb->sk` is the kernel socket that
-        // received this datagram; it is alive while its input callback runs.
-        let ssk = unsafe { (*self.skb.as_ptr()).sk };
+        let ssk = self.kernel_sock().as_ptr();
         let raw = skb.into_raw();
-        // SAFETY: `ssk` is a valid kernel netlink socket and `raw` a valid
+        // SAFETY: `ssk` is the receiving kernel socket, alive while its input
+        // callback runs (type invariant), and `raw` a valid
         // skb whose ownership passes to `netlink_unicast` (it always consumes
         // it). `MSG_DONTWAIT`: never block on a full receiver.
         let ret =
@@ -389,5 +813,95 @@ impl Drop for SkBuff {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own a valid skb; free it once.
         unsafe { bindings::nlmsg_free(self.skb.as_ptr()) };
+    }
+}
+
+/// In-kernel unit tests of the layer and of the shared decoder as the kernel
+/// compiles it; they run when the module loads on a KUnit-enabled kernel.
+#[kunit_tests(rustnl)]
+mod tests {
+    use super::*;
+    use crate::proto::{
+        classify, Action, BroadcastHdr, ErrorKind, Limits, Messages, MsgType, NLM_F_REQUEST,
+    };
+
+    /// The linear data of a fresh skb built by `SkBuff::message`.
+    fn data(skb: &SkBuff) -> &[u8] {
+        // SAFETY: Such an skb is linear: `data` points to `len` initialised
+        // bytes that live as long as the skb.
+        unsafe {
+            let s = skb.skb.as_ref();
+            core::slice::from_raw_parts(s.data, s.len as usize)
+        }
+    }
+
+    #[test]
+    fn message_builder_lays_out_header_parts_and_padding() {
+        let skb = SkBuff::message(7, 9, 0x10, NLM_F_REQUEST, &[b"ab", b"cde"]);
+        assert!(skb.is_ok());
+        if let Ok(skb) = skb {
+            let data = data(&skb);
+            assert_eq!(data.len(), 24); // 16 + 5, aligned to 4
+            let h = NlMsgHdr::parse(data).unwrap_or_default();
+            assert_eq!((h.len, h.ty, h.flags, h.seq, h.pid), (21, 0x10, NLM_F_REQUEST, 9, 7));
+            assert_eq!(data.get(16..21), Some(&b"abcde"[..]));
+            assert_eq!(data.get(21..24), Some(&[0u8, 0, 0][..]));
+        }
+    }
+
+    #[test]
+    fn message_builder_handles_empty_payload() {
+        let skb = SkBuff::message(1, 2, 0x12, 0, &[]);
+        assert!(skb.is_ok());
+        if let Ok(skb) = skb {
+            assert_eq!(data(&skb).len(), NLMSG_HDRLEN);
+        }
+    }
+
+    #[test]
+    fn total_size_aligns_and_never_overflows() {
+        assert_eq!(nlmsg_total_size(0), Some(16));
+        assert_eq!(nlmsg_total_size(1), Some(20));
+        assert_eq!(nlmsg_total_size(4), Some(20));
+        assert_eq!(nlmsg_total_size(usize::MAX), None);
+    }
+
+    #[test]
+    fn ext_ack_text_is_truncated_and_terminated() {
+        let mut buf = [1 as c_char; 8];
+        let mut w = CBufWriter::new(&mut buf);
+        let _ = fmt::write(&mut w, format_args!("{}-{}", "abcdef", 12345));
+        w.terminate();
+        assert_eq!(buf[6], b'-' as c_char); // "abcdef-" fits, the rest is cut
+        assert_eq!(buf[7], 0);
+        let mut buf = [1 as c_char; 8];
+        let mut w = CBufWriter::new(&mut buf);
+        let _ = fmt::write(&mut w, format_args!("ok"));
+        w.terminate();
+        assert_eq!(buf[2], 0);
+    }
+
+    #[test]
+    fn shared_validation_in_the_kernel() {
+        let limits = Limits { max_payload: 4, groups: 2 };
+        let mut buf = [0u8; 64];
+        let hdr = NlMsgHdr { len: 16 + 8 + 3, ty: MsgType::Broadcast.raw(), flags: NLM_F_REQUEST, seq: 1, pid: 0 };
+        buf[..16].copy_from_slice(&hdr.to_bytes());
+        buf[16..24].copy_from_slice(&BroadcastHdr { group: 2 }.to_bytes());
+        buf[24..27].copy_from_slice(b"abc");
+        let mut it = Messages::new(&buf[..27]);
+        match it.next() {
+            Some(Ok(m)) => assert_eq!(classify(&m, &limits), Ok(Action::Broadcast { group: 2, payload: b"abc" })),
+            _ => assert!(false),
+        }
+        assert!(it.next().is_none());
+        buf[16..24].copy_from_slice(&BroadcastHdr { group: 3 }.to_bytes());
+        match Messages::new(&buf[..27]).next() {
+            Some(Ok(m)) => assert_eq!(classify(&m, &limits).map_err(|e| e.kind()), Err(ErrorKind::Invalid)),
+            _ => assert!(false),
+        }
+        // A length past the end is reported, not read.
+        buf[..4].copy_from_slice(&1000u32.to_ne_bytes());
+        assert!(matches!(Messages::new(&buf[..27]).next(), Some(Err(_))));
     }
 }

@@ -8,11 +8,31 @@
 //! ack, or an `NLMSG_ERROR` with the errno and an extended-ack text.
 #![forbid(unsafe_code)]
 
-use crate::netlink::{Datagram, Receiver};
+use crate::netlink::{Datagram, Delivery, Protocol, SocketConfig, SocketRef};
 use crate::proto::{
-    classify, Action, ErrorKind, Message, Messages, MsgType, DEFAULT_MAX_PAYLOAD, NLM_F_ACK,
+    classify, Action, BroadcastResult, Counters, ErrorKind, EventHdr, Info, Limits, Message,
+    Messages, MsgType, RequestError, KERNEL_EVENT_GROUP, NLM_F_ACK, PROTOCOL_VERSION,
 };
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
+
+/// The module's configuration (its parameters, validated at load).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    /// Netlink protocol unit.
+    pub(crate) unit: u32,
+    /// Request limits: `max_payload`, `groups`.
+    pub(crate) limits: Limits,
+    /// Anyone may BROADCAST (otherwise `CAP_NET_ADMIN` is needed).
+    pub(crate) open_broadcast: bool,
+    /// Heartbeat period (0: off).
+    pub(crate) heartbeat_ms: u32,
+}
+
+/// The text of a HEARTBEAT, as in the Kernel Korner article.
+pub(crate) const HEARTBEAT_TEXT: &[u8] = b"Greeting from kernel!";
 
 /// The errno the kernel answers with for each shared error class.
 pub(crate) fn errno(kind: ErrorKind) -> Error {
@@ -24,48 +44,198 @@ pub(crate) fn errno(kind: ErrorKind) -> Error {
     }
 }
 
-/// The rustnl protocol, as a netlink [`Receiver`].
-pub(crate) struct Rustnl;
+/// The counters of [`Counters`], in its wire order.
+#[derive(Clone, Copy)]
+enum Counter {
+    Requests,
+    Echoes,
+    Broadcasts,
+    EventsSent,
+    Invalid,
+    NotSupported,
+    TooLarge,
+    NotPermitted,
+    DeliveryFailures,
+    NoListeners,
+}
 
-impl Receiver for Rustnl {
-    fn receive(datagram: &Datagram<'_>) {
-        for item in Messages::new(datagram.bytes()) {
-            match item {
-                Ok(msg) => handle(datagram, &msg),
-                Err(bad) => datagram.ack_malformed(bad.header(), EINVAL, format_args!("{bad}")),
-            }
+/// One lock-free counter per [`Counter`].
+struct Stats([Atomic<u64>; Counters::COUNT]);
+
+impl Stats {
+    fn new() -> Self {
+        Stats(core::array::from_fn(|_| Atomic::new(0)))
+    }
+
+    fn bump(&self, c: Counter) {
+        if let Some(a) = self.0.get(c as usize) {
+            a.fetch_add(1u64, Relaxed);
         }
+    }
+
+    fn snapshot(&self) -> Counters {
+        Counters::from_array(core::array::from_fn(|i| {
+            self.0.get(i).map_or(0, |a| a.load(Relaxed))
+        }))
+    }
+
+    fn refused(&self, kind: ErrorKind) {
+        self.bump(match kind {
+            ErrorKind::Invalid => Counter::Invalid,
+            ErrorKind::NotSupported => Counter::NotSupported,
+            ErrorKind::TooLarge => Counter::TooLarge,
+            ErrorKind::NotPermitted => Counter::NotPermitted,
+        });
     }
 }
 
-/// Answers one well-formed message.
-fn handle(datagram: &Datagram<'_>, msg: &Message<'_>) {
-    let action = match classify(msg, DEFAULT_MAX_PAYLOAD) {
-        Ok(action) => action,
-        Err(refused) => {
-            datagram.ack(
-                msg,
-                Some(errno(refused.kind())),
-                Some(format_args!("{refused}")),
-            );
+/// The rustnl protocol state of one network namespace.
+pub(crate) struct Rustnl {
+    stats: Stats,
+    /// Sequence number of the last event sent in this namespace.
+    event_seq: Atomic<u64>,
+}
+
+impl Protocol for Rustnl {
+    fn config() -> SocketConfig {
+        let c = crate::config();
+        SocketConfig {
+            unit: c.unit,
+            groups: c.limits.groups,
+            tick_ms: c.heartbeat_ms,
+        }
+    }
+
+    fn new_state() -> Result<Self> {
+        Ok(Rustnl {
+            stats: Stats::new(),
+            event_seq: Atomic::new(0),
+        })
+    }
+
+    fn receive(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>) {
+        for item in Messages::new(datagram.bytes()) {
+            self.stats.bump(Counter::Requests);
+            match item {
+                Ok(msg) => self.handle(sock, datagram, &msg),
+                Err(bad) => {
+                    self.stats.refused(ErrorKind::Invalid);
+                    datagram.ack_malformed(bad.header(), EINVAL, format_args!("{bad}"));
+                }
+            }
+        }
+    }
+
+    fn tick(&self, sock: SocketRef<'_>) {
+        // Nobody listening: skip the allocation, count it.
+        if !sock.has_listeners(KERNEL_EVENT_GROUP) {
+            self.stats.bump(Counter::NoListeners);
             return;
         }
-    };
-    let result = match action {
-        Action::Noop => Ok(()),
-        Action::Echo { payload } => {
-            datagram.reply(MsgType::Echo.raw(), 0, msg.header.seq, &[payload])
+        let _ = self.send_event(sock, MsgType::Heartbeat, KERNEL_EVENT_GROUP, 0, HEARTBEAT_TEXT);
+    }
+
+    fn closing(&self, sock: SocketRef<'_>) {
+        let _ = self.send_event(sock, MsgType::Goodbye, KERNEL_EVENT_GROUP, 0, b"");
+    }
+}
+
+impl Rustnl {
+    /// Answers one well-formed message.
+    fn handle(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>, msg: &Message<'_>) {
+        let config = crate::config();
+        let result = classify(msg, &config.limits).and_then(|action| match action {
+            Action::Broadcast { .. } if !config.open_broadcast && !datagram.sender_has_net_admin() => {
+                Err(RequestError::BroadcastNotPermitted)
+            }
+            action => Ok(action),
+        });
+        let action = match result {
+            Ok(action) => action,
+            Err(refused) => {
+                self.stats.refused(refused.kind());
+                datagram.ack(msg, Some(errno(refused.kind())), Some(format_args!("{refused}")));
+                return;
+            }
+        };
+        let seq = msg.header.seq;
+        let answered = match action {
+            Action::Noop => Ok(()),
+            Action::Echo { payload } => {
+                self.stats.bump(Counter::Echoes);
+                datagram.reply(MsgType::Echo.raw(), 0, seq, &[payload])
+            }
+            Action::Broadcast { group, payload } => {
+                self.stats.bump(Counter::Broadcasts);
+                let origin = datagram.sender_portid();
+                match self.send_event(sock, MsgType::Event, group, origin, payload) {
+                    Ok((event_seq, delivery)) => {
+                        let result = BroadcastResult {
+                            group,
+                            delivered: delivery == Delivery::Delivered,
+                            delivery_failed: delivery == Delivery::SomeFailed,
+                            event_seq,
+                        };
+                        datagram.reply(MsgType::Broadcast.raw(), 0, seq, &[&result.to_bytes()])
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::GetInfo => {
+                let info = Info {
+                    version: PROTOCOL_VERSION as u16,
+                    unit: config.unit,
+                    groups: config.limits.groups,
+                    max_payload: config.limits.max_payload as u32,
+                    heartbeat_ms: config.heartbeat_ms,
+                    open_broadcast: config.open_broadcast,
+                    counters: self.stats.snapshot(),
+                };
+                datagram.reply(MsgType::Info.raw(), 0, seq, &[&info.to_bytes()])
+            }
+        };
+        match answered {
+            Ok(()) if msg.header.has(NLM_F_ACK) => datagram.ack(msg, None, None),
+            Ok(()) => {}
+            // No buffer for the answer (or the event): tell the sender why.
+            Err(e) if e == ENOMEM || e == EMSGSIZE => {
+                self.stats.bump(Counter::DeliveryFailures);
+                datagram.ack(msg, Some(e), Some(format_args!("cannot allocate the answer")));
+            }
+            // The sender's queue is full or the sender is gone: netlink has
+            // flagged the overrun (ENOBUFS) on its socket.
+            Err(_) => self.stats.bump(Counter::DeliveryFailures),
         }
-    };
-    match result {
-        Ok(()) if msg.header.has(NLM_F_ACK) => datagram.ack(msg, None, None),
-        Ok(()) => {}
-        // Building the reply failed: tell the sender why.
-        Err(e) if e == ENOMEM || e == EMSGSIZE => {
-            datagram.ack(msg, Some(e), Some(format_args!("cannot build the reply")))
+    }
+
+    /// Multicasts an event of type `ty` to `group`; returns its sequence
+    /// number and how delivery went.
+    fn send_event(
+        &self,
+        sock: SocketRef<'_>,
+        ty: MsgType,
+        group: u32,
+        origin: u32,
+        payload: &[u8],
+    ) -> Result<(u64, Delivery)> {
+        let seq = self.event_seq.fetch_add(1u64, Relaxed).wrapping_add(1);
+        let hdr = EventHdr {
+            group,
+            origin,
+            seq,
+            timestamp_ns: crate::netlink::realtime_ns(),
+        };
+        let delivery = sock
+            .broadcast(group, ty.raw(), seq as u32, &[&hdr.to_bytes(), payload])
+            .inspect_err(|_| self.stats.bump(Counter::DeliveryFailures))?;
+        match delivery {
+            Delivery::Delivered => self.stats.bump(Counter::EventsSent),
+            Delivery::NoListeners => self.stats.bump(Counter::NoListeners),
+            Delivery::SomeFailed => {
+                self.stats.bump(Counter::EventsSent);
+                self.stats.bump(Counter::DeliveryFailures);
+            }
         }
-        // Delivery failed (receiver full or gone): netlink has already flagged
-        // the overrun (ENOBUFS) on the receiving socket.
-        Err(_) => {}
+        Ok((seq, delivery))
     }
 }

@@ -72,8 +72,20 @@ pub const MAX_LINKS: u32 = 32;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The netlink protocol unit rustnl uses unless told otherwise (`NETLINK_TEST`).
 pub const DEFAULT_UNIT: u32 = 31;
-/// Largest request payload accepted by default.
+/// Largest request payload accepted by default (module parameter `max_payload`).
 pub const DEFAULT_MAX_PAYLOAD: usize = 65536;
+/// Upper bound of the `max_payload` module parameter.
+pub const MAX_PAYLOAD_LIMIT: usize = 1 << 20;
+/// Number of multicast groups by default (module parameter `groups`).
+pub const DEFAULT_GROUPS: u32 = 32;
+/// Upper bound of the `groups` module parameter.
+pub const MAX_GROUPS: u32 = 1024;
+/// The group kernel-originated events (heartbeat, goodbye) go to.
+pub const KERNEL_EVENT_GROUP: u32 = 1;
+/// Shortest heartbeat period accepted (module parameter `heartbeat_ms`; 0 = off).
+pub const MIN_HEARTBEAT_MS: u32 = 10;
+/// Longest heartbeat period accepted.
+pub const MAX_HEARTBEAT_MS: u32 = 3_600_000;
 
 /// rustnl message types. Each number is written here and nowhere else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,11 +95,35 @@ pub enum MsgType {
     /// to the sender unchanged, with the request's sequence number, in a
     /// message of the same type.
     Echo = 0x10,
+    /// Request: [`BroadcastHdr`] then the payload. The kernel multicasts an
+    /// [`MsgType::Event`] carrying the payload to the group and answers with a
+    /// [`BroadcastResult`] in a message of this type.
+    Broadcast = 0x11,
+    /// Multicast: [`EventHdr`] then the payload of a BROADCAST request.
+    Event = 0x12,
+    /// Multicast to [`KERNEL_EVENT_GROUP`] every `heartbeat_ms`: [`EventHdr`],
+    /// then the text "Greeting from kernel!".
+    Heartbeat = 0x13,
+    /// Multicast to [`KERNEL_EVENT_GROUP`] when the module unloads: [`EventHdr`]
+    /// with an empty payload.
+    Goodbye = 0x14,
+    /// Request, empty payload: answered with [`MsgType::Info`].
+    GetInfo = 0x15,
+    /// Answer to GET_INFO: [`Info`].
+    Info = 0x16,
 }
 
 impl MsgType {
     /// Every message type, for tables and tests.
-    pub const ALL: [MsgType; 1] = [MsgType::Echo];
+    pub const ALL: [MsgType; 7] = [
+        MsgType::Echo,
+        MsgType::Broadcast,
+        MsgType::Event,
+        MsgType::Heartbeat,
+        MsgType::Goodbye,
+        MsgType::GetInfo,
+        MsgType::Info,
+    ];
 
     /// The type carried in `nlmsg_type`, if it is a rustnl type.
     pub const fn from_raw(raw: u16) -> Option<MsgType> {
@@ -110,6 +146,12 @@ impl MsgType {
     pub const fn name(self) -> &'static str {
         match self {
             MsgType::Echo => "echo",
+            MsgType::Broadcast => "broadcast",
+            MsgType::Event => "event",
+            MsgType::Heartbeat => "heartbeat",
+            MsgType::Goodbye => "goodbye",
+            MsgType::GetInfo => "get_info",
+            MsgType::Info => "info",
         }
     }
 }
@@ -345,6 +387,357 @@ impl<'a> Iterator for Messages<'a> {
 }
 
 // ---------------------------------------------------------------------------
+// Fixed layouts of the structured messages.
+//
+// Each starts with `version: u16` and `hdr_len: u16`, the size of the fixed
+// part as its writer laid it out; the payload (if any) starts at `hdr_len`.
+// Readers take the fields they know and skip to `hdr_len`, so a later version
+// can append fields without breaking older readers, and a reader refuses a
+// header shorter than the version-1 layout. All integers are host order;
+// every layout has explicit sizes and 8-byte alignment for its u64s.
+// ---------------------------------------------------------------------------
+
+/// Why a fixed layout could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// Fewer bytes than the version-1 layout.
+    Short {
+        /// Bytes the layout needs.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// Version 0 (never valid).
+    BadVersion,
+    /// `hdr_len` is shorter than the version-1 layout or longer than the
+    /// message.
+    BadHdrLen {
+        /// The `hdr_len` field.
+        hdr_len: u16,
+        /// The version-1 size.
+        min: usize,
+        /// Bytes present.
+        have: usize,
+    },
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LayoutError::Short { need, have } => {
+                write!(f, "header needs {need} bytes, message has {have}")
+            }
+            LayoutError::BadVersion => f.write_str("header version 0 is invalid"),
+            LayoutError::BadHdrLen { hdr_len, min, have } => write!(
+                f,
+                "hdr_len {hdr_len} outside {min}..={have}"
+            ),
+        }
+    }
+}
+
+/// Reads native-endian integers from a slice already checked to be long
+/// enough; a short read yields 0 rather than a panic.
+#[derive(Clone, Copy)]
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn u16(self, off: usize) -> u16 {
+        self.0
+            .get(off..)
+            .and_then(|b| b.first_chunk::<2>())
+            .map_or(0, |b| u16::from_ne_bytes(*b))
+    }
+    fn u32(self, off: usize) -> u32 {
+        self.0
+            .get(off..)
+            .and_then(|b| b.first_chunk::<4>())
+            .map_or(0, |b| u32::from_ne_bytes(*b))
+    }
+    fn u64(self, off: usize) -> u64 {
+        self.0
+            .get(off..)
+            .and_then(|b| b.first_chunk::<8>())
+            .map_or(0, |b| u64::from_ne_bytes(*b))
+    }
+}
+
+/// Writes native-endian integers into a fixed array.
+struct Writer<const N: usize>([u8; N]);
+
+impl<const N: usize> Writer<N> {
+    /// Starts a layout of `N` bytes: version and `hdr_len = N`.
+    fn new() -> Self {
+        let mut w = Writer([0; N]);
+        w.put(0, &(PROTOCOL_VERSION as u16).to_ne_bytes());
+        w.put(2, &(N as u16).to_ne_bytes());
+        w
+    }
+    fn put(&mut self, off: usize, bytes: &[u8]) -> &mut Self {
+        if let Some(dst) = self.0.get_mut(off..off.saturating_add(bytes.len())) {
+            dst.copy_from_slice(bytes);
+        }
+        self
+    }
+    fn u32(&mut self, off: usize, v: u32) -> &mut Self {
+        self.put(off, &v.to_ne_bytes())
+    }
+    fn u64(&mut self, off: usize, v: u64) -> &mut Self {
+        self.put(off, &v.to_ne_bytes())
+    }
+}
+
+/// Splits `payload` into its fixed part (at least `min` bytes, `hdr_len` of
+/// them) and the rest.
+fn split_fixed(payload: &[u8], min: usize) -> Result<(Fields<'_>, &[u8]), LayoutError> {
+    let have = payload.len();
+    if have < min {
+        return Err(LayoutError::Short { need: min, have });
+    }
+    let f = Fields(payload);
+    if f.u16(0) == 0 {
+        return Err(LayoutError::BadVersion);
+    }
+    let hdr_len = f.u16(2);
+    let (Some(fixed), Some(rest)) = (payload.get(..hdr_len as usize), payload.get(hdr_len as usize..))
+    else {
+        return Err(LayoutError::BadHdrLen { hdr_len, min, have });
+    };
+    if (hdr_len as usize) < min {
+        return Err(LayoutError::BadHdrLen { hdr_len, min, have });
+    }
+    Ok((Fields(fixed), rest))
+}
+
+/// BROADCAST request header; the payload to multicast follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BroadcastHdr {
+    /// Multicast group, `1..=groups`.
+    pub group: u32,
+}
+
+impl BroadcastHdr {
+    /// Version-1 size.
+    pub const LEN: usize = 8;
+
+    /// Encodes the header.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        Writer::<{ Self::LEN }>::new().u32(4, self.group).0
+    }
+
+    /// Reads the header and returns it with the payload that follows.
+    pub fn parse(payload: &[u8]) -> Result<(BroadcastHdr, &[u8]), LayoutError> {
+        let (f, rest) = split_fixed(payload, Self::LEN)?;
+        Ok((BroadcastHdr { group: f.u32(4) }, rest))
+    }
+}
+
+/// The kernel's answer to BROADCAST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BroadcastResult {
+    /// The group broadcast to.
+    pub group: u32,
+    /// Whether at least one listener received the event.
+    pub delivered: bool,
+    /// Whether delivery failed for some listener (its queue was full).
+    pub delivery_failed: bool,
+    /// Sequence number of the EVENT in this network namespace.
+    pub event_seq: u64,
+}
+
+impl BroadcastResult {
+    /// Version-1 size.
+    pub const LEN: usize = 24;
+
+    /// Encodes the answer.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        let flags = u32::from(self.delivered) | (u32::from(self.delivery_failed) << 1);
+        Writer::<{ Self::LEN }>::new()
+            .u32(4, self.group)
+            .u32(8, flags)
+            .u64(16, self.event_seq)
+            .0
+    }
+
+    /// Reads the answer.
+    pub fn parse(payload: &[u8]) -> Result<BroadcastResult, LayoutError> {
+        let (f, _) = split_fixed(payload, Self::LEN)?;
+        let flags = f.u32(8);
+        Ok(BroadcastResult {
+            group: f.u32(4),
+            delivered: flags & 1 != 0,
+            delivery_failed: flags & 2 != 0,
+            event_seq: f.u64(16),
+        })
+    }
+}
+
+/// Header of the multicast messages (EVENT, HEARTBEAT, GOODBYE); the payload
+/// follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventHdr {
+    /// The group it was sent to.
+    pub group: u32,
+    /// Port id of the BROADCAST's sender; 0 for kernel-originated events.
+    pub origin: u32,
+    /// Sequence number among the events of this network namespace (from 1).
+    pub seq: u64,
+    /// `CLOCK_REALTIME` when the kernel sent it, in nanoseconds.
+    pub timestamp_ns: u64,
+}
+
+impl EventHdr {
+    /// Version-1 size.
+    pub const LEN: usize = 32;
+
+    /// Encodes the header.
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        Writer::<{ Self::LEN }>::new()
+            .u32(4, self.group)
+            .u32(8, self.origin)
+            .u64(16, self.seq)
+            .u64(24, self.timestamp_ns)
+            .0
+    }
+
+    /// Reads the header and returns it with the payload that follows.
+    pub fn parse(payload: &[u8]) -> Result<(EventHdr, &[u8]), LayoutError> {
+        let (f, rest) = split_fixed(payload, Self::LEN)?;
+        Ok((
+            EventHdr {
+                group: f.u32(4),
+                origin: f.u32(8),
+                seq: f.u64(16),
+                timestamp_ns: f.u64(24),
+            },
+            rest,
+        ))
+    }
+}
+
+/// Per-network-namespace counters, as reported by INFO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages received (well-formed or not).
+    pub requests: u64,
+    /// ECHO requests answered.
+    pub echoes: u64,
+    /// BROADCAST requests carried out.
+    pub broadcasts: u64,
+    /// Events (EVENT, HEARTBEAT, GOODBYE) that reached at least one listener.
+    pub events_sent: u64,
+    /// Requests refused with `EINVAL`.
+    pub invalid: u64,
+    /// Requests refused with `EOPNOTSUPP`.
+    pub not_supported: u64,
+    /// Requests refused with `EMSGSIZE`.
+    pub too_large: u64,
+    /// Requests refused with `EPERM`.
+    pub not_permitted: u64,
+    /// Deliveries that failed: a listener's or requester's queue was full
+    /// (it sees `ENOBUFS`), or no buffer could be allocated.
+    pub delivery_failures: u64,
+    /// Events sent while nobody listened on their group.
+    pub no_listeners: u64,
+}
+
+impl Counters {
+    /// Number of counters.
+    pub const COUNT: usize = 10;
+
+    /// The counters in wire order.
+    pub const fn to_array(&self) -> [u64; Self::COUNT] {
+        [
+            self.requests,
+            self.echoes,
+            self.broadcasts,
+            self.events_sent,
+            self.invalid,
+            self.not_supported,
+            self.too_large,
+            self.not_permitted,
+            self.delivery_failures,
+            self.no_listeners,
+        ]
+    }
+
+    /// The counters from wire order.
+    pub const fn from_array(a: [u64; Self::COUNT]) -> Counters {
+        Counters {
+            requests: a[0],
+            echoes: a[1],
+            broadcasts: a[2],
+            events_sent: a[3],
+            invalid: a[4],
+            not_supported: a[5],
+            too_large: a[6],
+            not_permitted: a[7],
+            delivery_failures: a[8],
+            no_listeners: a[9],
+        }
+    }
+}
+
+/// The answer to GET_INFO: the module's configuration and this network
+/// namespace's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Info {
+    /// Protocol version of the module.
+    pub version: u16,
+    /// Netlink protocol unit.
+    pub unit: u32,
+    /// Number of multicast groups.
+    pub groups: u32,
+    /// Largest accepted request payload.
+    pub max_payload: u32,
+    /// Heartbeat period in ms (0: off).
+    pub heartbeat_ms: u32,
+    /// Whether anyone may BROADCAST.
+    pub open_broadcast: bool,
+    /// This namespace's counters.
+    pub counters: Counters,
+}
+
+impl Info {
+    /// Offset of the counters.
+    const COUNTERS_AT: usize = 24;
+    /// Version-1 size.
+    pub const LEN: usize = Self::COUNTERS_AT + 8 * Counters::COUNT;
+
+    /// Encodes the answer (its `version` field is [`PROTOCOL_VERSION`]).
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut w = Writer::<{ Self::LEN }>::new();
+        w.u32(4, self.unit)
+            .u32(8, self.groups)
+            .u32(12, self.max_payload)
+            .u32(16, self.heartbeat_ms)
+            .u32(20, u32::from(self.open_broadcast));
+        for (i, c) in self.counters.to_array().iter().enumerate() {
+            w.u64(Self::COUNTERS_AT + 8 * i, *c);
+        }
+        w.0
+    }
+
+    /// Reads the answer.
+    pub fn parse(payload: &[u8]) -> Result<Info, LayoutError> {
+        let (f, _) = split_fixed(payload, Self::LEN)?;
+        let mut c = [0u64; Counters::COUNT];
+        for (i, v) in c.iter_mut().enumerate() {
+            *v = f.u64(Self::COUNTERS_AT + 8 * i);
+        }
+        Ok(Info {
+            version: f.u16(0),
+            unit: f.u32(4),
+            groups: f.u32(8),
+            max_payload: f.u32(12),
+            heartbeat_ms: f.u32(16),
+            open_broadcast: f.u32(20) != 0,
+            counters: Counters::from_array(c),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Request validation: the kernel decides with this, userspace explains with it.
 // ---------------------------------------------------------------------------
 
@@ -361,6 +754,24 @@ pub enum ErrorKind {
     NotPermitted,
 }
 
+/// The limits a request is checked against (the module's parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload of an ECHO or BROADCAST.
+    pub max_payload: usize,
+    /// Number of multicast groups; valid groups are `1..=groups`.
+    pub groups: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            groups: DEFAULT_GROUPS,
+        }
+    }
+}
+
 /// What a well-formed message asks of rustnl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action<'a> {
@@ -371,6 +782,16 @@ pub enum Action<'a> {
         /// Bytes to send back.
         payload: &'a [u8],
     },
+    /// Multicast `payload` to `group` (the sender's privilege is checked by
+    /// the kernel, which alone knows it).
+    Broadcast {
+        /// A valid group.
+        group: u32,
+        /// Bytes to multicast.
+        payload: &'a [u8],
+    },
+    /// Report configuration and counters.
+    GetInfo,
 }
 
 /// Why a well-formed netlink message is not an acceptable rustnl request.
@@ -391,6 +812,11 @@ pub enum RequestError {
         /// Its type.
         ty: u16,
     },
+    /// A type only the kernel sends.
+    KernelOnly {
+        /// The type.
+        ty: MsgType,
+    },
     /// The payload exceeds the configured maximum.
     PayloadTooLarge {
         /// Payload length received.
@@ -398,17 +824,43 @@ pub enum RequestError {
         /// The configured maximum.
         max: usize,
     },
+    /// A fixed header that does not decode.
+    BadLayout {
+        /// The message type.
+        ty: MsgType,
+        /// What is wrong.
+        error: LayoutError,
+    },
+    /// A group outside `1..=groups`.
+    BadGroup {
+        /// The group asked for.
+        group: u32,
+        /// The number of groups.
+        groups: u32,
+    },
+    /// A payload where none is allowed.
+    UnexpectedPayload {
+        /// The message type.
+        ty: MsgType,
+    },
+    /// The sender lacks `CAP_NET_ADMIN` for BROADCAST (decided by the kernel).
+    BroadcastNotPermitted,
 }
 
 impl RequestError {
     /// The class (and so the errno) of this error.
     pub const fn kind(&self) -> ErrorKind {
         match self {
-            RequestError::NotARequest { .. } | RequestError::ControlMessage { .. } => {
-                ErrorKind::Invalid
+            RequestError::NotARequest { .. }
+            | RequestError::ControlMessage { .. }
+            | RequestError::BadLayout { .. }
+            | RequestError::BadGroup { .. }
+            | RequestError::UnexpectedPayload { .. } => ErrorKind::Invalid,
+            RequestError::UnknownType { .. } | RequestError::KernelOnly { .. } => {
+                ErrorKind::NotSupported
             }
-            RequestError::UnknownType { .. } => ErrorKind::NotSupported,
             RequestError::PayloadTooLarge { .. } => ErrorKind::TooLarge,
+            RequestError::BroadcastNotPermitted => ErrorKind::NotPermitted,
         }
     }
 }
@@ -423,17 +875,29 @@ impl fmt::Display for RequestError {
                 write!(f, "netlink control type {ty:#x} is not a request")
             }
             RequestError::UnknownType { ty } => write!(f, "unknown message type {ty:#x}"),
+            RequestError::KernelOnly { ty } => write!(
+                f,
+                "message type {:#x} ({}) is sent by the kernel, not a request",
+                ty.raw(),
+                ty.name()
+            ),
             RequestError::PayloadTooLarge { len, max } => {
                 write!(f, "payload of {len} bytes exceeds max_payload ({max})")
+            }
+            RequestError::BadLayout { ty, error } => write!(f, "bad {} header: {error}", ty.name()),
+            RequestError::BadGroup { group, groups } => {
+                write!(f, "group {group} is not in 1..={groups}")
+            }
+            RequestError::UnexpectedPayload { ty } => write!(f, "{} takes no payload", ty.name()),
+            RequestError::BroadcastNotPermitted => {
+                f.write_str("broadcast needs CAP_NET_ADMIN (or open_broadcast=1)")
             }
         }
     }
 }
 
 /// Decides what a well-formed message asks for, or why it is refused.
-///
-/// `max_payload` is the largest request payload accepted.
-pub fn classify<'a>(msg: &Message<'a>, max_payload: usize) -> Result<Action<'a>, RequestError> {
+pub fn classify<'a>(msg: &Message<'a>, limits: &Limits) -> Result<Action<'a>, RequestError> {
     let ty = msg.header.ty;
     if !msg.header.has(NLM_F_REQUEST) {
         return Err(RequestError::NotARequest { ty });
@@ -448,16 +912,43 @@ pub fn classify<'a>(msg: &Message<'a>, max_payload: usize) -> Result<Action<'a>,
     let Some(kind) = MsgType::from_raw(ty) else {
         return Err(RequestError::UnknownType { ty });
     };
-    if msg.payload.len() > max_payload {
-        return Err(RequestError::PayloadTooLarge {
-            len: msg.payload.len(),
-            max: max_payload,
-        });
-    }
+    let too_large = |len: usize| {
+        if len > limits.max_payload {
+            Err(RequestError::PayloadTooLarge {
+                len,
+                max: limits.max_payload,
+            })
+        } else {
+            Ok(())
+        }
+    };
     match kind {
-        MsgType::Echo => Ok(Action::Echo {
-            payload: msg.payload,
-        }),
+        MsgType::Echo => {
+            too_large(msg.payload.len())?;
+            Ok(Action::Echo {
+                payload: msg.payload,
+            })
+        }
+        MsgType::Broadcast => {
+            let (hdr, payload) = BroadcastHdr::parse(msg.payload)
+                .map_err(|error| RequestError::BadLayout { ty: kind, error })?;
+            if hdr.group == 0 || hdr.group > limits.groups {
+                return Err(RequestError::BadGroup {
+                    group: hdr.group,
+                    groups: limits.groups,
+                });
+            }
+            too_large(payload.len())?;
+            Ok(Action::Broadcast {
+                group: hdr.group,
+                payload,
+            })
+        }
+        MsgType::GetInfo if msg.payload.is_empty() => Ok(Action::GetInfo),
+        MsgType::GetInfo => Err(RequestError::UnexpectedPayload { ty: kind }),
+        MsgType::Event | MsgType::Heartbeat | MsgType::Goodbye | MsgType::Info => {
+            Err(RequestError::KernelOnly { ty: kind })
+        }
     }
 }
 

@@ -162,6 +162,8 @@ fn malformed_lengths_are_reported_and_stop() {
     );
 }
 
+const L8: Limits = Limits { max_payload: 8, groups: 4 };
+
 #[test]
 fn classify_decides_each_case() {
     let buf = encode(&[
@@ -173,21 +175,21 @@ fn classify_decides_each_case() {
         (MsgType::Echo.raw(), NLM_F_REQUEST, 6, vec![0; 9]),
     ]);
     let m: Vec<_> = Messages::new(&buf).map(Result::unwrap).collect();
-    assert_eq!(classify(&m[0], 8), Ok(Action::Echo { payload: b"hi" }));
+    assert_eq!(classify(&m[0], &L8), Ok(Action::Echo { payload: b"hi" }));
     assert_eq!(
-        classify(&m[1], 8),
+        classify(&m[1], &L8),
         Err(RequestError::NotARequest { ty: 0x10 })
     );
     assert_eq!(
-        classify(&m[2], 8),
+        classify(&m[2], &L8),
         Err(RequestError::UnknownType { ty: 0x7f })
     );
-    assert_eq!(classify(&m[3], 8), Ok(Action::Noop));
+    assert_eq!(classify(&m[3], &L8), Ok(Action::Noop));
     assert_eq!(
-        classify(&m[4], 8),
+        classify(&m[4], &L8),
         Err(RequestError::ControlMessage { ty: 3 })
     );
-    let big = classify(&m[5], 8).unwrap_err();
+    let big = classify(&m[5], &L8).unwrap_err();
     assert_eq!(big, RequestError::PayloadTooLarge { len: 9, max: 8 });
     assert_eq!(big.kind(), ErrorKind::TooLarge);
     assert_eq!(
@@ -307,5 +309,118 @@ proptest! {
         let got: Vec<_> = Attrs::new(&buf[..pos]).collect::<Result<_, _>>().unwrap();
         prop_assert_eq!(got.len(), items.len());
         for (a, (ty, p)) in got.iter().zip(&items) { prop_assert_eq!(a.ty, *ty); prop_assert_eq!(a.payload, &p[..]); }
+    }
+}
+
+fn one(ty: MsgType, payload: &[u8]) -> Vec<u8> {
+    encode(&[(ty.raw(), NLM_F_REQUEST, 1, payload.to_vec())])
+}
+
+#[test]
+fn broadcast_requests_are_validated() {
+    let mut p = BroadcastHdr { group: 3 }.to_bytes().to_vec();
+    p.extend_from_slice(b"hello");
+    let buf = one(MsgType::Broadcast, &p);
+    let m = Messages::new(&buf).next().unwrap().unwrap();
+    assert_eq!(classify(&m, &L8), Ok(Action::Broadcast { group: 3, payload: b"hello" }));
+    for (group, ok) in [(0u32, false), (1, true), (4, true), (5, false), (u32::MAX, false)] {
+        let buf = one(MsgType::Broadcast, &BroadcastHdr { group }.to_bytes());
+        let m = Messages::new(&buf).next().unwrap().unwrap();
+        let r = classify(&m, &L8);
+        assert_eq!(r.is_ok(), ok, "group {group}: {r:?}");
+        if !ok {
+            assert_eq!(r.unwrap_err().kind(), ErrorKind::Invalid);
+            assert_eq!(r.unwrap_err().to_string(), format!("group {group} is not in 1..=4"));
+        }
+    }
+    // Short, version 0, hdr_len too small or past the end.
+    for (bytes, text) in [
+        (vec![1u8, 0, 8], "bad broadcast header: header needs 8 bytes, message has 3"),
+        (vec![0u8, 0, 8, 0, 1, 0, 0, 0], "bad broadcast header: header version 0 is invalid"),
+        ([1u16.to_ne_bytes(), 4u16.to_ne_bytes()].concat().into_iter().chain([1, 0, 0, 0]).collect(), "hdr_len 4 outside 8..=8"),
+        ([1u16.to_ne_bytes(), 99u16.to_ne_bytes()].concat().into_iter().chain([1, 0, 0, 0]).collect(), "hdr_len 99 outside 8..=8"),
+    ] {
+        let buf = one(MsgType::Broadcast, &bytes);
+        let m = Messages::new(&buf).next().unwrap().unwrap();
+        let e = classify(&m, &L8).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(e.to_string().contains(text), "{e}");
+    }
+    // Payload over the limit.
+    let mut p = BroadcastHdr { group: 1 }.to_bytes().to_vec();
+    p.extend_from_slice(&[0; 9]);
+    let buf = one(MsgType::Broadcast, &p);
+    let m = Messages::new(&buf).next().unwrap().unwrap();
+    assert_eq!(classify(&m, &L8).unwrap_err().kind(), ErrorKind::TooLarge);
+}
+
+#[test]
+fn a_longer_future_header_is_read_and_skipped() {
+    // Version 2 appends 8 bytes to the broadcast header: version-1 readers
+    // still find the group and the payload.
+    let mut p = Vec::new();
+    p.extend_from_slice(&2u16.to_ne_bytes());
+    p.extend_from_slice(&16u16.to_ne_bytes());
+    p.extend_from_slice(&2u32.to_ne_bytes());
+    p.extend_from_slice(&[0xee; 8]);
+    p.extend_from_slice(b"text");
+    let (h, rest) = BroadcastHdr::parse(&p).unwrap();
+    assert_eq!((h.group, rest), (2, &b"text"[..]));
+}
+
+#[test]
+fn get_info_and_kernel_only_types() {
+    let buf = one(MsgType::GetInfo, b"");
+    let m = Messages::new(&buf).next().unwrap().unwrap();
+    assert_eq!(classify(&m, &L8), Ok(Action::GetInfo));
+    let buf = one(MsgType::GetInfo, b"x");
+    let m = Messages::new(&buf).next().unwrap().unwrap();
+    assert_eq!(classify(&m, &L8).unwrap_err().kind(), ErrorKind::Invalid);
+    for ty in [MsgType::Event, MsgType::Heartbeat, MsgType::Goodbye, MsgType::Info] {
+        let buf = one(ty, b"");
+        let m = Messages::new(&buf).next().unwrap().unwrap();
+        let e = classify(&m, &L8).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported);
+        assert!(e.to_string().contains("sent by the kernel"));
+    }
+}
+
+#[test]
+fn layout_sizes_are_fixed() {
+    assert_eq!(BroadcastHdr::LEN, 8);
+    assert_eq!(BroadcastResult::LEN, 24);
+    assert_eq!(EventHdr::LEN, 32);
+    assert_eq!(Info::LEN, 104);
+    let e = EventHdr { group: 1, origin: 0, seq: 1, timestamp_ns: 2 }.to_bytes();
+    assert_eq!(&e[0..2], &1u16.to_ne_bytes());
+    assert_eq!(&e[2..4], &32u16.to_ne_bytes());
+}
+
+proptest! {
+    #[test]
+    fn layouts_round_trip(group in any::<u32>(), origin in any::<u32>(), seq in any::<u64>(), ts in any::<u64>(),
+                          flags in 0u8..4, counters in prop::array::uniform10(any::<u64>()),
+                          payload in prop::collection::vec(any::<u8>(), 0..64)) {
+        let b = BroadcastHdr { group };
+        let mut wire = b.to_bytes().to_vec();
+        wire.extend_from_slice(&payload);
+        prop_assert_eq!(BroadcastHdr::parse(&wire).unwrap(), (b, &payload[..]));
+        let r = BroadcastResult { group, delivered: flags & 1 != 0, delivery_failed: flags & 2 != 0, event_seq: seq };
+        prop_assert_eq!(BroadcastResult::parse(&r.to_bytes()).unwrap(), r);
+        let e = EventHdr { group, origin, seq, timestamp_ns: ts };
+        let mut wire = e.to_bytes().to_vec();
+        wire.extend_from_slice(&payload);
+        prop_assert_eq!(EventHdr::parse(&wire).unwrap(), (e, &payload[..]));
+        let i = Info { version: 1, unit: origin, groups: group, max_payload: 7, heartbeat_ms: 9,
+                       open_broadcast: flags & 1 != 0, counters: Counters::from_array(counters) };
+        prop_assert_eq!(Info::parse(&i.to_bytes()).unwrap(), i);
+    }
+
+    #[test]
+    fn layouts_never_panic_on_arbitrary_bytes(buf in prop::collection::vec(any::<u8>(), 0..160)) {
+        let _ = BroadcastHdr::parse(&buf);
+        let _ = BroadcastResult::parse(&buf);
+        let _ = EventHdr::parse(&buf);
+        let _ = Info::parse(&buf);
     }
 }

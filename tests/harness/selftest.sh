@@ -47,6 +47,8 @@ for s in \
     name=$(printf '%s' "$s" | tr -c 'a-zA-Z0-9\n' '_' | cut -c1-40)
     check "splat_${name}_fails" 1 "$(printf '%s\n' "$base" | sed "2a [   12.000000] $s")"
 done
+check kunit_failure_fails 1 "$(printf '%s\n' "$base" | sed '2a [   11.000000]     not ok 3 rustnl_case')"
+check kunit_pass_passes 0 "$(printf '%s\n' "$base" | sed '2a [   11.000000]     ok 3 rustnl_case')"
 check kmemleak_object_fails 1 "$(printf '%s\n' "$base" | sed '/RUSTNL-KMEMLEAK-BEGIN/a unreferenced object 0xffff888003 (size 64):')"
 check kmemleak_unavailable_fails 1 "$(printf '%s\n' "$base" | sed 's/RUSTNL-KMEMLEAK-BEGIN/RUSTNL-KMEMLEAK: unavailable/')"
 

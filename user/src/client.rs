@@ -1,13 +1,25 @@
-//! The rustnl protocol client.
+//! The rustnl protocol client: requests and a typed event subscription.
 
 use crate::error::{Error, KernelError, Result};
 use crate::message::MessageBuilder;
-use crate::proto::{ErrorMsg, Message, MsgType, NLMSG_ERROR, NLM_F_REQUEST};
+use crate::proto::{
+    BroadcastHdr, BroadcastResult, ErrorMsg, EventHdr, Info, Message, MsgType, NLMSG_ERROR,
+    NLMSG_HDRLEN, NLM_F_REQUEST,
+};
 use crate::socket::Socket;
 use std::time::Duration;
 
 /// Default time to wait for the kernel's answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Opens a socket of the rustnl unit; "protocol not supported" there means
+/// the module is not loaded.
+fn open(unit: u32, groups: u32) -> Result<Socket> {
+    Socket::open_with_groups(unit, groups).map_err(|e| match e {
+        Error::ProtocolNotSupported { unit } => Error::ModuleNotLoaded { unit },
+        e => e,
+    })
+}
 
 /// A connection to the rustnl kernel module.
 #[derive(Debug)]
@@ -22,10 +34,7 @@ impl Client {
     /// Connects to the module's netlink `unit`, with extended acks on and
     /// [`DEFAULT_TIMEOUT`].
     pub fn connect(unit: u32) -> Result<Client> {
-        let sock = Socket::open(unit).map_err(|e| match e {
-            Error::ProtocolNotSupported { unit } => Error::ModuleNotLoaded { unit },
-            e => e,
-        })?;
+        let sock = open(unit, 0)?;
         sock.set_ext_ack(true)?;
         sock.set_recv_timeout(Some(DEFAULT_TIMEOUT))?;
         Ok(Client {
@@ -61,49 +70,178 @@ impl Client {
         self.seq
     }
 
-    /// Sends `payload` in an ECHO request and returns the kernel's echo,
-    /// borrowed from the receive buffer.
-    pub fn echo(&mut self, payload: &[u8]) -> Result<&[u8]> {
+    /// Sends one request of type `ty` (payload `parts`) and returns the
+    /// payload of the kernel's answer of type `answer`, borrowed from the
+    /// receive buffer. Answers to earlier (timed-out) requests and messages
+    /// from anyone but the kernel are skipped; an `NLMSG_ERROR` becomes
+    /// [`Error::Kernel`].
+    pub fn call(&mut self, ty: MsgType, parts: &[&[u8]], answer: MsgType) -> Result<&[u8]> {
         let seq = self.next_seq();
         self.out.clear();
-        self.out
-            .push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
+        self.out.push_parts(ty.raw(), NLM_F_REQUEST, seq, parts)?;
         self.sock.send(self.out.as_bytes())?;
         let port_id = self.sock.port_id();
         loop {
             let dgram = self.sock.recv()?;
             if dgram.sender != 0 {
-                // Only the kernel (port 0) answers; ignore anything else.
                 continue;
             }
             let mut found = None;
             for msg in dgram.messages() {
                 let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
                 if msg.header.seq != seq {
-                    continue; // a late answer to an earlier, timed-out request
+                    continue;
                 }
                 check_error(&msg)?;
-                if msg.header.ty != MsgType::Echo.raw() {
+                if msg.header.ty != answer.raw() {
                     return Err(Error::Unexpected(format!(
-                        "message type {:#x} in answer to echo",
-                        msg.header.ty
+                        "message type {:#x} in answer to {}",
+                        msg.header.ty,
+                        ty.name()
                     )));
                 }
                 if msg.header.pid != port_id {
                     return Err(Error::Unexpected(format!(
-                        "echo addressed to port {} (ours is {port_id})",
+                        "{} answer addressed to port {} (ours is {port_id})",
+                        ty.name(),
                         msg.header.pid
                     )));
                 }
-                found = Some((msg.offset + crate::proto::NLMSG_HDRLEN, msg.payload.len()));
+                found = Some((msg.offset + NLMSG_HDRLEN, msg.payload.len()));
                 break;
             }
             if let Some((start, len)) = found {
-                let dgram = self.sock.last();
-                return Ok(&dgram[start..start + len]);
+                return Ok(&self.sock.last()[start..start + len]);
             }
         }
     }
+
+    /// Sends `payload` in an ECHO request and returns the kernel's echo.
+    pub fn echo(&mut self, payload: &[u8]) -> Result<&[u8]> {
+        self.call(MsgType::Echo, &[payload], MsgType::Echo)
+    }
+
+    /// Asks the kernel to multicast `payload` to `group`; says whether any
+    /// listener received it ("no listeners" is not an error).
+    pub fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult> {
+        let hdr = BroadcastHdr { group }.to_bytes();
+        let answer = self.call(MsgType::Broadcast, &[&hdr, payload], MsgType::Broadcast)?;
+        BroadcastResult::parse(answer).map_err(|e| Error::Malformed(format!("broadcast answer: {e}")))
+    }
+
+    /// The module's configuration and this namespace's counters.
+    pub fn info(&mut self) -> Result<Info> {
+        let answer = self.call(MsgType::GetInfo, &[], MsgType::Info)?;
+        Info::parse(answer).map_err(|e| Error::Malformed(format!("info answer: {e}")))
+    }
+}
+
+/// What kind of event arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A BROADCAST's payload.
+    Broadcast,
+    /// The kernel's periodic greeting.
+    Heartbeat,
+    /// The module is unloading.
+    Goodbye,
+}
+
+impl EventKind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Broadcast => "broadcast",
+            EventKind::Heartbeat => "heartbeat",
+            EventKind::Goodbye => "goodbye",
+        }
+    }
+}
+
+/// One event, borrowed from the subscription's receive buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// Its kind (message type).
+    pub kind: EventKind,
+    /// Group, origin, sequence number and timestamp.
+    pub header: EventHdr,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+/// A listener on rustnl multicast groups, yielding typed events.
+#[derive(Debug)]
+pub struct Subscription {
+    sock: Socket,
+    pending: std::collections::VecDeque<(usize, usize)>,
+}
+
+impl Subscription {
+    /// Listens on `groups` of the module's `unit` (any group number,
+    /// through `NETLINK_ADD_MEMBERSHIP`). Non-root processes may listen.
+    pub fn new(unit: u32, groups: &[u32]) -> Result<Subscription> {
+        let sock = open(unit, 0)?;
+        for &g in groups {
+            sock.add_membership(g)?;
+        }
+        Ok(Subscription {
+            sock,
+            pending: Default::default(),
+        })
+    }
+
+    /// The underlying socket (for timeouts, options, polling).
+    pub fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    /// The underlying socket, mutably.
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        &mut self.sock
+    }
+
+    /// Waits for the next event. [`Error::Overrun`] reports that the kernel
+    /// dropped events because this listener's queue was full; the
+    /// subscription stays usable.
+    pub fn next_event(&mut self) -> Result<Event<'_>> {
+        while self.pending.is_empty() {
+            let dgram = self.sock.recv()?;
+            if dgram.sender != 0 {
+                continue;
+            }
+            for msg in dgram.messages() {
+                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+                self.pending.push_back((msg.offset, msg.bytes.len()));
+            }
+        }
+        let (start, len) = self.pending.pop_front().unwrap_or_default();
+        let bytes = self.sock.last().get(start..start + len).unwrap_or_default();
+        match crate::proto::Messages::new(bytes).next() {
+            Some(Ok(msg)) => decode_event(&msg),
+            _ => Err(Error::Malformed("event message vanished from the buffer".into())),
+        }
+    }
+}
+
+fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
+    let kind = match MsgType::from_raw(msg.header.ty) {
+        Some(MsgType::Event) => EventKind::Broadcast,
+        Some(MsgType::Heartbeat) => EventKind::Heartbeat,
+        Some(MsgType::Goodbye) => EventKind::Goodbye,
+        _ => {
+            return Err(Error::Unexpected(format!(
+                "message type {:#x} on a multicast group",
+                msg.header.ty
+            )))
+        }
+    };
+    let (header, payload) =
+        EventHdr::parse(msg.payload).map_err(|e| Error::Malformed(format!("{} event: {e}", kind.name())))?;
+    Ok(Event {
+        kind,
+        header,
+        payload,
+    })
 }
 
 /// Turns an `NLMSG_ERROR` with a non-zero error into [`Error::Kernel`]; acks
@@ -112,8 +250,7 @@ pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if msg.header.ty != NLMSG_ERROR {
         return Ok(());
     }
-    let e = ErrorMsg::parse(msg.payload, msg.header.flags)
-        .map_err(|e| Error::Malformed(e.to_string()))?;
+    let e = ErrorMsg::parse(msg.payload, msg.header.flags).map_err(|e| Error::Malformed(e.to_string()))?;
     if e.error == 0 {
         return Ok(());
     }

@@ -15,7 +15,7 @@ pub mod error;
 pub mod message;
 pub mod socket;
 
-pub use client::Client;
+pub use client::{Client, Event, EventKind, Subscription};
 pub use error::{Error, KernelError, Result};
 pub use message::MessageBuilder;
 pub use rustnl_shared as proto;

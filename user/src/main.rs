@@ -4,7 +4,7 @@
 //! stderr and a non-zero exit status.
 
 use clap::{Parser, Subcommand};
-use rustnl::{Client, Error};
+use rustnl::{Client, Error, Subscription};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,26 @@ enum Command {
         /// The text to send.
         text: String,
     },
+    /// Ask the kernel to multicast TEXT to a group (needs CAP_NET_ADMIN
+    /// unless the module has open_broadcast=1).
+    Broadcast {
+        /// Multicast group (1..=groups of the module).
+        #[arg(long, short)]
+        group: u32,
+        /// The text to multicast.
+        text: String,
+    },
+    /// Print events sent to the groups (broadcasts, heartbeats, goodbye).
+    Listen {
+        /// Groups to join (repeat or comma-separate).
+        #[arg(long, short, required = true, value_delimiter = ',')]
+        group: Vec<u32>,
+        /// Exit after this many events (default: until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Print the module's configuration and this namespace's counters.
+    Info,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -55,6 +75,28 @@ fn micros(d: Duration) -> String {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
+    if let Command::Listen { group, count } = &cli.command {
+        let mut sub = Subscription::new(cli.unit, group)?;
+        let mut seen = 0u64;
+        while count.is_none_or(|c| seen < c) {
+            match sub.next_event() {
+                Ok(e) => {
+                    println!(
+                        "{} group={} seq={} origin={} payload={}",
+                        e.kind.name(),
+                        e.header.group,
+                        e.header.seq,
+                        e.header.origin,
+                        String::from_utf8_lossy(e.payload)
+                    );
+                    seen += 1;
+                }
+                Err(Error::Overrun) => eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)"),
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    }
     let mut client = Client::connect(cli.unit)?;
     client.set_timeout(Some(cli.timeout))?;
     match cli.command {
@@ -65,6 +107,41 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("{}", String::from_utf8_lossy(echoed));
             println!("rtt: {}", micros(rtt));
         }
+        Command::Broadcast { group, text } => {
+            let r = client.broadcast(group, text.as_bytes())?;
+            if r.delivered {
+                println!("delivered to group {} (event {})", r.group, r.event_seq);
+            } else if r.delivery_failed {
+                println!("delivery failed for some listener of group {} (event {})", r.group, r.event_seq);
+            } else {
+                println!("no listeners on group {} (event {})", r.group, r.event_seq);
+            }
+        }
+        Command::Info => {
+            let i = client.info()?;
+            let c = i.counters;
+            println!("protocol_version: {}", i.version);
+            println!("unit: {}", i.unit);
+            println!("groups: {}", i.groups);
+            println!("max_payload: {}", i.max_payload);
+            println!("heartbeat_ms: {}", i.heartbeat_ms);
+            println!("open_broadcast: {}", i.open_broadcast);
+            for (name, v) in [
+                ("requests", c.requests),
+                ("echoes", c.echoes),
+                ("broadcasts", c.broadcasts),
+                ("events_sent", c.events_sent),
+                ("errors_invalid", c.invalid),
+                ("errors_not_supported", c.not_supported),
+                ("errors_too_large", c.too_large),
+                ("errors_not_permitted", c.not_permitted),
+                ("delivery_failures", c.delivery_failures),
+                ("no_listeners", c.no_listeners),
+            ] {
+                println!("{name}: {v}");
+            }
+        }
+        Command::Listen { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

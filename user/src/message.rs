@@ -28,20 +28,30 @@ impl MessageBuilder {
     /// Appends one message of type `ty` with `flags`, `seq` and `payload`.
     /// Its `nlmsg_pid` is 0: the kernel identifies senders by their socket.
     pub fn push(&mut self, ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Result<&mut Self> {
+        self.push_parts(ty, flags, seq, &[payload])
+    }
+
+    /// Appends one message whose payload is `parts`, concatenated.
+    pub fn push_parts(&mut self, ty: u16, flags: u16, seq: u32, parts: &[&[u8]]) -> Result<&mut Self> {
+        let payload_len: usize = parts.iter().map(|p| p.len()).sum();
         let len = NLMSG_HDRLEN
-            .checked_add(payload.len())
+            .checked_add(payload_len)
             .filter(|&l| u32::try_from(l).is_ok())
-            .ok_or(Error::TooLarge(payload.len()))?;
-        self.push_header(
-            NlMsgHdr {
-                len: len as u32,
-                ty,
-                flags,
-                seq,
-                pid: 0,
-            },
-            payload,
-        );
+            .ok_or(Error::TooLarge(payload_len))?;
+        let start = self.buf.len();
+        let header = NlMsgHdr {
+            len: len as u32,
+            ty,
+            flags,
+            seq,
+            pid: 0,
+        };
+        self.buf.extend_from_slice(&header.to_bytes());
+        for p in parts {
+            self.buf.extend_from_slice(p);
+        }
+        self.buf.resize(start + nlmsg_align(len), 0);
+        self.count += 1;
         Ok(self)
     }
 
