@@ -194,7 +194,10 @@ impl Drop for KernelSocket {
             unsafe { bindings::msleep(1) };
             waited_ms = waited_ms.saturating_add(1);
             if waited_ms % 5000 == 0 {
-                pr_warn!("still waiting for netlink senders to leave ({} ms)\n", waited_ms);
+                pr_warn!(
+                    "still waiting for netlink senders to leave ({} ms)\n",
+                    waited_ms
+                );
             }
         }
         // SAFETY: Drops the reference taken above; frees the socket.
@@ -234,13 +237,25 @@ impl SocketRef<'_> {
 
     /// Multicasts one message (type `ty`, sequence number `seq`, payload
     /// `parts` concatenated) to `group`. Process context only.
-    pub(crate) fn broadcast(&self, group: u32, ty: u16, seq: u32, parts: &[&[u8]]) -> Result<Delivery> {
+    pub(crate) fn broadcast(
+        &self,
+        group: u32,
+        ty: u16,
+        seq: u32,
+        parts: &[&[u8]],
+    ) -> Result<Delivery> {
         let skb = SkBuff::message(0, seq, ty, 0, parts)?;
         // SAFETY: `sk` is a valid kernel netlink socket; the skb's ownership
         // passes to `netlink_broadcast`, which always consumes it. Callers are
         // in process context, so `GFP_KERNEL` is allowed.
         let ret = unsafe {
-            bindings::netlink_broadcast(self.sk.as_ptr(), skb.into_raw(), 0, group, bindings::GFP_KERNEL)
+            bindings::netlink_broadcast(
+                self.sk.as_ptr(),
+                skb.into_raw(),
+                0,
+                group,
+                bindings::GFP_KERNEL,
+            )
         };
         match ret {
             0 => Ok(Delivery::Delivered),
@@ -585,15 +600,14 @@ impl<'a> Datagram<'a> {
     pub(crate) fn sender_has_net_admin(&self) -> bool {
         // SAFETY: The kernel socket is valid during input; `sock_net` of it
         // is its live namespace, whose `user_ns` is valid with it.
-        let ok = unsafe {
+        unsafe {
             let net = rustnl_sock_net(self.kernel_sock().as_ptr());
             bindings::netlink_ns_capable(
                 self.skb.as_ptr(),
                 (*net).user_ns,
                 bindings::CAP_NET_ADMIN as c_int,
             )
-        };
-        ok
+        }
     }
 
     /// Answers every message of the datagram with `err` (used before any
@@ -843,7 +857,10 @@ mod tests {
             let data = data(&skb);
             assert_eq!(data.len(), 24); // 16 + 5, aligned to 4
             let h = NlMsgHdr::parse(data).unwrap_or_default();
-            assert_eq!((h.len, h.ty, h.flags, h.seq, h.pid), (21, 0x10, NLM_F_REQUEST, 9, 7));
+            assert_eq!(
+                (h.len, h.ty, h.flags, h.seq, h.pid),
+                (21, 0x10, NLM_F_REQUEST, 9, 7)
+            );
             assert_eq!(data.get(16..21), Some(&b"abcde"[..]));
             assert_eq!(data.get(21..24), Some(&[0u8, 0, 0][..]));
         }
@@ -883,21 +900,39 @@ mod tests {
 
     #[test]
     fn shared_validation_in_the_kernel() {
-        let limits = Limits { max_payload: 4, groups: 2 };
+        let limits = Limits {
+            max_payload: 4,
+            groups: 2,
+        };
         let mut buf = [0u8; 64];
-        let hdr = NlMsgHdr { len: 16 + 8 + 3, ty: MsgType::Broadcast.raw(), flags: NLM_F_REQUEST, seq: 1, pid: 0 };
+        let hdr = NlMsgHdr {
+            len: 16 + 8 + 3,
+            ty: MsgType::Broadcast.raw(),
+            flags: NLM_F_REQUEST,
+            seq: 1,
+            pid: 0,
+        };
         buf[..16].copy_from_slice(&hdr.to_bytes());
         buf[16..24].copy_from_slice(&BroadcastHdr { group: 2 }.to_bytes());
         buf[24..27].copy_from_slice(b"abc");
         let mut it = Messages::new(&buf[..27]);
         match it.next() {
-            Some(Ok(m)) => assert_eq!(classify(&m, &limits), Ok(Action::Broadcast { group: 2, payload: b"abc" })),
+            Some(Ok(m)) => assert_eq!(
+                classify(&m, &limits),
+                Ok(Action::Broadcast {
+                    group: 2,
+                    payload: b"abc"
+                })
+            ),
             _ => assert!(false),
         }
         assert!(it.next().is_none());
         buf[16..24].copy_from_slice(&BroadcastHdr { group: 3 }.to_bytes());
         match Messages::new(&buf[..27]).next() {
-            Some(Ok(m)) => assert_eq!(classify(&m, &limits).map_err(|e| e.kind()), Err(ErrorKind::Invalid)),
+            Some(Ok(m)) => assert_eq!(
+                classify(&m, &limits).map_err(|e| e.kind()),
+                Err(ErrorKind::Invalid)
+            ),
             _ => assert!(false),
         }
         // A length past the end is reported, not read.

@@ -132,7 +132,13 @@ impl Protocol for Rustnl {
             self.stats.bump(Counter::NoListeners);
             return;
         }
-        let _ = self.send_event(sock, MsgType::Heartbeat, KERNEL_EVENT_GROUP, 0, HEARTBEAT_TEXT);
+        let _ = self.send_event(
+            sock,
+            MsgType::Heartbeat,
+            KERNEL_EVENT_GROUP,
+            0,
+            HEARTBEAT_TEXT,
+        );
     }
 
     fn closing(&self, sock: SocketRef<'_>) {
@@ -145,7 +151,9 @@ impl Rustnl {
     fn handle(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>, msg: &Message<'_>) {
         let config = crate::config();
         let result = classify(msg, &config.limits).and_then(|action| match action {
-            Action::Broadcast { .. } if !config.open_broadcast && !datagram.sender_has_net_admin() => {
+            Action::Broadcast { .. }
+                if !config.open_broadcast && !datagram.sender_has_net_admin() =>
+            {
                 Err(RequestError::BroadcastNotPermitted)
             }
             action => Ok(action),
@@ -154,7 +162,11 @@ impl Rustnl {
             Ok(action) => action,
             Err(refused) => {
                 self.stats.refused(refused.kind());
-                datagram.ack(msg, Some(errno(refused.kind())), Some(format_args!("{refused}")));
+                datagram.ack(
+                    msg,
+                    Some(errno(refused.kind())),
+                    Some(format_args!("{refused}")),
+                );
                 return;
             }
         };
@@ -200,7 +212,11 @@ impl Rustnl {
             // No buffer for the answer (or the event): tell the sender why.
             Err(e) if e == ENOMEM || e == EMSGSIZE => {
                 self.stats.bump(Counter::DeliveryFailures);
-                datagram.ack(msg, Some(e), Some(format_args!("cannot allocate the answer")));
+                datagram.ack(
+                    msg,
+                    Some(e),
+                    Some(format_args!("cannot allocate the answer")),
+                );
             }
             // The sender's queue is full or the sender is gone: netlink has
             // flagged the overrun (ENOBUFS) on its socket.

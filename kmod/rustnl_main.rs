@@ -11,10 +11,10 @@
 use kernel::prelude::*;
 
 mod netlink;
-mod protocol;
 #[path = "../shared/src/proto.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod proto;
+mod protocol;
 
 module! {
     type: RustnlModule,
@@ -77,7 +77,11 @@ fn validate(c: &protocol::Config) -> Result {
     if c.heartbeat_ms != 0
         && !(proto::MIN_HEARTBEAT_MS..=proto::MAX_HEARTBEAT_MS).contains(&c.heartbeat_ms)
     {
-        return bad("heartbeat_ms", c.heartbeat_ms.into(), "0 (off) or 10..3600000");
+        return bad(
+            "heartbeat_ms",
+            c.heartbeat_ms.into(),
+            "0 (off) or 10..3600000",
+        );
     }
     Ok(())
 }

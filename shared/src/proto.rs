@@ -428,10 +428,9 @@ impl fmt::Display for LayoutError {
                 write!(f, "header needs {need} bytes, message has {have}")
             }
             LayoutError::BadVersion => f.write_str("header version 0 is invalid"),
-            LayoutError::BadHdrLen { hdr_len, min, have } => write!(
-                f,
-                "hdr_len {hdr_len} outside {min}..={have}"
-            ),
+            LayoutError::BadHdrLen { hdr_len, min, have } => {
+                write!(f, "hdr_len {hdr_len} outside {min}..={have}")
+            }
         }
     }
 }
@@ -499,8 +498,10 @@ fn split_fixed(payload: &[u8], min: usize) -> Result<(Fields<'_>, &[u8]), Layout
         return Err(LayoutError::BadVersion);
     }
     let hdr_len = f.u16(2);
-    let (Some(fixed), Some(rest)) = (payload.get(..hdr_len as usize), payload.get(hdr_len as usize..))
-    else {
+    let (Some(fixed), Some(rest)) = (
+        payload.get(..hdr_len as usize),
+        payload.get(hdr_len as usize..),
+    ) else {
         return Err(LayoutError::BadHdrLen { hdr_len, min, have });
     };
     if (hdr_len as usize) < min {
@@ -646,7 +647,7 @@ impl Counters {
     pub const COUNT: usize = 10;
 
     /// The counters in wire order.
-    pub const fn to_array(&self) -> [u64; Self::COUNT] {
+    pub const fn to_array(self) -> [u64; Self::COUNT] {
         [
             self.requests,
             self.echoes,
@@ -705,7 +706,7 @@ impl Info {
     pub const LEN: usize = Self::COUNTERS_AT + 8 * Counters::COUNT;
 
     /// Encodes the answer (its `version` field is [`PROTOCOL_VERSION`]).
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
         let mut w = Writer::<{ Self::LEN }>::new();
         w.u32(4, self.unit)
             .u32(8, self.groups)

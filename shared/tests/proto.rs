@@ -162,7 +162,10 @@ fn malformed_lengths_are_reported_and_stop() {
     );
 }
 
-const L8: Limits = Limits { max_payload: 8, groups: 4 };
+const L8: Limits = Limits {
+    max_payload: 8,
+    groups: 4,
+};
 
 #[test]
 fn classify_decides_each_case() {
@@ -322,23 +325,58 @@ fn broadcast_requests_are_validated() {
     p.extend_from_slice(b"hello");
     let buf = one(MsgType::Broadcast, &p);
     let m = Messages::new(&buf).next().unwrap().unwrap();
-    assert_eq!(classify(&m, &L8), Ok(Action::Broadcast { group: 3, payload: b"hello" }));
-    for (group, ok) in [(0u32, false), (1, true), (4, true), (5, false), (u32::MAX, false)] {
+    assert_eq!(
+        classify(&m, &L8),
+        Ok(Action::Broadcast {
+            group: 3,
+            payload: b"hello"
+        })
+    );
+    for (group, ok) in [
+        (0u32, false),
+        (1, true),
+        (4, true),
+        (5, false),
+        (u32::MAX, false),
+    ] {
         let buf = one(MsgType::Broadcast, &BroadcastHdr { group }.to_bytes());
         let m = Messages::new(&buf).next().unwrap().unwrap();
         let r = classify(&m, &L8);
         assert_eq!(r.is_ok(), ok, "group {group}: {r:?}");
         if !ok {
             assert_eq!(r.unwrap_err().kind(), ErrorKind::Invalid);
-            assert_eq!(r.unwrap_err().to_string(), format!("group {group} is not in 1..=4"));
+            assert_eq!(
+                r.unwrap_err().to_string(),
+                format!("group {group} is not in 1..=4")
+            );
         }
     }
     // Short, version 0, hdr_len too small or past the end.
     for (bytes, text) in [
-        (vec![1u8, 0, 8], "bad broadcast header: header needs 8 bytes, message has 3"),
-        (vec![0u8, 0, 8, 0, 1, 0, 0, 0], "bad broadcast header: header version 0 is invalid"),
-        ([1u16.to_ne_bytes(), 4u16.to_ne_bytes()].concat().into_iter().chain([1, 0, 0, 0]).collect(), "hdr_len 4 outside 8..=8"),
-        ([1u16.to_ne_bytes(), 99u16.to_ne_bytes()].concat().into_iter().chain([1, 0, 0, 0]).collect(), "hdr_len 99 outside 8..=8"),
+        (
+            vec![1u8, 0, 8],
+            "bad broadcast header: header needs 8 bytes, message has 3",
+        ),
+        (
+            vec![0u8, 0, 8, 0, 1, 0, 0, 0],
+            "bad broadcast header: header version 0 is invalid",
+        ),
+        (
+            [1u16.to_ne_bytes(), 4u16.to_ne_bytes()]
+                .concat()
+                .into_iter()
+                .chain([1, 0, 0, 0])
+                .collect(),
+            "hdr_len 4 outside 8..=8",
+        ),
+        (
+            [1u16.to_ne_bytes(), 99u16.to_ne_bytes()]
+                .concat()
+                .into_iter()
+                .chain([1, 0, 0, 0])
+                .collect(),
+            "hdr_len 99 outside 8..=8",
+        ),
     ] {
         let buf = one(MsgType::Broadcast, &bytes);
         let m = Messages::new(&buf).next().unwrap().unwrap();
@@ -376,7 +414,12 @@ fn get_info_and_kernel_only_types() {
     let buf = one(MsgType::GetInfo, b"x");
     let m = Messages::new(&buf).next().unwrap().unwrap();
     assert_eq!(classify(&m, &L8).unwrap_err().kind(), ErrorKind::Invalid);
-    for ty in [MsgType::Event, MsgType::Heartbeat, MsgType::Goodbye, MsgType::Info] {
+    for ty in [
+        MsgType::Event,
+        MsgType::Heartbeat,
+        MsgType::Goodbye,
+        MsgType::Info,
+    ] {
         let buf = one(ty, b"");
         let m = Messages::new(&buf).next().unwrap().unwrap();
         let e = classify(&m, &L8).unwrap_err();
@@ -391,7 +434,13 @@ fn layout_sizes_are_fixed() {
     assert_eq!(BroadcastResult::LEN, 24);
     assert_eq!(EventHdr::LEN, 32);
     assert_eq!(Info::LEN, 104);
-    let e = EventHdr { group: 1, origin: 0, seq: 1, timestamp_ns: 2 }.to_bytes();
+    let e = EventHdr {
+        group: 1,
+        origin: 0,
+        seq: 1,
+        timestamp_ns: 2,
+    }
+    .to_bytes();
     assert_eq!(&e[0..2], &1u16.to_ne_bytes());
     assert_eq!(&e[2..4], &32u16.to_ne_bytes());
 }

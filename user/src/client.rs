@@ -126,7 +126,8 @@ impl Client {
     pub fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult> {
         let hdr = BroadcastHdr { group }.to_bytes();
         let answer = self.call(MsgType::Broadcast, &[&hdr, payload], MsgType::Broadcast)?;
-        BroadcastResult::parse(answer).map_err(|e| Error::Malformed(format!("broadcast answer: {e}")))
+        BroadcastResult::parse(answer)
+            .map_err(|e| Error::Malformed(format!("broadcast answer: {e}")))
     }
 
     /// The module's configuration and this namespace's counters.
@@ -218,7 +219,9 @@ impl Subscription {
         let bytes = self.sock.last().get(start..start + len).unwrap_or_default();
         match crate::proto::Messages::new(bytes).next() {
             Some(Ok(msg)) => decode_event(&msg),
-            _ => Err(Error::Malformed("event message vanished from the buffer".into())),
+            _ => Err(Error::Malformed(
+                "event message vanished from the buffer".into(),
+            )),
         }
     }
 }
@@ -235,8 +238,8 @@ fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
             )))
         }
     };
-    let (header, payload) =
-        EventHdr::parse(msg.payload).map_err(|e| Error::Malformed(format!("{} event: {e}", kind.name())))?;
+    let (header, payload) = EventHdr::parse(msg.payload)
+        .map_err(|e| Error::Malformed(format!("{} event: {e}", kind.name())))?;
     Ok(Event {
         kind,
         header,
@@ -250,7 +253,8 @@ pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if msg.header.ty != NLMSG_ERROR {
         return Ok(());
     }
-    let e = ErrorMsg::parse(msg.payload, msg.header.flags).map_err(|e| Error::Malformed(e.to_string()))?;
+    let e = ErrorMsg::parse(msg.payload, msg.header.flags)
+        .map_err(|e| Error::Malformed(e.to_string()))?;
     if e.error == 0 {
         return Ok(());
     }

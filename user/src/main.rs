@@ -91,7 +91,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                     );
                     seen += 1;
                 }
-                Err(Error::Overrun) => eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)"),
+                Err(Error::Overrun) => {
+                    eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)")
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -112,7 +114,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             if r.delivered {
                 println!("delivered to group {} (event {})", r.group, r.event_seq);
             } else if r.delivery_failed {
-                println!("delivery failed for some listener of group {} (event {})", r.group, r.event_seq);
+                println!(
+                    "delivery failed for some listener of group {} (event {})",
+                    r.group, r.event_seq
+                );
             } else {
                 println!("no listeners on group {} (event {})", r.group, r.event_seq);
             }

@@ -32,7 +32,13 @@ impl MessageBuilder {
     }
 
     /// Appends one message whose payload is `parts`, concatenated.
-    pub fn push_parts(&mut self, ty: u16, flags: u16, seq: u32, parts: &[&[u8]]) -> Result<&mut Self> {
+    pub fn push_parts(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        seq: u32,
+        parts: &[&[u8]],
+    ) -> Result<&mut Self> {
         let payload_len: usize = parts.iter().map(|p| p.len()).sum();
         let len = NLMSG_HDRLEN
             .checked_add(payload_len)

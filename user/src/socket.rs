@@ -237,25 +237,52 @@ impl Socket {
     /// Joins multicast `group` (any number, also above 32:
     /// `NETLINK_ADD_MEMBERSHIP`).
     pub fn add_membership(&self, group: u32) -> Result<()> {
-        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, group, "setsockopt(NETLINK_ADD_MEMBERSHIP)")
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_ADD_MEMBERSHIP,
+            group,
+            "setsockopt(NETLINK_ADD_MEMBERSHIP)",
+        )
     }
 
     /// Leaves multicast `group` (`NETLINK_DROP_MEMBERSHIP`).
     pub fn drop_membership(&self, group: u32) -> Result<()> {
-        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_DROP_MEMBERSHIP, group, "setsockopt(NETLINK_DROP_MEMBERSHIP)")
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_DROP_MEMBERSHIP,
+            group,
+            "setsockopt(NETLINK_DROP_MEMBERSHIP)",
+        )
     }
 
     /// `NETLINK_NO_ENOBUFS`: do not report receive-queue overruns.
     pub fn set_no_enobufs(&self, on: bool) -> Result<()> {
-        self.setsockopt(libc::SOL_NETLINK, libc::NETLINK_NO_ENOBUFS, on as libc::c_int, "setsockopt(NETLINK_NO_ENOBUFS)")
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_NO_ENOBUFS,
+            on as libc::c_int,
+            "setsockopt(NETLINK_NO_ENOBUFS)",
+        )
     }
 
     /// Receive buffer size (`SO_RCVBUF`; the kernel doubles it and caps it
     /// at `net.core.rmem_max` unless the caller may use `SO_RCVBUFFORCE`).
     pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<()> {
         let v = bytes.min(libc::c_int::MAX as usize / 2) as libc::c_int;
-        self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v, "setsockopt(SO_RCVBUFFORCE)")
-            .or_else(|_| self.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUF, v, "setsockopt(SO_RCVBUF)"))
+        self.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            v,
+            "setsockopt(SO_RCVBUFFORCE)",
+        )
+        .or_else(|_| {
+            self.setsockopt(
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                v,
+                "setsockopt(SO_RCVBUF)",
+            )
+        })
     }
 
     /// How the receive buffer is sized (see [`RecvMode`]).

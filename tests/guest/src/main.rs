@@ -6,8 +6,7 @@
 //! `test result:` line; exits non-zero if any test failed.
 
 use rustnl::proto::{
-    MsgType, NlMsgHdr, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIT, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_REQUEST,
+    MsgType, NlMsgHdr, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIT, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST,
 };
 use rustnl::{Client, Error, EventKind, MessageBuilder, Socket, Subscription};
 use std::io::{BufRead, BufReader, Write};
@@ -403,7 +402,6 @@ fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     rmmod()
 }
 
-
 // ---------------------------------------------------------------------------
 // Protocol: broadcast, events, info, errors, namespaces, privileges.
 // ---------------------------------------------------------------------------
@@ -416,7 +414,8 @@ fn reload(ctx: &Ctx, params: &[&str]) -> TestResult {
 }
 
 fn subscribe(groups: &[u32]) -> Result<Subscription, String> {
-    let mut s = Subscription::new(DEFAULT_UNIT, groups).map_err(|e| format!("subscribe {groups:?}: {e}"))?;
+    let mut s = Subscription::new(DEFAULT_UNIT, groups)
+        .map_err(|e| format!("subscribe {groups:?}: {e}"))?;
     s.socket_mut()
         .set_recv_timeout(Some(Duration::from_secs(3)))
         .map_err(|e| e.to_string())?;
@@ -425,11 +424,29 @@ fn subscribe(groups: &[u32]) -> Result<Subscription, String> {
 
 /// Expects the next event on `sub` to be a broadcast of `text` to `group`.
 fn expect_broadcast(sub: &mut Subscription, group: u32, text: &[u8]) -> TestResult {
-    let e = sub.next_event().map_err(|e| format!("listener on group {group}: {e}"))?;
-    ensure!(e.kind == EventKind::Broadcast, "got a {} event", e.kind.name());
-    ensure!(e.header.group == group, "event for group {}", e.header.group);
-    ensure!(e.payload == text, "payload {:?}", String::from_utf8_lossy(e.payload));
-    ensure!(e.header.timestamp_ns > 0 && e.header.seq > 0, "header {:?}", e.header);
+    let e = sub
+        .next_event()
+        .map_err(|e| format!("listener on group {group}: {e}"))?;
+    ensure!(
+        e.kind == EventKind::Broadcast,
+        "got a {} event",
+        e.kind.name()
+    );
+    ensure!(
+        e.header.group == group,
+        "event for group {}",
+        e.header.group
+    );
+    ensure!(
+        e.payload == text,
+        "payload {:?}",
+        String::from_utf8_lossy(e.payload)
+    );
+    ensure!(
+        e.header.timestamp_ns > 0 && e.header.seq > 0,
+        "header {:?}",
+        e.header
+    );
     Ok(())
 }
 
@@ -440,7 +457,11 @@ fn expect_silence(sub: &mut Subscription, what: &str) -> TestResult {
         .map_err(|e| e.to_string())?;
     match sub.next_event() {
         Err(Error::Timeout) => Ok(()),
-        Ok(e) => Err(format!("{what} received a {} event: {:?}", e.kind.name(), e.header)),
+        Ok(e) => Err(format!(
+            "{what} received a {} event: {:?}",
+            e.kind.name(),
+            e.header
+        )),
         Err(e) => Err(format!("{what}: {e}")),
     }
 }
@@ -453,7 +474,10 @@ fn t_broadcast_fan_out(ctx: &Ctx) -> TestResult {
         let mut c = connect(DEFAULT_UNIT)?;
         let text = format!("to {n} listeners");
         let r = c.broadcast(3, text.as_bytes()).map_err(|e| e.to_string())?;
-        ensure!(r.delivered && !r.delivery_failed && r.group == 3, "result {r:?}");
+        ensure!(
+            r.delivered && !r.delivery_failed && r.group == 3,
+            "result {r:?}"
+        );
         for s in subs.iter_mut() {
             expect_broadcast(s, 3, text.as_bytes())?;
         }
@@ -467,11 +491,24 @@ fn t_broadcast_origin_and_seq(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     let a = c.broadcast(2, b"one").map_err(|e| e.to_string())?;
     let b = c.broadcast(2, b"two").map_err(|e| e.to_string())?;
-    ensure!(b.event_seq == a.event_seq + 1, "event seqs {} then {}", a.event_seq, b.event_seq);
+    ensure!(
+        b.event_seq == a.event_seq + 1,
+        "event seqs {} then {}",
+        a.event_seq,
+        b.event_seq
+    );
     for (r, text) in [(a, &b"one"[..]), (b, &b"two"[..])] {
         let e = sub.next_event().map_err(|e| e.to_string())?;
-        ensure!(e.payload == text && e.header.seq == r.event_seq, "event {:?}", e.header);
-        ensure!(e.header.origin == c.socket().port_id(), "origin {} is not the sender", e.header.origin);
+        ensure!(
+            e.payload == text && e.header.seq == r.event_seq,
+            "event {:?}",
+            e.header
+        );
+        ensure!(
+            e.header.origin == c.socket().port_id(),
+            "origin {} is not the sender",
+            e.header.origin
+        );
     }
     Ok(())
 }
@@ -493,10 +530,18 @@ fn t_listen_on_group_above_32(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])
 }
 
-fn expect_kernel_error(r: Result<impl std::fmt::Debug, Error>, errno: i32, text: &str) -> TestResult {
+fn expect_kernel_error(
+    r: Result<impl std::fmt::Debug, Error>,
+    errno: i32,
+    text: &str,
+) -> TestResult {
     match r {
         Err(Error::Kernel(k)) => {
-            ensure!(k.errno == errno, "errno {} instead of {errno}: {k}", k.errno);
+            ensure!(
+                k.errno == errno,
+                "errno {} instead of {errno}: {k}",
+                k.errno
+            );
             let m = k.message.unwrap_or_default();
             ensure!(m.contains(text), "extended ack `{m}` lacks `{text}`");
             Ok(())
@@ -508,7 +553,11 @@ fn expect_kernel_error(r: Result<impl std::fmt::Debug, Error>, errno: i32, text:
 fn t_broadcast_errors(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     for g in [0u32, 33, u32::MAX] {
-        expect_kernel_error(c.broadcast(g, b"x"), libc::EINVAL, &format!("group {g} is not in 1..=32"))?;
+        expect_kernel_error(
+            c.broadcast(g, b"x"),
+            libc::EINVAL,
+            &format!("group {g} is not in 1..=32"),
+        )?;
     }
     expect_kernel_error(
         c.broadcast(1, &vec![0u8; DEFAULT_MAX_PAYLOAD + 1]),
@@ -517,19 +566,27 @@ fn t_broadcast_errors(_: &Ctx) -> TestResult {
     )?;
     // Truncated header.
     let mut b = MessageBuilder::new();
-    b.push(MsgType::Broadcast.raw(), NLM_F_REQUEST, 3, &[1, 0, 8]).map_err(|e| e.to_string())?;
+    b.push(MsgType::Broadcast.raw(), NLM_F_REQUEST, 3, &[1, 0, 8])
+        .map_err(|e| e.to_string())?;
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     expect_error(&got[0], libc::EINVAL, "bad broadcast header")?;
     // Kernel-only types.
-    for ty in [MsgType::Event, MsgType::Heartbeat, MsgType::Goodbye, MsgType::Info] {
+    for ty in [
+        MsgType::Event,
+        MsgType::Heartbeat,
+        MsgType::Goodbye,
+        MsgType::Info,
+    ] {
         let mut b = MessageBuilder::new();
-        b.push(ty.raw(), NLM_F_REQUEST, 4, b"").map_err(|e| e.to_string())?;
+        b.push(ty.raw(), NLM_F_REQUEST, 4, b"")
+            .map_err(|e| e.to_string())?;
         let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
         expect_error(&got[0], libc::EOPNOTSUPP, "is sent by the kernel")?;
     }
     // GET_INFO with a payload.
     let mut b = MessageBuilder::new();
-    b.push(MsgType::GetInfo.raw(), NLM_F_REQUEST, 5, b"x").map_err(|e| e.to_string())?;
+    b.push(MsgType::GetInfo.raw(), NLM_F_REQUEST, 5, b"x")
+        .map_err(|e| e.to_string())?;
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     expect_error(&got[0], libc::EINVAL, "get_info takes no payload")
 }
@@ -539,8 +596,14 @@ fn t_info_counters_match(ctx: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     let i0 = c.info().map_err(|e| e.to_string())?;
     ensure!(
-        (i0.unit, i0.groups, i0.max_payload, i0.heartbeat_ms, i0.open_broadcast, i0.version)
-            == (DEFAULT_UNIT, 40, 4096, 0, false, 1),
+        (
+            i0.unit,
+            i0.groups,
+            i0.max_payload,
+            i0.heartbeat_ms,
+            i0.open_broadcast,
+            i0.version
+        ) == (DEFAULT_UNIT, 40, 4096, 0, false, 1),
         "config {i0:?}"
     );
     for _ in 0..5 {
@@ -551,7 +614,8 @@ fn t_info_counters_match(ctx: &Ctx) -> TestResult {
     c.broadcast(8, b"unheard").map_err(|e| e.to_string())?;
     let _ = c.echo(&[0u8; 4097]); // EMSGSIZE
     let mut b = MessageBuilder::new();
-    b.push(0x7e, NLM_F_REQUEST, 1, b"").map_err(|e| e.to_string())?; // EOPNOTSUPP
+    b.push(0x7e, NLM_F_REQUEST, 1, b"")
+        .map_err(|e| e.to_string())?; // EOPNOTSUPP
     raw_exchange(DEFAULT_UNIT, b.as_bytes(), 1)?;
     let _ = c.broadcast(0, b""); // EINVAL
     let i1 = c.info().map_err(|e| e.to_string())?;
@@ -568,10 +632,17 @@ fn t_info_counters_match(ctx: &Ctx) -> TestResult {
         ("not_supported", z.not_supported - a.not_supported, 1),
         ("invalid", z.invalid - a.invalid, 1),
         ("not_permitted", z.not_permitted - a.not_permitted, 0),
-        ("delivery_failures", z.delivery_failures - a.delivery_failures, 0),
+        (
+            "delivery_failures",
+            z.delivery_failures - a.delivery_failures,
+            0,
+        ),
     ];
     for (name, got, want) in deltas {
-        ensure!(got == want, "{name} grew by {got}, expected {want} ({a:?} -> {z:?})");
+        ensure!(
+            got == want,
+            "{name} grew by {got}, expected {want} ({a:?} -> {z:?})"
+        );
     }
     reload(ctx, &[])
 }
@@ -582,16 +653,37 @@ fn t_heartbeat_period(ctx: &Ctx) -> TestResult {
     let mut stamps = Vec::new();
     while stamps.len() < 6 {
         let e = sub.next_event().map_err(|e| e.to_string())?;
-        ensure!(e.kind == EventKind::Heartbeat, "got a {} event", e.kind.name());
-        ensure!(e.payload == b"Greeting from kernel!", "payload {:?}", String::from_utf8_lossy(e.payload));
-        ensure!(e.header.origin == 0 && e.header.group == 1, "header {:?}", e.header);
+        ensure!(
+            e.kind == EventKind::Heartbeat,
+            "got a {} event",
+            e.kind.name()
+        );
+        ensure!(
+            e.payload == b"Greeting from kernel!",
+            "payload {:?}",
+            String::from_utf8_lossy(e.payload)
+        );
+        ensure!(
+            e.header.origin == 0 && e.header.group == 1,
+            "header {:?}",
+            e.header
+        );
         stamps.push(e.header.timestamp_ns);
     }
-    let gaps: Vec<u64> = stamps.windows(2).map(|w| w[1].saturating_sub(w[0]) / 1_000_000).collect();
+    let gaps: Vec<u64> = stamps
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]) / 1_000_000)
+        .collect();
     let mean = gaps.iter().sum::<u64>() / gaps.len() as u64;
     // The period is jiffies-based and the guest may be emulated: loose bounds.
-    ensure!((80..=400).contains(&mean), "mean heartbeat gap {mean} ms for 100 ms ({gaps:?})");
-    ensure!(gaps.iter().all(|&g| g >= 50), "a heartbeat came early: {gaps:?}");
+    ensure!(
+        (80..=400).contains(&mean),
+        "mean heartbeat gap {mean} ms for 100 ms ({gaps:?})"
+    );
+    ensure!(
+        gaps.iter().all(|&g| g >= 50),
+        "a heartbeat came early: {gaps:?}"
+    );
     reload(ctx, &[])
 }
 
@@ -602,27 +694,39 @@ fn t_goodbye_and_rmmod_with_clients(ctx: &Ctx) -> TestResult {
     c.echo(b"before").map_err(|e| e.to_string())?;
     // Open sockets do not pin the module.
     rmmod()?;
-    let e = sub.next_event().map_err(|e| format!("waiting for GOODBYE: {e}"))?;
-    ensure!(e.kind == EventKind::Goodbye && e.header.group == 1 && e.payload.is_empty(), "got {e:?}");
+    let e = sub
+        .next_event()
+        .map_err(|e| format!("waiting for GOODBYE: {e}"))?;
+    ensure!(
+        e.kind == EventKind::Goodbye && e.header.group == 1 && e.payload.is_empty(),
+        "got {e:?}"
+    );
     match c.echo(b"after") {
         Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ECONNREFUSED) => {}
         other => return Err(format!("echo after rmmod: {other:?}")),
     }
     insmod(ctx, &[])?;
-    ensure!(c.echo(b"again").map_err(|e| e.to_string())? == b"again", "old client after reload");
+    ensure!(
+        c.echo(b"again").map_err(|e| e.to_string())? == b"again",
+        "old client after reload"
+    );
     Ok(())
 }
 
 fn t_batch_of_100(_: &Ctx) -> TestResult {
     let mut b = MessageBuilder::new();
     for seq in 1..=100u32 {
-        b.push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, &seq.to_ne_bytes()).map_err(|e| e.to_string())?;
+        b.push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, &seq.to_ne_bytes())
+            .map_err(|e| e.to_string())?;
     }
     let got = raw_exchange(DEFAULT_UNIT, b.as_bytes(), 100)?;
     ensure!(got.len() == 100, "{} answers", got.len());
     for (i, (h, p)) in got.iter().enumerate() {
         let seq = i as u32 + 1;
-        ensure!(h.ty == MsgType::Echo.raw() && h.seq == seq && p == &seq.to_ne_bytes(), "answer {i}: {h:?}");
+        ensure!(
+            h.ty == MsgType::Echo.raw() && h.seq == seq && p == &seq.to_ne_bytes(),
+            "answer {i}: {h:?}"
+        );
     }
     Ok(())
 }
@@ -631,16 +735,31 @@ fn t_spoofed_pid(_: &Ctx) -> TestResult {
     let mut a = Socket::open(DEFAULT_UNIT).map_err(|e| e.to_string())?;
     let mut b = Socket::open(DEFAULT_UNIT).map_err(|e| e.to_string())?;
     for s in [&a, &b] {
-        s.set_recv_timeout(Some(Duration::from_millis(1500))).map_err(|e| e.to_string())?;
+        s.set_recv_timeout(Some(Duration::from_millis(1500)))
+            .map_err(|e| e.to_string())?;
     }
     let mut m = MessageBuilder::new();
-    let h = NlMsgHdr { len: 16 + 5, ty: MsgType::Echo.raw(), flags: NLM_F_REQUEST, seq: 42, pid: b.port_id() };
+    let h = NlMsgHdr {
+        len: 16 + 5,
+        ty: MsgType::Echo.raw(),
+        flags: NLM_F_REQUEST,
+        seq: 42,
+        pid: b.port_id(),
+    };
     m.push_header(h, b"spoof");
     a.send(m.as_bytes()).map_err(|e| e.to_string())?;
     let a_port = a.port_id();
     let d = a.recv().map_err(|e| format!("sender got no reply: {e}"))?;
-    let msg = d.messages().next().ok_or("empty datagram")?.map_err(|e| e.to_string())?;
-    ensure!(msg.payload == b"spoof" && msg.header.pid == a_port, "reply {:?}", msg.header);
+    let msg = d
+        .messages()
+        .next()
+        .ok_or("empty datagram")?
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        msg.payload == b"spoof" && msg.header.pid == a_port,
+        "reply {:?}",
+        msg.header
+    );
     match b.recv() {
         Err(Error::Timeout) => Ok(()),
         other => Err(format!("the spoofed port got {other:?}")),
@@ -672,7 +791,10 @@ fn t_unprivileged(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     finish_child(spawn_child("unpriv", &["closed"])?, "unpriv (default)")?;
     reload(ctx, &["open_broadcast=1"])?;
-    finish_child(spawn_child("unpriv", &["open"])?, "unpriv (open_broadcast=1)")?;
+    finish_child(
+        spawn_child("unpriv", &["open"])?,
+        "unpriv (open_broadcast=1)",
+    )?;
     reload(ctx, &[])
 }
 
@@ -681,12 +803,21 @@ fn t_unprivileged(ctx: &Ctx) -> TestResult {
 fn child_unpriv(mode: &str) -> TestResult {
     // SAFETY: plain system calls in a single-threaded child.
     unsafe {
-        ensure!(libc::setgroups(0, std::ptr::null()) == 0, "setgroups failed");
-        ensure!(libc::setgid(65534) == 0 && libc::setuid(65534) == 0, "setuid failed");
+        ensure!(
+            libc::setgroups(0, std::ptr::null()) == 0,
+            "setgroups failed"
+        );
+        ensure!(
+            libc::setgid(65534) == 0 && libc::setuid(65534) == 0,
+            "setuid failed"
+        );
         ensure!(libc::geteuid() == 65534, "still root");
     }
     let mut c = connect(DEFAULT_UNIT)?;
-    ensure!(c.echo(b"nobody").map_err(|e| e.to_string())? == b"nobody", "unprivileged echo");
+    ensure!(
+        c.echo(b"nobody").map_err(|e| e.to_string())? == b"nobody",
+        "unprivileged echo"
+    );
     let mut sub = subscribe(&[6])?;
     let r = c.broadcast(6, b"from nobody");
     if mode == "open" {
@@ -696,7 +827,11 @@ fn child_unpriv(mode: &str) -> TestResult {
     } else {
         expect_kernel_error(r, libc::EPERM, "broadcast needs CAP_NET_ADMIN")?;
         let info = c.info().map_err(|e| e.to_string())?;
-        ensure!(info.counters.not_permitted >= 1, "not_permitted not counted: {:?}", info.counters);
+        ensure!(
+            info.counters.not_permitted >= 1,
+            "not_permitted not counted: {:?}",
+            info.counters
+        );
         Ok(())
     }
 }
@@ -707,15 +842,22 @@ fn t_network_namespaces(ctx: &Ctx) -> TestResult {
     let mut child = spawn_child("netns", &[])?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
     let mut stdin = child.stdin.take().ok_or("no child stdin")?;
-    let ready = lines.next().ok_or("child exited early")?.map_err(|e| e.to_string())?;
+    let ready = lines
+        .next()
+        .ok_or("child exited early")?
+        .map_err(|e| e.to_string())?;
     ensure!(ready == "ready", "child said {ready:?}");
     // Our broadcast must not reach the other namespace's listener ...
     let mut c = connect(DEFAULT_UNIT)?;
-    c.broadcast(5, b"from the first namespace").map_err(|e| e.to_string())?;
+    c.broadcast(5, b"from the first namespace")
+        .map_err(|e| e.to_string())?;
     expect_broadcast(&mut here, 5, b"from the first namespace")?;
     writeln!(stdin, "go").map_err(|e| e.to_string())?;
     // ... and the child's broadcast in its namespace must not reach ours.
-    let done = lines.next().ok_or("child exited early")?.map_err(|e| e.to_string())?;
+    let done = lines
+        .next()
+        .ok_or("child exited early")?
+        .map_err(|e| e.to_string())?;
     ensure!(done == "broadcast sent", "child said {done:?}");
     expect_silence(&mut here, "a listener in the first namespace")?;
     drop(stdin);
@@ -729,52 +871,93 @@ fn t_network_namespaces(ctx: &Ctx) -> TestResult {
 /// not see the parent's broadcast, and broadcasts into its own namespace.
 fn child_netns() -> TestResult {
     // SAFETY: plain system call in a single-threaded child.
-    ensure!(unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0, "unshare(CLONE_NEWNET) failed");
+    ensure!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0,
+        "unshare(CLONE_NEWNET) failed"
+    );
     let mut c = connect(DEFAULT_UNIT)?;
     let info = c.info().map_err(|e| e.to_string())?;
-    ensure!(info.counters.requests == 1 && info.counters.echoes == 0, "fresh namespace counters {:?}", info.counters);
+    ensure!(
+        info.counters.requests == 1 && info.counters.echoes == 0,
+        "fresh namespace counters {:?}",
+        info.counters
+    );
     let mut sub = subscribe(&[5])?;
     println!("ready");
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
     expect_silence(&mut sub, "a listener in the second namespace")?;
-    sub.socket_mut().set_recv_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
-    let r = c.broadcast(5, b"from the second namespace").map_err(|e| e.to_string())?;
-    ensure!(r.delivered && r.event_seq == 1, "broadcast in the new namespace: {r:?}");
+    sub.socket_mut()
+        .set_recv_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    let r = c
+        .broadcast(5, b"from the second namespace")
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        r.delivered && r.event_seq == 1,
+        "broadcast in the new namespace: {r:?}"
+    );
     expect_broadcast(&mut sub, 5, b"from the second namespace")?;
     println!("broadcast sent");
     Ok(())
 }
 
 fn run_cmd(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd).args(args).output().map_err(|e| format!("running {cmd}: {e}"))?;
-    ensure!(out.status.success(), "{cmd} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("running {cmd}: {e}"))?;
+    ensure!(
+        out.status.success(),
+        "{cmd} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn t_article_programs(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let out = run_cmd("nl_send", &[])?;
-    ensure!(out.contains("Received message payload: Hello you!"), "nl_send printed {out:?}");
+    ensure!(
+        out.contains("Received message payload: Hello you!"),
+        "nl_send printed {out:?}"
+    );
     // Two nl_recv instances on group 1 both receive one broadcast.
     let mut recvs = Vec::new();
     for _ in 0..2 {
-        let mut child = Command::new("nl_recv").stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let mut child = Command::new("nl_recv")
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
         let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?);
         let mut first = String::new();
         lines.read_line(&mut first).map_err(|e| e.to_string())?;
-        ensure!(first.starts_with("Waiting for message"), "nl_recv said {first:?}");
+        ensure!(
+            first.starts_with("Waiting for message"),
+            "nl_recv said {first:?}"
+        );
         recvs.push((child, lines));
     }
-    let out = run_cmd("rustnl", &["broadcast", "--group", "1", "Hello from rustnl broadcast"])?;
-    ensure!(out.starts_with("delivered to group 1"), "rustnl broadcast printed {out:?}");
+    let out = run_cmd(
+        "rustnl",
+        &["broadcast", "--group", "1", "Hello from rustnl broadcast"],
+    )?;
+    ensure!(
+        out.starts_with("delivered to group 1"),
+        "rustnl broadcast printed {out:?}"
+    );
     for (child, mut lines) in recvs {
         let mut rest = Vec::new();
         std::io::Read::read_to_end(&mut lines, &mut rest).map_err(|e| e.to_string())?;
         let out = child.wait_with_output().map_err(|e| e.to_string())?;
         ensure!(out.status.success(), "nl_recv failed");
         let text = String::from_utf8_lossy(&rest);
-        ensure!(text.contains("Hello from rustnl broadcast"), "nl_recv printed {text:?}");
+        ensure!(
+            text.contains("Hello from rustnl broadcast"),
+            "nl_recv printed {text:?}"
+        );
     }
     Ok(())
 }
@@ -798,16 +981,27 @@ fn t_cli_subcommands(ctx: &Ctx) -> TestResult {
         if out.starts_with("delivered") {
             break;
         }
-        ensure!(Instant::now() < deadline, "listeners never joined group 9: {out:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "listeners never joined group 9: {out:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for l in listeners {
         let out = l.wait_with_output().map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&out.stdout);
-        ensure!(out.status.success() && text.contains("broadcast group=9") && text.contains("payload=cli hello"), "listen printed {text:?}");
+        ensure!(
+            out.status.success()
+                && text.contains("broadcast group=9")
+                && text.contains("payload=cli hello"),
+            "listen printed {text:?}"
+        );
     }
     let info = run_cmd("rustnl", &["info"])?;
-    ensure!(info.contains("unit: 31") && info.contains("broadcasts: "), "info printed {info:?}");
+    ensure!(
+        info.contains("unit: 31") && info.contains("broadcasts: "),
+        "info printed {info:?}"
+    );
     Ok(())
 }
 
@@ -816,14 +1010,24 @@ static KUNIT_PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 
 /// The module's KUnit suites ran at insmod; every case passed.
 fn t_kunit(ctx: &Ctx) -> TestResult {
-    let before = Command::new("dmesg").output().map(|o| o.stdout.len()).unwrap_or(0);
+    let before = Command::new("dmesg")
+        .output()
+        .map(|o| o.stdout.len())
+        .unwrap_or(0);
     reload(ctx, &[])?;
-    let log = Command::new("dmesg").output().map_err(|e| e.to_string())?.stdout;
-    let log = String::from_utf8_lossy(log.get(before.min(log.len())..).unwrap_or_default()).into_owned();
+    let log = Command::new("dmesg")
+        .output()
+        .map_err(|e| e.to_string())?
+        .stdout;
+    let log =
+        String::from_utf8_lossy(log.get(before.min(log.len())..).unwrap_or_default()).into_owned();
     let oks = log.lines().filter(|l| l.contains("    ok ")).count();
     let bad: Vec<_> = log.lines().filter(|l| l.contains("not ok")).collect();
     ensure!(bad.is_empty(), "KUnit failures: {bad:?}");
-    ensure!(log.contains("# Subtest: rustnl"), "no rustnl KUnit suite ran:\n{log}");
+    ensure!(
+        log.contains("# Subtest: rustnl"),
+        "no rustnl KUnit suite ran:\n{log}"
+    );
     ensure!(oks >= 5, "only {oks} KUnit cases passed:\n{log}");
     // Each in-kernel case counts as a test of its own in the totals.
     for case in log.lines().filter_map(|l| l.split("    ok ").nth(1)) {
@@ -850,9 +1054,15 @@ const TESTS: &[Test] = &[
     ("bad_units_rejected", t_bad_units_rejected),
     ("rmmod_and_insmod_again", t_rmmod_and_reload),
     ("kunit_suites_pass", t_kunit),
-    ("broadcast_reaches_2_and_8_listeners_only_on_their_group", t_broadcast_fan_out),
+    (
+        "broadcast_reaches_2_and_8_listeners_only_on_their_group",
+        t_broadcast_fan_out,
+    ),
     ("broadcast_origin_and_event_seq", t_broadcast_origin_and_seq),
-    ("broadcast_without_listeners_is_reported", t_broadcast_no_listeners),
+    (
+        "broadcast_without_listeners_is_reported",
+        t_broadcast_no_listeners,
+    ),
     ("listen_on_group_above_32", t_listen_on_group_above_32),
     ("broadcast_and_type_errors", t_broadcast_errors),
     ("info_counters_match_traffic", t_info_counters_match),
@@ -861,7 +1071,10 @@ const TESTS: &[Test] = &[
     ("unprivileged_echo_listen_and_broadcast", t_unprivileged),
     ("network_namespaces_are_isolated", t_network_namespaces),
     ("heartbeat_at_configured_period", t_heartbeat_period),
-    ("goodbye_on_rmmod_with_clients_connected", t_goodbye_and_rmmod_with_clients),
+    (
+        "goodbye_on_rmmod_with_clients_connected",
+        t_goodbye_and_rmmod_with_clients,
+    ),
     ("article_c_programs", t_article_programs),
     ("cli_listen_broadcast_info", t_cli_subcommands),
 ];
