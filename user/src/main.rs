@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// Talk to the rustnl kernel module over its netlink protocol.
 #[derive(Parser, Debug)]
-#[command(name = "rustnl", version, about, long_about = None)]
+#[command(name = "rustnl", version, about = "Talk to the rustnl kernel module over its netlink protocol", long_about = None)]
 struct Cli {
     /// Netlink protocol unit of the module (its `unit=` parameter).
     #[arg(long, global = true, default_value_t = rustnl::proto::DEFAULT_UNIT,
@@ -74,35 +74,42 @@ fn micros(d: Duration) -> String {
     format!("{:.1} us", d.as_secs_f64() * 1e6)
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
-    if let Command::Listen { group, count } = &cli.command {
-        let mut sub = Subscription::new(cli.unit, group)?;
-        let mut seen = 0u64;
-        while count.is_none_or(|c| seen < c) {
-            match sub.next_event() {
-                Ok(e) => {
-                    println!(
-                        "{} group={} seq={} origin={} payload={}",
-                        e.kind.name(),
-                        e.header.group,
-                        e.header.seq,
-                        e.header.origin,
-                        String::from_utf8_lossy(e.payload)
-                    );
-                    seen += 1;
-                }
-                Err(Error::Overrun) => {
-                    eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)")
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        return Ok(());
-    }
-    let mut client = Client::connect(cli.unit)?;
+fn connect(cli: &Cli) -> Result<Client, Error> {
+    let client = Client::connect(cli.unit)?;
     client.set_timeout(Some(cli.timeout))?;
-    match cli.command {
+    Ok(client)
+}
+
+fn listen(unit: u32, groups: &[u32], count: Option<u64>) -> Result<(), Error> {
+    let mut sub = Subscription::new(unit, groups)?;
+    let mut seen = 0u64;
+    while count.is_none_or(|c| seen < c) {
+        match sub.next_event() {
+            Ok(e) => {
+                println!(
+                    "{} group={} seq={} origin={} payload={}",
+                    e.kind.name(),
+                    e.header.group,
+                    e.header.seq,
+                    e.header.origin,
+                    String::from_utf8_lossy(e.payload)
+                );
+                seen += 1;
+            }
+            Err(Error::Overrun) => {
+                eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Listen { group, count } => listen(cli.unit, group, *count)?,
         Command::Echo { text } => {
+            let mut client = connect(&cli)?;
             let start = Instant::now();
             let echoed = client.echo(text.as_bytes())?;
             let rtt = start.elapsed();
@@ -110,7 +117,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             println!("rtt: {}", micros(rtt));
         }
         Command::Broadcast { group, text } => {
-            let r = client.broadcast(group, text.as_bytes())?;
+            let r = connect(&cli)?.broadcast(*group, text.as_bytes())?;
             if r.delivered {
                 println!("delivered to group {} (event {})", r.group, r.event_seq);
             } else if r.delivery_failed {
@@ -123,7 +130,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Info => {
-            let i = client.info()?;
+            let i = connect(&cli)?.info()?;
             let c = i.counters;
             println!("protocol_version: {}", i.version);
             println!("unit: {}", i.unit);
@@ -146,7 +153,6 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("{name}: {v}");
             }
         }
-        Command::Listen { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
