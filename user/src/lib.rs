@@ -12,7 +12,10 @@
 
 pub mod client;
 pub mod error;
+pub mod families;
 pub mod message;
+pub mod request;
+pub mod sys;
 pub mod socket;
 
 pub use client::{Client, Event, EventKind, Subscription};
