@@ -121,6 +121,49 @@ impl Client {
         self.call(MsgType::Echo, &[payload], MsgType::Echo)
     }
 
+    /// Sends `count` ECHO requests of `payload` in one datagram and checks
+    /// that `count` echoes come back, in order and unchanged.
+    pub fn echo_batch(&mut self, payload: &[u8], count: usize) -> Result<()> {
+        let first = self.seq.wrapping_add(1);
+        self.out.clear();
+        for _ in 0..count {
+            let seq = self.next_seq();
+            self.out
+                .push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
+        }
+        self.sock.send(self.out.as_bytes())?;
+        let mut next = first;
+        let mut got = 0;
+        while got < count {
+            let dgram = self.sock.recv()?;
+            if dgram.sender != 0 {
+                continue;
+            }
+            for msg in dgram.messages() {
+                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+                if msg.header.seq.wrapping_sub(first) >= count as u32 {
+                    continue; // not this batch
+                }
+                check_error(&msg)?;
+                if msg.header.seq != next
+                    || msg.header.ty != MsgType::Echo.raw()
+                    || msg.payload != payload
+                {
+                    return Err(Error::Unexpected(format!(
+                        "echo {} of the batch: seq {} type {:#x}, {} bytes",
+                        got,
+                        msg.header.seq,
+                        msg.header.ty,
+                        msg.payload.len()
+                    )));
+                }
+                next = next.wrapping_add(1);
+                got += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Asks the kernel to multicast `payload` to `group`; says whether any
     /// listener received it ("no listeners" is not an error).
     pub fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult> {

@@ -15,8 +15,8 @@ pub mod error;
 pub mod families;
 pub mod message;
 pub mod request;
-pub mod sys;
 pub mod socket;
+pub mod sys;
 
 pub use client::{Client, Event, EventKind, Subscription};
 pub use error::{Error, KernelError, Result};

@@ -3,7 +3,9 @@
 
 use crate::client::check_error;
 use crate::error::{Error, Result};
-use crate::proto::{Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_MULTI};
+use crate::proto::{
+    Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_MULTI,
+};
 use crate::socket::Socket;
 
 impl Socket {
@@ -21,7 +23,8 @@ impl Socket {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        let hdr = NlMsgHdr::parse(request).ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
+        let hdr = NlMsgHdr::parse(request)
+            .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
         let want_ack = hdr.has(NLM_F_ACK);
         self.send(request)?;
         let port_id = self.port_id();
@@ -50,7 +53,11 @@ impl Socket {
                         return Ok(seen); // the ack
                     }
                     NLMSG_DONE => {
-                        if let Some(err) = msg.payload.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)) {
+                        if let Some(err) = msg
+                            .payload
+                            .first_chunk::<4>()
+                            .map(|b| i32::from_ne_bytes(*b))
+                        {
                             if err < 0 {
                                 return Err(Error::Kernel(crate::KernelError {
                                     errno: err.saturating_neg(),
@@ -84,16 +91,19 @@ mod tests {
     #[test]
     fn dump_collects_every_link_until_done() {
         let mut s = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
-        s.set_recv_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        s.set_recv_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
         let mut b = MessageBuilder::new();
-        b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 7, &[0u8; 16]).unwrap();
+        b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 7, &[0u8; 16])
+            .unwrap();
         let mut names = 0;
-        let n = s.request(b.as_bytes(), |m| {
-            assert_eq!(m.header.ty, libc::RTM_NEWLINK);
-            names += 1;
-            Ok(())
-        })
-        .unwrap();
+        let n = s
+            .request(b.as_bytes(), |m| {
+                assert_eq!(m.header.ty, libc::RTM_NEWLINK);
+                names += 1;
+                Ok(())
+            })
+            .unwrap();
         assert!(n >= 1 && n == names);
     }
 
@@ -101,12 +111,19 @@ mod tests {
     fn kernel_error_carries_errno_and_ack_ends_exchange() {
         let mut s = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
         s.set_ext_ack(true).unwrap();
-        s.set_recv_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        s.set_recv_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
         // RTM_GETLINK for ifindex 0x7ffffff0, which does not exist: ENODEV.
         let mut ifi = [0u8; 16];
         ifi[4..8].copy_from_slice(&0x7fff_fff0i32.to_ne_bytes());
         let mut b = MessageBuilder::new();
-        b.push(libc::RTM_GETLINK, NLM_F_REQUEST | crate::proto::NLM_F_ACK, 8, &ifi).unwrap();
+        b.push(
+            libc::RTM_GETLINK,
+            NLM_F_REQUEST | crate::proto::NLM_F_ACK,
+            8,
+            &ifi,
+        )
+        .unwrap();
         match s.request(b.as_bytes(), |_| Ok(())) {
             Err(Error::Kernel(k)) => assert_eq!(k.errno, libc::ENODEV),
             other => panic!("expected ENODEV, got {other:?}"),

@@ -83,17 +83,24 @@ impl ProcEvent {
 
 /// Decodes the payload of one connector message carrying a `proc_event`.
 pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
-    let cn: sys::cn_msg = sys::read(payload).ok_or_else(|| Error::Malformed("short cn_msg".into()))?;
+    let cn: sys::cn_msg =
+        sys::read(payload).ok_or_else(|| Error::Malformed("short cn_msg".into()))?;
     if cn.id.idx != sys::CN_IDX_PROC || cn.id.val != sys::CN_VAL_PROC {
-        return Err(Error::Unexpected(format!("connector message for {}:{}", cn.id.idx, cn.id.val)));
+        return Err(Error::Unexpected(format!(
+            "connector message for {}:{}",
+            cn.id.idx, cn.id.val
+        )));
     }
     let data = payload.get(size_of::<sys::cn_msg>()..).unwrap_or_default();
-    let ev: sys::proc_event = sys::read(data).ok_or_else(|| Error::Malformed("short proc_event".into()))?;
+    let ev: sys::proc_event =
+        sys::read(data).ok_or_else(|| Error::Malformed("short proc_event".into()))?;
     // SAFETY (all union reads below): `proc_event` is plain data, so every
     // union member is a valid value; `what` says which one the kernel wrote.
     let e = &ev.event_data;
     Ok(match ev.what {
-        sys::PROC_EVENT_NONE => ProcEvent::Ack { err: unsafe { e.ack.err } },
+        sys::PROC_EVENT_NONE => ProcEvent::Ack {
+            err: unsafe { e.ack.err },
+        },
         sys::PROC_EVENT_FORK => {
             let f = unsafe { e.fork };
             ProcEvent::Fork {
@@ -115,7 +122,12 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
         }
         sys::PROC_EVENT_COMM => {
             let c = unsafe { e.comm };
-            let raw: Vec<u8> = c.comm.iter().map(|&b| b as u8).take_while(|&b| b != 0).collect();
+            let raw: Vec<u8> = c
+                .comm
+                .iter()
+                .map(|&b| b as u8)
+                .take_while(|&b| b != 0)
+                .collect();
             ProcEvent::Comm {
                 pid: c.process_pid,
                 tgid: c.process_tgid,
@@ -214,15 +226,35 @@ mod tests {
                 d[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
             }
         });
-        assert_eq!(decode(&m).unwrap(), ProcEvent::Fork { parent_pid: 10, parent_tgid: 10, child_pid: 11, child_tgid: 11 });
+        assert_eq!(
+            decode(&m).unwrap(),
+            ProcEvent::Fork {
+                parent_pid: 10,
+                parent_tgid: 10,
+                child_pid: 11,
+                child_tgid: 11
+            }
+        );
         let m = message(sys::PROC_EVENT_COMM, |d| {
             d[0..4].copy_from_slice(&5i32.to_ne_bytes());
             d[4..8].copy_from_slice(&5i32.to_ne_bytes());
             d[8..12].copy_from_slice(b"ls\0\0");
         });
-        assert_eq!(decode(&m).unwrap(), ProcEvent::Comm { pid: 5, tgid: 5, comm: "ls".into() });
-        let m = message(sys::PROC_EVENT_EXIT, |d| d[0..4].copy_from_slice(&9i32.to_ne_bytes()));
-        assert!(matches!(decode(&m).unwrap(), ProcEvent::Exit { pid: 9, .. }));
+        assert_eq!(
+            decode(&m).unwrap(),
+            ProcEvent::Comm {
+                pid: 5,
+                tgid: 5,
+                comm: "ls".into()
+            }
+        );
+        let m = message(sys::PROC_EVENT_EXIT, |d| {
+            d[0..4].copy_from_slice(&9i32.to_ne_bytes())
+        });
+        assert!(matches!(
+            decode(&m).unwrap(),
+            ProcEvent::Exit { pid: 9, .. }
+        ));
         assert!(decode(&m[..10]).is_err());
     }
 }

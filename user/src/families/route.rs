@@ -108,7 +108,12 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
     };
     let short = |what: &str| Error::Malformed(format!("short {what}"));
     let p = msg.payload;
-    let attrs = |fixed: usize| Attrs::new(p.get(crate::proto::nlmsg_align(fixed)..).unwrap_or_default());
+    let attrs = |fixed: usize| {
+        Attrs::new(
+            p.get(crate::proto::nlmsg_align(fixed)..)
+                .unwrap_or_default(),
+        )
+    };
     Ok(Some(match ty {
         sys::RTM_NEWLINK | sys::RTM_DELLINK => {
             let ifi: sys::ifinfomsg = sys::read(p).ok_or_else(|| short("ifinfomsg"))?;
@@ -147,7 +152,8 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
         }
         _ => {
             let rtm: sys::rtmsg = sys::read(p).ok_or_else(|| short("rtmsg"))?;
-            let (mut dst, mut gateway, mut oif, mut table) = (None, None, None, u32::from(rtm.rtm_table));
+            let (mut dst, mut gateway, mut oif, mut table) =
+                (None, None, None, u32::from(rtm.rtm_table));
             for a in attrs(size_of::<sys::rtmsg>()).flatten() {
                 match a.ty as u32 {
                     sys::RTA_DST => dst = ip(rtm.rtm_family, a.payload),
@@ -172,7 +178,13 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
 impl fmt::Display for RouteEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RouteEvent::Link { change, index, name, up, running } => write!(
+            RouteEvent::Link {
+                change,
+                index,
+                name,
+                up,
+                running,
+            } => write!(
                 f,
                 "link {} {} index {index} {}{}",
                 change.name(),
@@ -180,14 +192,27 @@ impl fmt::Display for RouteEvent {
                 if *up { "up" } else { "down" },
                 if *running { " running" } else { "" }
             ),
-            RouteEvent::Addr { change, index, label, addr, prefix_len } => write!(
+            RouteEvent::Addr {
+                change,
+                index,
+                label,
+                addr,
+                prefix_len,
+            } => write!(
                 f,
                 "addr {} {}/{prefix_len} dev {} (index {index})",
                 change.name(),
                 addr.map_or("?".to_string(), |a| a.to_string()),
                 label.as_deref().unwrap_or("?")
             ),
-            RouteEvent::Route { change, dst, dst_len, gateway, oif, table } => {
+            RouteEvent::Route {
+                change,
+                dst,
+                dst_len,
+                gateway,
+                oif,
+                table,
+            } => {
                 write!(f, "route {} ", change.name())?;
                 match dst {
                     Some(d) => write!(f, "{d}/{dst_len}")?,

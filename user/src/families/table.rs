@@ -87,17 +87,27 @@ pub fn parse(text: &str) -> Result<Vec<SocketEntry>> {
 /// process may see in `/proc/*/fd`).
 fn socket_owners() -> BTreeMap<u64, String> {
     let mut owners = BTreeMap::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return owners };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return owners;
+    };
     for p in procs.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
         let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
             let t = target.to_string_lossy();
             if let Some(inode) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
                 if let Ok(inode) = inode.parse() {
-                    owners.entry(inode).or_insert_with(|| format!("{pid}/{}", comm.trim_end()));
+                    owners
+                        .entry(inode)
+                        .or_insert_with(|| format!("{pid}/{}", comm.trim_end()));
                 }
             }
         }
@@ -107,8 +117,10 @@ fn socket_owners() -> BTreeMap<u64, String> {
 
 /// The protocol units in use in this network namespace, in unit order.
 pub fn families() -> Result<Vec<Family>> {
-    let text = std::fs::read_to_string("/proc/net/netlink")
-        .map_err(|source| Error::Io { op: "read /proc/net/netlink", source })?;
+    let text = std::fs::read_to_string("/proc/net/netlink").map_err(|source| Error::Io {
+        op: "read /proc/net/netlink",
+        source,
+    })?;
     Ok(group(parse(&text)?, &socket_owners()))
 }
 
@@ -144,7 +156,16 @@ ffff888003b0f000 31  812        00000001 0        0        0     2        3     
     fn parses_and_groups() {
         let e = parse(SAMPLE).unwrap();
         assert_eq!(e.len(), 3);
-        assert_eq!(e[2], SocketEntry { unit: 31, port_id: 812, groups: 1, inode: 4242, drops: 3 });
+        assert_eq!(
+            e[2],
+            SocketEntry {
+                unit: 31,
+                port_id: 812,
+                groups: 1,
+                inode: 4242,
+                drops: 3
+            }
+        );
         let mut owners = BTreeMap::new();
         owners.insert(4242, "812/nl_recv".to_string());
         let f = group(e, &owners);
@@ -157,6 +178,9 @@ ffff888003b0f000 31  812        00000001 0        0        0     2        3     
     #[test]
     fn reads_this_hosts_table() {
         let f = families().unwrap();
-        assert!(f.iter().any(|f| f.unit == 0 && f.kernel), "NETLINK_ROUTE always has a kernel socket");
+        assert!(
+            f.iter().any(|f| f.unit == 0 && f.kernel),
+            "NETLINK_ROUTE always has a kernel socket"
+        );
     }
 }
