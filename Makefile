@@ -25,7 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
-.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean
+.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
@@ -37,6 +37,9 @@ help:
 	@echo "  make kernel    build (or reuse) the test kernel in \$$RUSTNL_CACHE ($(RUSTNL_CACHE))"
 	@echo "  make module    build kmod/rustnl.ko against KDIR (default: the test kernel)"
 	@echo "  make user      build the static rustnl CLI and guest tests"
+	@echo "  make uapi      regenerate user/src/sys/uapi.rs (bindgen over the kernel's uapi headers)"
+	@echo "  make man       write build/rustnl.1 (and shell completions) from the CLI definition"
+	@echo "  make fuzz      run the message/attribute parser fuzzer for FUZZ_SECONDS (default 60)"
 	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
 
 deps:
@@ -57,8 +60,9 @@ module: $(if $(filter $(BUILD)/kernel,$(KDIR)),kernel)
 # Static binaries for the guest (glibc, crt-static).
 user:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET) \
-	  -p rustnl -p rustnl-guest-tests
+	  -p rustnl -p rustnl-guest-tests --bins --examples
 	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(BUILD)/bin/
+	@for e in unicast multicast; do cp $(STATIC_BIN)/examples/$$e $(BUILD)/bin/example-$$e; done
 	@for p in nl_send nl_recv; do \
 	  cc -O2 -Wall -Wextra -Werror -static -o $(BUILD)/bin/$$p tests/compat/$$p.c || exit 1; done
 
@@ -67,6 +71,7 @@ VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin 
 test-host:
 	cargo test --workspace --locked
 	@bash tests/harness/selftest.sh
+	@bash scripts/uapi.sh check
 
 test-vm: kernel module user
 	@$(VM_ENV) bash scripts/vm.sh test
@@ -84,6 +89,22 @@ vm: kernel module user
 vm-run: kernel module user
 	@test -n "$(CMD)" || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
 	@$(VM_ENV) CMD='$(subst ','\'',$(value CMD))' bash scripts/vm.sh run
+
+uapi: deps
+	@bash scripts/uapi.sh generate
+
+check-uapi: deps
+	@bash scripts/uapi.sh check
+
+man:
+	@mkdir -p $(BUILD)/completions
+	cargo run -q --locked -p rustnl -- man > $(BUILD)/rustnl.1
+	@for sh in bash zsh fish; do cargo run -q --locked -p rustnl -- completions $$sh > $(BUILD)/completions/rustnl.$$sh; done
+	@echo "man: $(BUILD)/rustnl.1, completions in $(BUILD)/completions/"
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	-$(MAKE) -C "$(KDIR)" M=$(CURDIR) LLVM=$(LLVM) clean 2>/dev/null

@@ -54,7 +54,7 @@ build_initramfs() {  # mode -> path of cpio
         echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
         echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
         echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
-        for p in nl_send nl_recv; do
+        for p in nl_send nl_recv example-unicast example-multicast; do
             [ -f "$BINDIR/$p" ] && echo "file /bin/$p $BINDIR/$p 0755 0 0"
         done
         for f in ${VM_FILES:-}; do

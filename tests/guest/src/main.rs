@@ -1038,6 +1038,163 @@ fn t_kunit(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------
+// The CLI and the standard families.
+// ---------------------------------------------------------------------------
+
+fn json_lines(out: &str) -> Result<Vec<serde_json::Value>, String> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON ({e}): {l:?}")))
+        .collect()
+}
+
+fn t_cli_json(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let v = json_lines(&run_cmd("rustnl", &["--json", "echo", "Hello you!"])?)?;
+    ensure!(v.len() == 1 && v[0]["type"] == "echo" && v[0]["text"] == "Hello you!" && v[0]["rtt_us"].is_f64(), "{v:?}");
+    let v = json_lines(&run_cmd("rustnl", &["--json", "echo", "--count", "20", "--size", "1024", "--batch", "8"])?)?;
+    ensure!(v.len() == 1 && v[0]["type"] == "echo_summary" && v[0]["count"] == 20 && v[0]["batch"] == 8 && v[0]["bytes"] == 1024, "{v:?}");
+    for k in ["min_us", "median_us", "p99_us", "messages_per_sec"] {
+        ensure!(v[0][k].as_f64().is_some_and(|x| x > 0.0), "{k} in {v:?}");
+    }
+    let text = run_cmd("rustnl", &["echo", "--count", "10"])?;
+    ensure!(text.starts_with("10 x 1 echoes of 64 bytes: rtt min ") && text.contains("p99"), "{text:?}");
+    let v = json_lines(&run_cmd("rustnl", &["--json", "broadcast", "--group", "12", "nobody"])?)?;
+    ensure!(v[0]["type"] == "broadcast" && v[0]["delivered"] == false && v[0]["group"] == 12, "{v:?}");
+    let v = json_lines(&run_cmd("rustnl", &["--json", "info"])?)?;
+    ensure!(v[0]["type"] == "info" && v[0]["unit"] == 31 && v[0]["counters"]["echoes"].as_u64().is_some_and(|n| n >= 21), "{v:?}");
+    // A listener in JSON.
+    let l = Command::new("rustnl")
+        .args(["--json", "listen", "--group", "13", "--count", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !run_cmd("rustnl", &["broadcast", "--group", "13", "json event"])?.starts_with("delivered") {
+        ensure!(Instant::now() < deadline, "the JSON listener never joined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = l.wait_with_output().map_err(|e| e.to_string())?;
+    let v = json_lines(&String::from_utf8_lossy(&out.stdout))?;
+    ensure!(v.len() == 1 && v[0]["type"] == "event" && v[0]["kind"] == "broadcast" && v[0]["payload"] == "json event" && v[0]["group"] == 13, "{v:?}");
+    // Usage errors: one line, exit 2 (clap); runtime errors: one line, exit 1.
+    let out = Command::new("rustnl").args(["broadcast", "--group", "0", "x"]).output().map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1) && err.lines().count() == 1 && err.contains("EINVAL") && err.contains("group 0 is not in 1..=32"), "stderr {err:?}");
+    Ok(())
+}
+
+/// Runs `rustnl ARGS` in the background and collects its stdout lines until
+/// `done` says so or `timeout` passes, while `poke` runs every 200 ms.
+fn watch_until(
+    args: &[&str],
+    timeout: Duration,
+    mut poke: impl FnMut(u32) -> TestResult,
+    mut done: impl FnMut(&[String]) -> bool,
+) -> Result<Vec<String>, String> {
+    let mut child = Command::new("rustnl").args(args).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut lines = Vec::new();
+    let mut round = 0;
+    std::thread::sleep(Duration::from_millis(300));
+    let result = loop {
+        if done(&lines) {
+            break Ok(());
+        }
+        if Instant::now() > deadline {
+            break Err(format!("timed out; saw {lines:?}"));
+        }
+        if let Err(e) = poke(round) {
+            break Err(e);
+        }
+        round += 1;
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result.map(|()| lines)
+}
+
+fn t_watch_exec(_: &Ctx) -> TestResult {
+    let lines = watch_until(
+        &["--json", "watch", "exec"],
+        Duration::from_secs(20),
+        |_| run_cmd("true", &[]).map(|_| ()),
+        |lines| lines.iter().any(|l| l.contains(r#""type":"exec""#) && l.contains(r#""comm":"true""#)),
+    )?;
+    let v = json_lines(&lines.join("\n"))?;
+    ensure!(v.iter().any(|e| e["type"] == "fork" && e["pid"].as_i64().is_some_and(|p| p > 0)), "no fork event: {lines:?}");
+    ensure!(v.iter().any(|e| e["type"] == "exit"), "no exit event: {lines:?}");
+    Ok(())
+}
+
+fn ip(args: &[&str]) -> TestResult {
+    run_cmd("ip", args).map(|_| ())
+}
+
+fn t_watch_route(_: &Ctx) -> TestResult {
+    ip(&["link", "set", "lo", "up"])?;
+    let want = ["addr new 127.0.0.2/8 dev lo", "addr del 127.0.0.2/8 dev lo", "link new lo index 1 down", "link new lo index 1 up"];
+    let lines = watch_until(
+        &["watch", "route"],
+        Duration::from_secs(20),
+        |round| {
+            if round > 0 {
+                return Ok(());
+            }
+            ip(&["addr", "add", "127.0.0.2/8", "dev", "lo"])?;
+            ip(&["addr", "del", "127.0.0.2/8", "dev", "lo"])?;
+            ip(&["link", "set", "lo", "down"])?;
+            ip(&["link", "set", "lo", "up"])
+        },
+        |lines| want.iter().all(|w| lines.iter().any(|l| l.starts_with(w))),
+    )?;
+    ensure!(lines.iter().any(|l| l.starts_with("route ")), "no route event: {lines:?}");
+    Ok(())
+}
+
+fn t_families(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let _holder = connect(DEFAULT_UNIT)?;
+    let v = json_lines(&run_cmd("rustnl", &["--json", "families"])?)?;
+    let unit31 = v.iter().find(|f| f["unit"] == 31).ok_or(format!("unit 31 not listed: {v:?}"))?;
+    ensure!(unit31["kernel"] == true && unit31["users"].as_array().is_some_and(|u| !u.is_empty()), "{unit31:?}");
+    let text = run_cmd("rustnl", &["families"])?;
+    ensure!(text.lines().any(|l| l.starts_with("31 rustnl") && l.contains("kernel=yes")), "{text:?}");
+    rmmod()?;
+    let v = json_lines(&run_cmd("rustnl", &["--json", "families"])?)?;
+    ensure!(!v.iter().any(|f| f["unit"] == 31 && f["kernel"] == true), "unit 31 still has a kernel socket: {v:?}");
+    insmod(ctx, &[])
+}
+
+fn t_examples(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let out = run_cmd("example-unicast", &[])?;
+    ensure!(out.trim() == "Received message payload: Hello you!", "{out:?}");
+    let mut child = Command::new("example-multicast").stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let first = lines.next().ok_or("no output")?.map_err(|e| e.to_string())?;
+    ensure!(first == "Waiting for message from kernel", "{first:?}");
+    let out = run_cmd("rustnl", &["broadcast", "--group", "1", "to the example"])?;
+    ensure!(out.starts_with("delivered"), "{out:?}");
+    let got = lines.next().ok_or("no event line")?.map_err(|e| e.to_string())?;
+    ensure!(got == "Received broadcast message payload: to the example", "{got:?}");
+    let status = child.wait().map_err(|e| e.to_string())?;
+    ensure!(status.success(), "example-multicast failed");
+    Ok(())
+}
+
 const TESTS: &[Test] = &[
     ("insmod_creates_unit", t_insmod),
     ("echo_round_trip", t_echo_round_trip),
@@ -1077,6 +1234,11 @@ const TESTS: &[Test] = &[
     ),
     ("article_c_programs", t_article_programs),
     ("cli_listen_broadcast_info", t_cli_subcommands),
+    ("cli_json_and_echo_statistics", t_cli_json),
+    ("watch_exec_sees_a_new_process", t_watch_exec),
+    ("watch_route_sees_lo_changes", t_watch_route),
+    ("families_lists_unit_31_only_while_loaded", t_families),
+    ("examples_unicast_and_multicast", t_examples),
 ];
 
 fn main() -> std::process::ExitCode {
