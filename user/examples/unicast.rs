@@ -4,6 +4,9 @@
 fn main() -> Result<(), rustnl::Error> {
     let mut client = rustnl::Client::connect(rustnl::proto::DEFAULT_UNIT)?;
     let echo = client.echo(b"Hello you!")?;
-    println!("Received message payload: {}", String::from_utf8_lossy(echo));
+    println!(
+        "Received message payload: {}",
+        String::from_utf8_lossy(echo)
+    );
     Ok(())
 }

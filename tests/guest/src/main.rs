@@ -17,7 +17,11 @@ type TestResult = Result<(), String>;
 /// A named guest test.
 type Test = (&'static str, fn(&Ctx) -> TestResult);
 
+/// Longest a single guest test may take (TCG, debug kernel).
+const TEST_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// Path of the module inside the guest.
+#[derive(Clone)]
 struct Ctx {
     ko: String,
 }
@@ -962,6 +966,40 @@ fn t_article_programs(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// Broadcasts `text` to `group` every 100 ms until every `--count 1`
+/// listener in `children` has received one event and exited (they print
+/// nothing before their first event, so this is how a test knows they all
+/// joined). Kills them and fails after 10 s.
+fn broadcast_until_all_exit(
+    group: u32,
+    text: &str,
+    children: &mut [std::process::Child],
+) -> TestResult {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let g = group.to_string();
+    loop {
+        let mut running = 0;
+        for c in children.iter_mut() {
+            if c.try_wait().map_err(|e| e.to_string())?.is_none() {
+                running += 1;
+            }
+        }
+        if running == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            for c in children.iter_mut() {
+                let _ = c.kill();
+            }
+            return Err(format!(
+                "{running} listener(s) on group {group} never received a broadcast"
+            ));
+        }
+        run_cmd("rustnl", &["broadcast", "--group", &g, text])?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn t_cli_subcommands(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let mut listeners = Vec::new();
@@ -974,19 +1012,7 @@ fn t_cli_subcommands(ctx: &Ctx) -> TestResult {
                 .map_err(|e| e.to_string())?,
         );
     }
-    // Give the listeners time to join (they print nothing before an event).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let out = run_cmd("rustnl", &["broadcast", "--group", "9", "cli hello"])?;
-        if out.starts_with("delivered") {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "listeners never joined group 9: {out:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    broadcast_until_all_exit(9, "cli hello", &mut listeners)?;
     for l in listeners {
         let out = l.wait_with_output().map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -1051,36 +1077,81 @@ fn json_lines(out: &str) -> Result<Vec<serde_json::Value>, String> {
 fn t_cli_json(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let v = json_lines(&run_cmd("rustnl", &["--json", "echo", "Hello you!"])?)?;
-    ensure!(v.len() == 1 && v[0]["type"] == "echo" && v[0]["text"] == "Hello you!" && v[0]["rtt_us"].is_f64(), "{v:?}");
-    let v = json_lines(&run_cmd("rustnl", &["--json", "echo", "--count", "20", "--size", "1024", "--batch", "8"])?)?;
-    ensure!(v.len() == 1 && v[0]["type"] == "echo_summary" && v[0]["count"] == 20 && v[0]["batch"] == 8 && v[0]["bytes"] == 1024, "{v:?}");
+    ensure!(
+        v.len() == 1
+            && v[0]["type"] == "echo"
+            && v[0]["text"] == "Hello you!"
+            && v[0]["rtt_us"].is_f64(),
+        "{v:?}"
+    );
+    let v = json_lines(&run_cmd(
+        "rustnl",
+        &[
+            "--json", "echo", "--count", "20", "--size", "1024", "--batch", "8",
+        ],
+    )?)?;
+    ensure!(
+        v.len() == 1
+            && v[0]["type"] == "echo_summary"
+            && v[0]["count"] == 20
+            && v[0]["batch"] == 8
+            && v[0]["bytes"] == 1024,
+        "{v:?}"
+    );
     for k in ["min_us", "median_us", "p99_us", "messages_per_sec"] {
         ensure!(v[0][k].as_f64().is_some_and(|x| x > 0.0), "{k} in {v:?}");
     }
     let text = run_cmd("rustnl", &["echo", "--count", "10"])?;
-    ensure!(text.starts_with("10 x 1 echoes of 64 bytes: rtt min ") && text.contains("p99"), "{text:?}");
-    let v = json_lines(&run_cmd("rustnl", &["--json", "broadcast", "--group", "12", "nobody"])?)?;
-    ensure!(v[0]["type"] == "broadcast" && v[0]["delivered"] == false && v[0]["group"] == 12, "{v:?}");
+    ensure!(
+        text.starts_with("10 x 1 echoes of 64 bytes: rtt min ") && text.contains("p99"),
+        "{text:?}"
+    );
+    let v = json_lines(&run_cmd(
+        "rustnl",
+        &["--json", "broadcast", "--group", "12", "nobody"],
+    )?)?;
+    ensure!(
+        v[0]["type"] == "broadcast" && v[0]["delivered"] == false && v[0]["group"] == 12,
+        "{v:?}"
+    );
     let v = json_lines(&run_cmd("rustnl", &["--json", "info"])?)?;
-    ensure!(v[0]["type"] == "info" && v[0]["unit"] == 31 && v[0]["counters"]["echoes"].as_u64().is_some_and(|n| n >= 21), "{v:?}");
+    ensure!(
+        v[0]["type"] == "info"
+            && v[0]["unit"] == 31
+            && v[0]["counters"]["echoes"].as_u64().is_some_and(|n| n >= 21),
+        "{v:?}"
+    );
     // A listener in JSON.
-    let l = Command::new("rustnl")
+    let mut l = vec![Command::new("rustnl")
         .args(["--json", "listen", "--group", "13", "--count", "1"])
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !run_cmd("rustnl", &["broadcast", "--group", "13", "json event"])?.starts_with("delivered") {
-        ensure!(Instant::now() < deadline, "the JSON listener never joined");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .map_err(|e| e.to_string())?];
+    broadcast_until_all_exit(13, "json event", &mut l)?;
+    let l = l.pop().ok_or("no listener")?;
     let out = l.wait_with_output().map_err(|e| e.to_string())?;
     let v = json_lines(&String::from_utf8_lossy(&out.stdout))?;
-    ensure!(v.len() == 1 && v[0]["type"] == "event" && v[0]["kind"] == "broadcast" && v[0]["payload"] == "json event" && v[0]["group"] == 13, "{v:?}");
+    ensure!(
+        v.len() == 1
+            && v[0]["type"] == "event"
+            && v[0]["kind"] == "broadcast"
+            && v[0]["payload"] == "json event"
+            && v[0]["group"] == 13,
+        "{v:?}"
+    );
     // Usage errors: one line, exit 2 (clap); runtime errors: one line, exit 1.
-    let out = Command::new("rustnl").args(["broadcast", "--group", "0", "x"]).output().map_err(|e| e.to_string())?;
+    let out = Command::new("rustnl")
+        .args(["broadcast", "--group", "0", "x"])
+        .output()
+        .map_err(|e| e.to_string())?;
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(out.status.code() == Some(1) && err.lines().count() == 1 && err.contains("EINVAL") && err.contains("group 0 is not in 1..=32"), "stderr {err:?}");
+    ensure!(
+        out.status.code() == Some(1)
+            && err.lines().count() == 1
+            && err.contains("EINVAL")
+            && err.contains("group 0 is not in 1..=32"),
+        "stderr {err:?}"
+    );
     Ok(())
 }
 
@@ -1092,7 +1163,11 @@ fn watch_until(
     mut poke: impl FnMut(u32) -> TestResult,
     mut done: impl FnMut(&[String]) -> bool,
 ) -> Result<Vec<String>, String> {
-    let mut child = Command::new("rustnl").args(args).stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    let mut child = Command::new("rustnl")
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -1131,11 +1206,22 @@ fn t_watch_exec(_: &Ctx) -> TestResult {
         &["--json", "watch", "exec"],
         Duration::from_secs(20),
         |_| run_cmd("true", &[]).map(|_| ()),
-        |lines| lines.iter().any(|l| l.contains(r#""type":"exec""#) && l.contains(r#""comm":"true""#)),
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains(r#""type":"exec""#) && l.contains(r#""comm":"true""#))
+        },
     )?;
     let v = json_lines(&lines.join("\n"))?;
-    ensure!(v.iter().any(|e| e["type"] == "fork" && e["pid"].as_i64().is_some_and(|p| p > 0)), "no fork event: {lines:?}");
-    ensure!(v.iter().any(|e| e["type"] == "exit"), "no exit event: {lines:?}");
+    ensure!(
+        v.iter()
+            .any(|e| e["type"] == "fork" && e["pid"].as_i64().is_some_and(|p| p > 0)),
+        "no fork event: {lines:?}"
+    );
+    ensure!(
+        v.iter().any(|e| e["type"] == "exit"),
+        "no exit event: {lines:?}"
+    );
     Ok(())
 }
 
@@ -1145,7 +1231,12 @@ fn ip(args: &[&str]) -> TestResult {
 
 fn t_watch_route(_: &Ctx) -> TestResult {
     ip(&["link", "set", "lo", "up"])?;
-    let want = ["addr new 127.0.0.2/8 dev lo", "addr del 127.0.0.2/8 dev lo", "link new lo index 1 down", "link new lo index 1 up"];
+    let want = [
+        "addr new 127.0.0.2/8 dev lo",
+        "addr del 127.0.0.2/8 dev lo",
+        "link new lo index 1 down",
+        "link new lo index 1 up",
+    ];
     let lines = watch_until(
         &["watch", "route"],
         Duration::from_secs(20),
@@ -1160,7 +1251,10 @@ fn t_watch_route(_: &Ctx) -> TestResult {
         },
         |lines| want.iter().all(|w| lines.iter().any(|l| l.starts_with(w))),
     )?;
-    ensure!(lines.iter().any(|l| l.starts_with("route ")), "no route event: {lines:?}");
+    ensure!(
+        lines.iter().any(|l| l.starts_with("route ")),
+        "no route event: {lines:?}"
+    );
     Ok(())
 }
 
@@ -1168,28 +1262,56 @@ fn t_families(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let _holder = connect(DEFAULT_UNIT)?;
     let v = json_lines(&run_cmd("rustnl", &["--json", "families"])?)?;
-    let unit31 = v.iter().find(|f| f["unit"] == 31).ok_or(format!("unit 31 not listed: {v:?}"))?;
-    ensure!(unit31["kernel"] == true && unit31["users"].as_array().is_some_and(|u| !u.is_empty()), "{unit31:?}");
+    let unit31 = v
+        .iter()
+        .find(|f| f["unit"] == 31)
+        .ok_or(format!("unit 31 not listed: {v:?}"))?;
+    ensure!(
+        unit31["kernel"] == true && unit31["users"].as_array().is_some_and(|u| !u.is_empty()),
+        "{unit31:?}"
+    );
     let text = run_cmd("rustnl", &["families"])?;
-    ensure!(text.lines().any(|l| l.starts_with("31 rustnl") && l.contains("kernel=yes")), "{text:?}");
+    ensure!(
+        text.lines()
+            .any(|l| l.starts_with("31 rustnl") && l.contains("kernel=yes")),
+        "{text:?}"
+    );
     rmmod()?;
     let v = json_lines(&run_cmd("rustnl", &["--json", "families"])?)?;
-    ensure!(!v.iter().any(|f| f["unit"] == 31 && f["kernel"] == true), "unit 31 still has a kernel socket: {v:?}");
+    ensure!(
+        !v.iter().any(|f| f["unit"] == 31 && f["kernel"] == true),
+        "unit 31 still has a kernel socket: {v:?}"
+    );
     insmod(ctx, &[])
 }
 
 fn t_examples(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let out = run_cmd("example-unicast", &[])?;
-    ensure!(out.trim() == "Received message payload: Hello you!", "{out:?}");
-    let mut child = Command::new("example-multicast").stdout(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+    ensure!(
+        out.trim() == "Received message payload: Hello you!",
+        "{out:?}"
+    );
+    let mut child = Command::new("example-multicast")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    let first = lines.next().ok_or("no output")?.map_err(|e| e.to_string())?;
+    let first = lines
+        .next()
+        .ok_or("no output")?
+        .map_err(|e| e.to_string())?;
     ensure!(first == "Waiting for message from kernel", "{first:?}");
     let out = run_cmd("rustnl", &["broadcast", "--group", "1", "to the example"])?;
     ensure!(out.starts_with("delivered"), "{out:?}");
-    let got = lines.next().ok_or("no event line")?.map_err(|e| e.to_string())?;
-    ensure!(got == "Received broadcast message payload: to the example", "{got:?}");
+    let got = lines
+        .next()
+        .ok_or("no event line")?
+        .map_err(|e| e.to_string())?;
+    ensure!(
+        got == "Received broadcast message payload: to the example",
+        "{got:?}"
+    );
     let status = child.wait().map_err(|e| e.to_string())?;
     ensure!(status.success(), "example-multicast failed");
     Ok(())
@@ -1281,7 +1403,18 @@ fn main() -> std::process::ExitCode {
     println!("\nrunning {} guest tests", selected.len());
     let (mut passed, mut failed) = (0, Vec::new());
     for (name, f) in selected {
-        match f(&ctx) {
+        // A watchdog: a test that hangs fails the run instead of stalling it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (f, tctx) = (*f, ctx.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(f(&tctx));
+        });
+        let outcome = rx.recv_timeout(TEST_TIMEOUT).unwrap_or_else(|_| {
+            println!("test guest::{name} ... FAILED\n    timed out after {TEST_TIMEOUT:?}");
+            println!("\ntest result: FAILED. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out\n", failed.len() + 1);
+            std::process::exit(1);
+        });
+        match outcome {
             Ok(()) => {
                 passed += 1;
                 println!("test guest::{name} ... ok");
