@@ -203,6 +203,31 @@ fn echo(
     Ok(())
 }
 
+/// Prints events from `next` with `print` until `count` were printed (for
+/// good: `print` returns false for events it skips). An overrun is reported
+/// on stderr and the watch goes on.
+fn each_event<E>(
+    count: Option<u64>,
+    mut next: impl FnMut() -> Result<E, Error>,
+    mut print: impl FnMut(E) -> bool,
+) -> Result<(), Error> {
+    let mut seen = 0u64;
+    while until(count, seen) {
+        match next() {
+            Ok(e) => {
+                if print(e) {
+                    seen += 1;
+                }
+            }
+            Err(Error::Overrun) => {
+                eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn listen(cli: &Cli, groups: &[u32], count: Option<u64>) -> Result<(), Error> {
     let mut sub = Subscription::new(cli.unit, groups)?;
     let mut seen = 0u64;
@@ -239,110 +264,98 @@ fn listen(cli: &Cli, groups: &[u32], count: Option<u64>) -> Result<(), Error> {
 
 fn watch_exec(cli: &Cli, count: Option<u64>) -> Result<(), Error> {
     let mut events = ProcEvents::subscribe()?;
-    let mut seen = 0u64;
-    while until(count, seen) {
-        let e = match events.next_event() {
-            Ok(e) => e,
-            Err(Error::Overrun) => {
-                eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let line = match &e {
-            ProcEvent::Fork {
-                parent_pid,
-                parent_tgid,
-                child_pid,
-                child_tgid,
-            } => (
-                json!({"type": "fork", "parent_pid": parent_pid, "parent_tgid": parent_tgid, "pid": child_pid, "tgid": child_tgid}),
-                format!("fork parent={parent_pid} pid={child_pid} tgid={child_tgid}"),
-            ),
-            ProcEvent::Exec { pid, tgid, comm } => (
-                json!({"type": "exec", "pid": pid, "tgid": tgid, "comm": comm}),
-                format!(
-                    "exec pid={pid} tgid={tgid} comm={}",
-                    comm.as_deref().unwrap_or("?")
+    each_event(
+        count,
+        || events.next_event(),
+        |e| {
+            let line = match &e {
+                ProcEvent::Fork {
+                    parent_pid,
+                    parent_tgid,
+                    child_pid,
+                    child_tgid,
+                } => (
+                    json!({"type": "fork", "parent_pid": parent_pid, "parent_tgid": parent_tgid, "pid": child_pid, "tgid": child_tgid}),
+                    format!("fork parent={parent_pid} pid={child_pid} tgid={child_tgid}"),
                 ),
-            ),
-            ProcEvent::Comm { pid, tgid, comm } => (
-                json!({"type": "comm", "pid": pid, "tgid": tgid, "comm": comm}),
-                format!("comm pid={pid} tgid={tgid} comm={comm}"),
-            ),
-            ProcEvent::Exit {
-                pid,
-                tgid,
-                exit_code,
-                parent_pid,
-            } => (
-                json!({"type": "exit", "pid": pid, "tgid": tgid, "exit_code": exit_code, "parent_pid": parent_pid}),
-                format!("exit pid={pid} tgid={tgid} code={exit_code} parent={parent_pid}"),
-            ),
-            ProcEvent::Ack { .. } | ProcEvent::Other { .. } => continue,
-        };
-        if cli.json {
-            println!("{}", line.0);
-        } else {
-            println!("{}", line.1);
-        }
-        seen += 1;
-    }
-    Ok(())
+                ProcEvent::Exec { pid, tgid, comm } => (
+                    json!({"type": "exec", "pid": pid, "tgid": tgid, "comm": comm}),
+                    format!(
+                        "exec pid={pid} tgid={tgid} comm={}",
+                        comm.as_deref().unwrap_or("?")
+                    ),
+                ),
+                ProcEvent::Comm { pid, tgid, comm } => (
+                    json!({"type": "comm", "pid": pid, "tgid": tgid, "comm": comm}),
+                    format!("comm pid={pid} tgid={tgid} comm={comm}"),
+                ),
+                ProcEvent::Exit {
+                    pid,
+                    tgid,
+                    exit_code,
+                    parent_pid,
+                } => (
+                    json!({"type": "exit", "pid": pid, "tgid": tgid, "exit_code": exit_code, "parent_pid": parent_pid}),
+                    format!("exit pid={pid} tgid={tgid} code={exit_code} parent={parent_pid}"),
+                ),
+                ProcEvent::Ack { .. } | ProcEvent::Other { .. } => return false,
+            };
+            if cli.json {
+                println!("{}", line.0);
+            } else {
+                println!("{}", line.1);
+            }
+            true
+        },
+    )
 }
 
 fn watch_route(cli: &Cli, count: Option<u64>) -> Result<(), Error> {
     let mut events = RouteEvents::subscribe()?;
-    let mut seen = 0u64;
-    while until(count, seen) {
-        let e = match events.next_event() {
-            Ok(e) => e,
-            Err(Error::Overrun) => {
-                eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)");
-                continue;
+    each_event(
+        count,
+        || events.next_event(),
+        |e| {
+            if cli.json {
+                let j = match &e {
+                    RouteEvent::Link {
+                        change,
+                        index,
+                        name,
+                        up,
+                        running,
+                    } => {
+                        json!({"type": "link", "change": change.name(), "index": index, "name": name, "up": up, "running": running})
+                    }
+                    RouteEvent::Addr {
+                        change,
+                        index,
+                        label,
+                        addr,
+                        prefix_len,
+                    } => {
+                        json!({"type": "addr", "change": change.name(), "index": index, "label": label,
+                               "addr": addr.map(|a| a.to_string()), "prefix_len": prefix_len})
+                    }
+                    RouteEvent::Route {
+                        change,
+                        dst,
+                        dst_len,
+                        gateway,
+                        oif,
+                        table,
+                    } => {
+                        json!({"type": "route", "change": change.name(), "dst": dst.map(|a| a.to_string()), "dst_len": dst_len,
+                               "gateway": gateway.map(|a| a.to_string()), "oif": oif, "table": table})
+                    }
+                };
+                println!("{j}");
+            } else {
+                println!("{e}");
             }
-            Err(e) => return Err(e),
-        };
-        if cli.json {
-            let j = match &e {
-                RouteEvent::Link {
-                    change,
-                    index,
-                    name,
-                    up,
-                    running,
-                } => {
-                    json!({"type": "link", "change": change.name(), "index": index, "name": name, "up": up, "running": running})
-                }
-                RouteEvent::Addr {
-                    change,
-                    index,
-                    label,
-                    addr,
-                    prefix_len,
-                } => {
-                    json!({"type": "addr", "change": change.name(), "index": index, "label": label,
-                           "addr": addr.map(|a| a.to_string()), "prefix_len": prefix_len})
-                }
-                RouteEvent::Route {
-                    change,
-                    dst,
-                    dst_len,
-                    gateway,
-                    oif,
-                    table,
-                } => {
-                    json!({"type": "route", "change": change.name(), "dst": dst.map(|a| a.to_string()), "dst_len": dst_len,
-                           "gateway": gateway.map(|a| a.to_string()), "oif": oif, "table": table})
-                }
-            };
-            println!("{j}");
-        } else {
-            println!("{e}");
-        }
-        seen += 1;
-    }
-    Ok(())
+            true
+        },
+    )
 }
 
 fn families(cli: &Cli) -> Result<(), Error> {

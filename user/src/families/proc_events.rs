@@ -187,21 +187,13 @@ impl ProcEvents {
 
     /// Waits for the next event. [`Error::Overrun`] means events were lost.
     pub fn next_event(&mut self) -> Result<ProcEvent> {
-        loop {
-            if let Some(e) = self.pending.pop_front() {
-                return Ok(e);
+        super::next_from_kernel(&mut self.sock, &mut self.pending, |m| {
+            if m.header.ty == NLMSG_DONE {
+                decode(m.payload).map(Some)
+            } else {
+                Ok(None)
             }
-            let d = self.sock.recv()?;
-            if d.sender != 0 {
-                continue;
-            }
-            for m in d.messages() {
-                let m = m.map_err(|e| Error::Malformed(e.to_string()))?;
-                if m.header.ty == NLMSG_DONE {
-                    self.pending.push_back(decode(m.payload)?);
-                }
-            }
-        }
+        })
     }
 }
 

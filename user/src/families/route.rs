@@ -258,20 +258,6 @@ impl RouteEvents {
 
     /// Waits for the next event. [`Error::Overrun`] means events were lost.
     pub fn next_event(&mut self) -> Result<RouteEvent> {
-        loop {
-            if let Some(e) = self.pending.pop_front() {
-                return Ok(e);
-            }
-            let d = self.sock.recv()?;
-            if d.sender != 0 {
-                continue;
-            }
-            for m in d.messages() {
-                let m = m.map_err(|e| Error::Malformed(e.to_string()))?;
-                if let Some(e) = decode(&m)? {
-                    self.pending.push_back(e);
-                }
-            }
-        }
+        super::next_from_kernel(&mut self.sock, &mut self.pending, decode)
     }
 }
