@@ -512,7 +512,9 @@ unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) 
         return;
     };
     // SAFETY: The netlink core passes a valid skb that outlives this call.
-    let datagram = unsafe { Datagram::from_raw(skb) };
+    let Some(datagram) = (unsafe { Datagram::from_raw(skb) }) else {
+        return;
+    };
     let sk = datagram.kernel_sock();
     // SAFETY: `sk` is the receiving kernel socket, valid during the callback.
     let data = unsafe { rustnl_sk_user_data(sk.as_ptr()) };
@@ -536,10 +538,12 @@ unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) 
 ///
 /// # Invariants
 ///
-/// `skb` is valid for `'a`, is not owned by this value, `skb->sk` is the
-/// receiving kernel socket, and `data` is the skb's linear data.
+/// `skb` is valid for `'a` and is not owned by this value, `sk` is
+/// `skb->sk`, the receiving kernel socket, and `data` is the skb's linear
+/// data.
 pub(crate) struct Datagram<'a> {
     skb: NonNull<bindings::sk_buff>,
+    sk: NonNull<bindings::sock>,
     data: &'a [u8],
     _not_send: PhantomData<*mut ()>,
 }
@@ -549,9 +553,11 @@ impl<'a> Datagram<'a> {
     ///
     /// `skb` must be valid, unmodified by anyone else and alive for `'a`, and
     /// be an skb delivered to a kernel netlink socket's input callback.
-    unsafe fn from_raw(skb: NonNull<bindings::sk_buff>) -> Self {
+    /// Returns `None` if the skb has no socket (never so for netlink input).
+    unsafe fn from_raw(skb: NonNull<bindings::sk_buff>) -> Option<Self> {
         // SAFETY: The caller guarantees `skb` is valid.
         let s = unsafe { skb.as_ref() };
+        let sk = NonNull::new(s.sk)?;
         // Netlink datagrams from user sockets are linear; if one ever were not,
         // only its linear head is read.
         let headlen = s.len.saturating_sub(s.data_len) as usize;
@@ -563,12 +569,14 @@ impl<'a> Datagram<'a> {
             // callback runs and which live as long as the skb (`'a`).
             unsafe { core::slice::from_raw_parts(s.data, headlen) }
         };
-        // INVARIANT: As guaranteed by the caller; `data` is the linear data.
-        Datagram {
+        // INVARIANT: As guaranteed by the caller; `sk` is `skb->sk`, `data`
+        // the linear data.
+        Some(Datagram {
             skb,
+            sk,
             data,
             _not_send: PhantomData,
-        }
+        })
     }
 
     /// The datagram's bytes.
@@ -588,10 +596,7 @@ impl<'a> Datagram<'a> {
 
     /// The receiving kernel socket (`skb->sk`).
     fn kernel_sock(&self) -> NonNull<bindings::sock> {
-        // SAFETY: By the type invariant the skb is valid and `skb->sk` is the
-        // receiving kernel socket, which is never null during input.
-        let sk = unsafe { (*self.skb.as_ptr()).sk };
-        NonNull::new(sk).unwrap_or(NonNull::dangling())
+        self.sk
     }
 
     /// Whether the sender has `CAP_NET_ADMIN` over the network namespace of

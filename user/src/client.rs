@@ -79,41 +79,31 @@ impl Client {
         let seq = self.next_seq();
         self.out.clear();
         self.out.push_parts(ty.raw(), NLM_F_REQUEST, seq, parts)?;
-        self.sock.send(self.out.as_bytes())?;
         let port_id = self.sock.port_id();
-        loop {
-            let dgram = self.sock.recv()?;
-            if dgram.sender != 0 {
-                continue;
+        let mut found = None;
+        // The generic exchange checks sequence number and sender, and turns an
+        // NLMSG_ERROR into Error::Kernel; it ends at this single answer.
+        self.sock.request(self.out.as_bytes(), |msg| {
+            if msg.header.ty != answer.raw() {
+                return Err(Error::Unexpected(format!(
+                    "message type {:#x} in answer to {}",
+                    msg.header.ty,
+                    ty.name()
+                )));
             }
-            let mut found = None;
-            for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-                if msg.header.seq != seq {
-                    continue;
-                }
-                check_error(&msg)?;
-                if msg.header.ty != answer.raw() {
-                    return Err(Error::Unexpected(format!(
-                        "message type {:#x} in answer to {}",
-                        msg.header.ty,
-                        ty.name()
-                    )));
-                }
-                if msg.header.pid != port_id {
-                    return Err(Error::Unexpected(format!(
-                        "{} answer addressed to port {} (ours is {port_id})",
-                        ty.name(),
-                        msg.header.pid
-                    )));
-                }
-                found = Some((msg.offset + NLMSG_HDRLEN, msg.payload.len()));
-                break;
+            if msg.header.pid != port_id {
+                return Err(Error::Unexpected(format!(
+                    "{} answer addressed to port {} (ours is {port_id})",
+                    ty.name(),
+                    msg.header.pid
+                )));
             }
-            if let Some((start, len)) = found {
-                return Ok(&self.sock.last()[start..start + len]);
-            }
-        }
+            found = Some((msg.offset + NLMSG_HDRLEN, msg.payload.len()));
+            Ok(())
+        })?;
+        let (start, len) =
+            found.ok_or_else(|| Error::Unexpected(format!("no answer to {}", ty.name())))?;
+        Ok(&self.sock.last()[start..start + len])
     }
 
     /// Sends `payload` in an ECHO request and returns the kernel's echo.
