@@ -132,7 +132,9 @@ impl KernelSocket {
     /// join its multicast groups (`NL_CFG_F_NONROOT_RECV`).
     ///
     /// Fails with `EINVAL` if `unit` is not a netlink unit and with `EBUSY`
-    /// if the unit already has a kernel socket (or memory ran out).
+    /// if the unit already has a kernel socket in `net` or memory ran out:
+    /// `__netlink_kernel_create` returns no socket for either and says
+    /// nothing more.
     ///
     /// # Safety
     ///

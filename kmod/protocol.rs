@@ -171,6 +171,8 @@ impl Rustnl {
             }
         };
         let seq = msg.header.seq;
+        // A failed event is counted where it failed (`send_event`).
+        let mut failure_counted = false;
         let answered = match action {
             Action::Noop => Ok(()),
             Action::Echo { payload } => {
@@ -190,7 +192,10 @@ impl Rustnl {
                         };
                         datagram.reply(MsgType::Broadcast.raw(), 0, seq, &[&result.to_bytes()])
                     }
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        failure_counted = true;
+                        Err(e)
+                    }
                 }
             }
             Action::GetInfo => {
@@ -211,7 +216,9 @@ impl Rustnl {
             Ok(()) => {}
             // No buffer for the answer (or the event): tell the sender why.
             Err(e) if e == ENOMEM || e == EMSGSIZE => {
-                self.stats.bump(Counter::DeliveryFailures);
+                if !failure_counted {
+                    self.stats.bump(Counter::DeliveryFailures);
+                }
                 datagram.ack(
                     msg,
                     Some(e),
@@ -220,6 +227,7 @@ impl Rustnl {
             }
             // The sender's queue is full or the sender is gone: netlink has
             // flagged the overrun (ENOBUFS) on its socket.
+            Err(_) if failure_counted => {}
             Err(_) => self.stats.bump(Counter::DeliveryFailures),
         }
     }

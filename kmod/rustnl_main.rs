@@ -96,11 +96,21 @@ impl kernel::Module for RustnlModule {
         let c = config();
         validate(&c)?;
         let pernet = netlink::Pernet::<protocol::Rustnl>::register().inspect_err(|e| {
-            pr_err!(
-                "cannot create netlink unit {}: it is already in use (errno {})\n",
-                c.unit,
-                e.to_errno()
-            );
+            if *e == EBUSY {
+                // The netlink core gives the same answer (no socket) for a
+                // taken unit and for a failed allocation.
+                pr_err!(
+                    "cannot create netlink unit {}: it is already in use, or memory ran out (errno {})\n",
+                    c.unit,
+                    e.to_errno()
+                );
+            } else {
+                pr_err!(
+                    "cannot set up netlink unit {} (errno {})\n",
+                    c.unit,
+                    e.to_errno()
+                );
+            }
         })?;
         pr_info!(
             "netlink unit {} ready (protocol v{}, {} groups, max payload {}, heartbeat {} ms, open_broadcast {})\n",
