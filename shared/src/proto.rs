@@ -26,6 +26,7 @@ pub const NLMSG_ALIGNTO: usize = 4;
 ///
 /// Saturates instead of overflowing; callers only pass lengths that fit in a
 /// datagram, for which the result is exact.
+#[inline]
 pub const fn nlmsg_align(len: usize) -> usize {
     len.saturating_add(NLMSG_ALIGNTO - 1) & !(NLMSG_ALIGNTO - 1)
 }
@@ -181,6 +182,7 @@ impl NlMsgHdr {
 
     /// Decodes the header at the start of `buf`; `None` if `buf` is shorter
     /// than a header. Does not validate `len`.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Option<NlMsgHdr> {
         let (h, _) = buf.split_first_chunk::<NLMSG_HDRLEN>()?;
         Some(NlMsgHdr {
@@ -193,6 +195,7 @@ impl NlMsgHdr {
     }
 
     /// Encodes the header.
+    #[inline]
     pub fn to_bytes(self) -> [u8; NLMSG_HDRLEN] {
         let mut out = [0u8; NLMSG_HDRLEN];
         let (len, rest) = out.split_at_mut(4);
@@ -208,6 +211,7 @@ impl NlMsgHdr {
     }
 
     /// Whether all of `flags` are set.
+    #[inline]
     pub const fn has(&self, flags: u16) -> bool {
         self.flags & flags == flags
     }
@@ -318,6 +322,7 @@ impl<'a> TlvCursor<'a> {
     /// The offset and the bytes from the current position, or `None` at the
     /// end. Moves to the end: unless [`TlvCursor::advance`] follows (the
     /// record was good), iteration is over.
+    #[inline]
     fn take(&mut self) -> Option<(usize, &'a [u8])> {
         let offset = self.pos;
         let rest = self.buf.get(offset..).filter(|r| !r.is_empty())?;
@@ -327,6 +332,7 @@ impl<'a> TlvCursor<'a> {
 
     /// After a good record of `len` bytes at `offset`: the next one starts at
     /// the aligned end (a short final pad is fine).
+    #[inline]
     fn advance(&mut self, offset: usize, len: usize) {
         self.pos = core::cmp::min(offset.saturating_add(nlmsg_align(len)), self.buf.len());
     }
@@ -344,6 +350,7 @@ pub struct Messages<'a> {
 
 impl<'a> Messages<'a> {
     /// Starts splitting `datagram`.
+    #[inline]
     pub fn new(datagram: &'a [u8]) -> Self {
         Messages {
             cursor: TlvCursor {
@@ -357,6 +364,7 @@ impl<'a> Messages<'a> {
 impl<'a> Iterator for Messages<'a> {
     type Item = Result<Message<'a>, Malformed>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let (offset, rest) = self.cursor.take()?;
         let Some(header) = NlMsgHdr::parse(rest) else {
@@ -991,6 +999,7 @@ pub struct Attrs<'a> {
 
 impl<'a> Attrs<'a> {
     /// Starts reading attributes from `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Attrs {
             cursor: TlvCursor { buf, pos: 0 },
@@ -1001,6 +1010,7 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, BadAttr>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let (offset, rest) = self.cursor.take()?;
         let bad = Some(Err(BadAttr { offset }));
@@ -1023,6 +1033,7 @@ impl<'a> Iterator for Attrs<'a> {
 /// Appends one attribute (header, payload, zeroed padding) to `out` at `*pos`.
 /// Returns `None`, writing nothing, if it does not fit or is too long for
 /// `nla_len`.
+#[inline]
 pub fn put_attr(out: &mut [u8], pos: &mut usize, ty: u16, payload: &[u8]) -> Option<()> {
     let len = NLA_HDRLEN.checked_add(payload.len())?;
     let len16 = u16::try_from(len).ok()?;

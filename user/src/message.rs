@@ -27,11 +27,13 @@ impl MessageBuilder {
 
     /// Appends one message of type `ty` with `flags`, `seq` and `payload`.
     /// Its `nlmsg_pid` is 0: the kernel identifies senders by their socket.
+    #[inline]
     pub fn push(&mut self, ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Result<&mut Self> {
         self.push_parts(ty, flags, seq, &[payload])
     }
 
     /// Appends one message whose payload is `parts`, concatenated.
+    #[inline]
     pub fn push_parts(
         &mut self,
         ty: u16,
@@ -40,10 +42,14 @@ impl MessageBuilder {
         parts: &[&[u8]],
     ) -> Result<&mut Self> {
         let payload_len: usize = parts.iter().map(|p| p.len()).sum();
-        let len = NLMSG_HDRLEN
+        // Not `ok_or(Error::..)`: that builds an `Error` on every call and
+        // drops it (an out-of-line `drop_in_place`) on success.
+        let Some(len) = NLMSG_HDRLEN
             .checked_add(payload_len)
             .filter(|&l| u32::try_from(l).is_ok())
-            .ok_or(Error::TooLarge(payload_len))?;
+        else {
+            return Err(Error::TooLarge(payload_len));
+        };
         let start = self.buf.len();
         let header = NlMsgHdr {
             len: len as u32,
@@ -63,6 +69,7 @@ impl MessageBuilder {
 
     /// Appends `header` (written exactly as given, `len` included) followed
     /// by `payload` and padding to the next 4-byte boundary.
+    #[inline]
     pub fn push_header(&mut self, header: NlMsgHdr, payload: &[u8]) -> &mut Self {
         let start = self.buf.len();
         self.buf.extend_from_slice(&header.to_bytes());
@@ -74,16 +81,19 @@ impl MessageBuilder {
     }
 
     /// The encoded messages.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }
 
     /// Number of messages appended.
+    #[inline]
     pub fn count(&self) -> usize {
         self.count
     }
 
     /// Empties the builder, keeping its allocation.
+    #[inline]
     pub fn clear(&mut self) {
         self.buf.clear();
         self.count = 0;

@@ -255,6 +255,19 @@ impl Socket {
         )
     }
 
+    /// `NETLINK_BROADCAST_ERROR`: a multicast this socket could not take
+    /// (full receive queue) counts as a delivery failure for the sender, so
+    /// the kernel's broadcast reports it instead of only flagging an overrun
+    /// here.
+    pub fn set_broadcast_error(&self, on: bool) -> Result<()> {
+        self.setsockopt(
+            libc::SOL_NETLINK,
+            libc::NETLINK_BROADCAST_ERROR,
+            on as libc::c_int,
+            "setsockopt(NETLINK_BROADCAST_ERROR)",
+        )
+    }
+
     /// `NETLINK_NO_ENOBUFS`: do not report receive-queue overruns.
     pub fn set_no_enobufs(&self, on: bool) -> Result<()> {
         self.setsockopt(
