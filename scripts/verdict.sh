@@ -9,7 +9,7 @@ set -uo pipefail
 LOG=$1 QEMU_STATUS=${2:-?} TIMEOUT=${3:-?}
 say() { printf 'vm: %s\n' "$*" >&2; }
 
-SPLAT_RE='BUG:|KASAN|WARNING:|Oops|general protection fault|kernel BUG|Kernel panic|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|blocked for more than|rcu_.*stall|suspected memory leak|UBSAN'
+SPLAT_RE='BUG:|KASAN|WARNING:|Oops|general protection fault|kernel BUG|Kernel panic|Call Trace:|possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|blocked for more than|rcu_.*stall|suspected memory leak|UBSAN|memory leak detector disabled|Cannot allocate a kmemleak'
 
 status=$(sed -n 's/^RUSTNL-EXIT=\([0-9]*\).*/\1/p' "$LOG" | tail -n1)
 # Kernel lines only ("[    1.234567] ..."), so user programs' output cannot
@@ -50,4 +50,5 @@ if grep -q '^RUSTNL-KMEMLEAK: unavailable' "$LOG"; then
     fail=1
 fi
 say "guest_exit=${status:-none} splats=$nsplat kunit_failures=$nkunit kmemleak=$leaks"
+printf 'guest_exit=%s splats=%s kunit_failures=%s kmemleak=%s\n' "${status:-none}" "$nsplat" "$nkunit" "$leaks" > "$LOG.verdict"
 exit $fail

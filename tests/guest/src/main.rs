@@ -34,6 +34,57 @@ macro_rules! ensure {
     };
 }
 
+mod fuzz;
+mod stress;
+
+/// How big the hardening tests run: `ci` (bounded slices, the default, what
+/// `make test` runs) or `full` (`make stress`, `make fuzz-kernel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scale {
+    Ci,
+    Full,
+}
+
+/// Run-wide settings from the command line.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    scale: Scale,
+    /// Fuzzer seed (printed; `--seed` re-runs one).
+    seed: u64,
+    /// Messages the fuzzer sends in all.
+    fuzz_messages: u64,
+}
+
+static SETTINGS: std::sync::OnceLock<Settings> = std::sync::OnceLock::new();
+
+fn settings() -> Settings {
+    *SETTINGS.get_or_init(|| Settings {
+        scale: Scale::Ci,
+        seed: 1,
+        fuzz_messages: 1000,
+    })
+}
+
+/// `n` at full scale, `ci` in the bounded CI slice.
+fn scaled(full: u64, ci: u64) -> u64 {
+    match settings().scale {
+        Scale::Full => full,
+        Scale::Ci => ci,
+    }
+}
+
+/// Figures for the hardening report, printed as `RUSTNL-REPORT key value`
+/// lines at the end (scripts/report.sh turns them into the table).
+static REPORT: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn report(key: &str, value: impl std::fmt::Display) {
+    let line = (key.to_string(), value.to_string());
+    println!("    {} = {}", line.0, line.1);
+    if let Ok(mut r) = REPORT.lock() {
+        r.push(line);
+    }
+}
+
 fn insmod(ctx: &Ctx, params: &[&str]) -> Result<(), String> {
     let out = Command::new("insmod")
         .arg(&ctx.ko)
@@ -369,6 +420,9 @@ fn t_unit_param(ctx: &Ctx) -> TestResult {
 }
 
 fn t_bad_units_rejected(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
     let before = module_log().len();
     ensure!(
         insmod(ctx, &["unit=32"]).is_err(),
@@ -805,18 +859,7 @@ fn t_unprivileged(ctx: &Ctx) -> TestResult {
 /// Child: drops to uid/gid 65534 (no capabilities), then echoes, listens
 /// and broadcasts.
 fn child_unpriv(mode: &str) -> TestResult {
-    // SAFETY: plain system calls in a single-threaded child.
-    unsafe {
-        ensure!(
-            libc::setgroups(0, std::ptr::null()) == 0,
-            "setgroups failed"
-        );
-        ensure!(
-            libc::setgid(65534) == 0 && libc::setuid(65534) == 0,
-            "setuid failed"
-        );
-        ensure!(libc::geteuid() == 65534, "still root");
-    }
+    drop_privileges()?;
     let mut c = connect(DEFAULT_UNIT)?;
     ensure!(
         c.echo(b"nobody").map_err(|e| e.to_string())? == b"nobody",
@@ -840,10 +883,37 @@ fn child_unpriv(mode: &str) -> TestResult {
     }
 }
 
+/// Becomes uid/gid 65534 with no supplementary groups and no capabilities.
+fn drop_privileges() -> TestResult {
+    // SAFETY: plain system calls; callers are single-threaded children.
+    unsafe {
+        ensure!(
+            libc::setgroups(0, std::ptr::null()) == 0,
+            "setgroups failed"
+        );
+        ensure!(
+            libc::setgid(65534) == 0 && libc::setuid(65534) == 0,
+            "setuid failed"
+        );
+        ensure!(libc::geteuid() == 65534, "still root");
+    }
+    Ok(())
+}
+
 fn t_network_namespaces(ctx: &Ctx) -> TestResult {
+    namespaces_are_isolated(ctx, "netns")
+}
+
+/// The same with the other namespace created by an unprivileged user
+/// (user namespace + network namespace).
+fn t_user_namespace(ctx: &Ctx) -> TestResult {
+    namespaces_are_isolated(ctx, "userns")
+}
+
+fn namespaces_are_isolated(ctx: &Ctx, role: &str) -> TestResult {
     reload(ctx, &[])?;
     let mut here = subscribe(&[5])?;
-    let mut child = spawn_child("netns", &[])?;
+    let mut child = spawn_child(role, &[])?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
     let mut stdin = child.stdin.take().ok_or("no child stdin")?;
     let ready = lines
@@ -873,11 +943,23 @@ fn t_network_namespaces(ctx: &Ctx) -> TestResult {
 
 /// Child: in a new network namespace, has its own socket and counters, does
 /// not see the parent's broadcast, and broadcasts into its own namespace.
-fn child_netns() -> TestResult {
+///
+/// With `userns`, it first drops to uid 65534 and then creates a user
+/// namespace with the network namespace: an unprivileged user's own
+/// namespace, where it holds `CAP_NET_ADMIN` and so may broadcast — to its
+/// namespace only.
+fn child_netns(userns: bool) -> TestResult {
+    let flags = if userns {
+        drop_privileges()?;
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
+    } else {
+        libc::CLONE_NEWNET
+    };
     // SAFETY: plain system call in a single-threaded child.
     ensure!(
-        unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0,
-        "unshare(CLONE_NEWNET) failed"
+        unsafe { libc::unshare(flags) } == 0,
+        "unshare({flags:#x}) failed: {}",
+        std::io::Error::last_os_error()
     );
     let mut c = connect(DEFAULT_UNIT)?;
     let info = c.info().map_err(|e| e.to_string())?;
@@ -1317,6 +1399,75 @@ fn t_examples(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// `make bench`'s guest program in smoke mode against both modules (the C
+/// reference module built for this kernel is at /rustnl_c.ko): it runs and
+/// produces every figure. No figure is judged here; `make bench` does that.
+fn t_bench_smoke(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
+    ensure!(
+        std::path::Path::new("/rustnl_c.ko").exists(),
+        "/rustnl_c.ko missing (make test-vm builds it with bench-modules)"
+    );
+    let out = Command::new("rustnl-bench")
+        .args([
+            "--rust",
+            &ctx.ko,
+            "--c",
+            "/rustnl_c.ko",
+            "--rounds",
+            "1",
+            "--scale",
+            "smoke",
+        ])
+        .output()
+        .map_err(|e| format!("running rustnl-bench: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "rustnl-bench failed: {text}");
+    let figures: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RUSTNL-BENCH "))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad bench line: {e}"))?;
+    for module in ["rust", "c"] {
+        let has = |metric: &str, param: &str, v: u64| {
+            figures.iter().any(|f| {
+                f["module"] == module
+                    && f["metric"] == metric
+                    && (param.is_empty() || f[param] == v)
+                    && (f["median"].as_f64().is_some_and(|x| x > 0.0)
+                        || f["value"].as_f64().is_some_and(|x| x >= 0.0))
+            })
+        };
+        for size in [64, 1024, 16384] {
+            ensure!(
+                has("echo_rtt_ns", "size", size),
+                "{module}: no echo rtt for {size} B"
+            );
+        }
+        for k in [1, 8, 64] {
+            ensure!(
+                has("batch_msgs_per_sec", "k", k),
+                "{module}: no batch K={k}"
+            );
+        }
+        for n in [1, 8, 64] {
+            ensure!(
+                has("fanout_deliveries_per_sec", "listeners", n),
+                "{module}: no fan-out N={n}"
+            );
+        }
+        ensure!(
+            has("client_echo_allocs_per_msg", "", 0),
+            "{module}: no allocation count"
+        );
+    }
+    ensure!(text.contains("RUSTNL-BENCH-DONE"), "no completion line");
+    insmod(ctx, &[])
+}
+
 const TESTS: &[Test] = &[
     ("insmod_creates_unit", t_insmod),
     ("echo_round_trip", t_echo_round_trip),
@@ -1349,6 +1500,7 @@ const TESTS: &[Test] = &[
     ("spoofed_nlmsg_pid_cannot_redirect", t_spoofed_pid),
     ("unprivileged_echo_listen_and_broadcast", t_unprivileged),
     ("network_namespaces_are_isolated", t_network_namespaces),
+    ("unprivileged_user_namespace_is_isolated", t_user_namespace),
     ("heartbeat_at_configured_period", t_heartbeat_period),
     (
         "goodbye_on_rmmod_with_clients_connected",
@@ -1361,12 +1513,35 @@ const TESTS: &[Test] = &[
     ("watch_route_sees_lo_changes", t_watch_route),
     ("families_lists_unit_31_only_while_loaded", t_families),
     ("examples_unicast_and_multicast", t_examples),
+    ("bench_smoke_rust_and_c_modules", t_bench_smoke),
+    // Hardening (issue 6): bounded here, full size in `make stress` and
+    // `make fuzz-kernel`; each adds its figures to the report.
+    ("hardening_fuzz_kernel_input", stress::t_fuzz),
+    ("hardening_load_echo", stress::t_load_echo),
+    (
+        "hardening_load_broadcast_one_slow_listener",
+        stress::t_load_broadcast,
+    ),
+    ("hardening_unload_under_load", stress::t_unload_under_load),
+    (
+        "hardening_allocation_failures_input",
+        stress::t_faults_input,
+    ),
+    (
+        "hardening_allocation_failures_worker",
+        stress::t_faults_worker,
+    ),
+    (
+        "hardening_allocation_failures_insmod",
+        stress::t_faults_insmod,
+    ),
 ];
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ko = "/lib/modules/rustnl.ko".to_string();
-    let mut filter = None;
+    let mut filter: Option<String> = None;
+    let (mut scale, mut seed, mut fuzz_messages) = (Scale::Ci, None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--child" => {
@@ -1374,7 +1549,9 @@ fn main() -> std::process::ExitCode {
                 let arg = args.next().unwrap_or_default();
                 let r = match role.as_str() {
                     "unpriv" => child_unpriv(&arg),
-                    "netns" => child_netns(),
+                    "netns" => child_netns(false),
+                    "userns" => child_netns(true),
+                    "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
                     _ => Err(format!("unknown child role {role}")),
                 };
                 return match r {
@@ -1386,6 +1563,27 @@ fn main() -> std::process::ExitCode {
                 };
             }
             "--ko" => ko = args.next().unwrap_or(ko),
+            "--scale" => {
+                scale = match args.next().as_deref() {
+                    Some("full") => Scale::Full,
+                    Some("ci") => Scale::Ci,
+                    other => {
+                        println!("--scale takes ci or full, not {other:?}");
+                        return std::process::ExitCode::from(2);
+                    }
+                }
+            }
+            "--seed" | "--fuzz-messages" => {
+                let Some(v) = args.next().and_then(|v| v.parse::<u64>().ok()) else {
+                    println!("{a} takes a number");
+                    return std::process::ExitCode::from(2);
+                };
+                if a == "--seed" {
+                    seed = Some(v);
+                } else {
+                    fuzz_messages = Some(v);
+                }
+            }
             "--list" => {
                 for (name, _) in TESTS {
                     println!("{name}");
@@ -1396,11 +1594,35 @@ fn main() -> std::process::ExitCode {
         }
     }
     let ctx = Ctx { ko };
+    // A fresh seed each run unless one is given; always printed.
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 % 1_000_000_007)
+            .unwrap_or(1)
+    });
+    let fuzz_messages = fuzz_messages.unwrap_or(match scale {
+        Scale::Full => 1_000_000,
+        Scale::Ci => 100_000,
+    });
+    let _ = SETTINGS.set(Settings {
+        scale,
+        seed,
+        fuzz_messages,
+    });
+    // FILTER: comma-separated name fragments; a test runs if any matches.
     let selected: Vec<_> = TESTS
         .iter()
-        .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
+        .filter(|(n, _)| {
+            filter
+                .as_deref()
+                .is_none_or(|f| f.split(',').any(|p| n.contains(p)))
+        })
         .collect();
-    println!("\nrunning {} guest tests", selected.len());
+    println!(
+        "\nrunning {} guest tests (scale {scale:?}, seed {seed})",
+        selected.len()
+    );
     let (mut passed, mut failed) = (0, Vec::new());
     for (name, f) in selected {
         // A watchdog: a test that hangs fails the run instead of stalling it.
@@ -1409,11 +1631,23 @@ fn main() -> std::process::ExitCode {
         std::thread::spawn(move || {
             let _ = tx.send(f(&tctx));
         });
-        let outcome = rx.recv_timeout(TEST_TIMEOUT).unwrap_or_else(|_| {
-            println!("test guest::{name} ... FAILED\n    timed out after {TEST_TIMEOUT:?}");
+        let limit = if name.starts_with("hardening_") {
+            Duration::from_secs(scaled(4 * 3600, 900))
+        } else {
+            TEST_TIMEOUT
+        };
+        let started = Instant::now();
+        let outcome = rx.recv_timeout(limit).unwrap_or_else(|_| {
+            println!("test guest::{name} ... FAILED\n    timed out after {limit:?}");
             println!("\ntest result: FAILED. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out\n", failed.len() + 1);
             std::process::exit(1);
         });
+        if name.starts_with("hardening_") {
+            report(
+                &format!("{name}.seconds"),
+                format!("{:.1}", started.elapsed().as_secs_f64()),
+            );
+        }
         match outcome {
             Ok(()) => {
                 passed += 1;
@@ -1429,6 +1663,11 @@ fn main() -> std::process::ExitCode {
         let _ = rmmod();
     }
     passed += KUNIT_PASSED.load(std::sync::atomic::Ordering::Relaxed);
+    if let Ok(r) = REPORT.lock() {
+        for (k, v) in r.iter() {
+            println!("RUSTNL-REPORT {k} {v}");
+        }
+    }
     let status = if failed.is_empty() { "ok" } else { "FAILED" };
     if !failed.is_empty() {
         println!("\nfailures: {}", failed.join(", "));
