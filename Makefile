@@ -25,7 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
-.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz
+.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-modules
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
@@ -40,6 +40,13 @@ help:
 	@echo "  make uapi      regenerate user/src/sys/uapi.rs (bindgen over the kernel's uapi headers)"
 	@echo "  make man       write build/rustnl.1 (and shell completions) from the CLI definition"
 	@echo "  make fuzz      run the message/attribute parser fuzzer for FUZZ_SECONDS (default 60)"
+	@echo "  make fuzz-kernel  fuzz the module in the debug-kernel VM: FUZZ_MESSAGES (default"
+	@echo "                 1000000), FUZZ_SEED (default: fresh, printed); prints the report table"
+	@echo "  make stress    load, unload under load x100, allocation failures, isolation (full"
+	@echo "                 size, debug kernel); prints the report table"
+	@echo "  make bench     Rust module vs the C reference module (tests/bench) on the bench"
+	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
+	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
 	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
 
 deps:
@@ -61,7 +68,7 @@ module: $(if $(filter $(BUILD)/kernel,$(KDIR)),kernel)
 user:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET) \
 	  -p rustnl -p rustnl-guest-tests --bins --examples
-	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(BUILD)/bin/
+	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(STATIC_BIN)/rustnl-bench $(BUILD)/bin/
 	@for e in unicast multicast; do cp $(STATIC_BIN)/examples/$$e $(BUILD)/bin/example-$$e; done
 	@for p in nl_send nl_recv; do \
 	  cc -O2 -Wall -Wextra -Werror -static -o $(BUILD)/bin/$$p tests/compat/$$p.c || exit 1; done
@@ -73,8 +80,8 @@ test-host:
 	@bash tests/harness/selftest.sh
 	@bash scripts/uapi.sh check
 
-test-vm: kernel module user
-	@$(VM_ENV) bash scripts/vm.sh test
+test-vm: kernel module user bench-modules
+	@$(VM_ENV) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test
 
 test: deps
 	@$(MAKE) --no-print-directory test-host
@@ -101,6 +108,31 @@ man:
 	cargo run -q --locked -p rustnl -- man > $(BUILD)/rustnl.1
 	@for sh in bash zsh fish; do cargo run -q --locked -p rustnl -- completions $$sh > $(BUILD)/completions/rustnl.$$sh; done
 	@echo "man: $(BUILD)/rustnl.1, completions in $(BUILD)/completions/"
+
+# Hardening runs (issue 6): the guest tests' hardening_* cases at full size.
+# `make test` runs the same cases in a bounded slice (--scale ci).
+FUZZ_MESSAGES ?= 1000000
+FUZZ_SEED     ?=
+HARDEN_TIMEOUT ?= 14400
+fuzz-kernel: kernel module user
+	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \
+	  GUEST_ARGS="--scale full --fuzz-messages $(FUZZ_MESSAGES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) hardening_fuzz" \
+	  bash scripts/vm.sh test
+
+stress: kernel module user
+	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \
+	  GUEST_ARGS="--scale full hardening_load,hardening_unload,hardening_allocation,isolated,unprivileged,spoofed" \
+	  bash scripts/vm.sh test
+
+# Benchmarks (issue 7). The bench kernel is the test kernel's fragment plus
+# tests/bench/kernel.config (debug watchers off), cached like the test kernel.
+bench: deps user
+	@bash scripts/bench.sh run
+
+# Both modules built against the test kernel, for the bench smoke test that
+# `make test` runs in the guest.
+bench-modules: kernel
+	@bash scripts/bench.sh modules $(BUILD)/kernel $(BUILD)/bench-test
 
 FUZZ_SECONDS ?= 60
 fuzz:

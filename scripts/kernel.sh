@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Build (or reuse) the rustnl test kernel (`make kernel`).
 #
-# Usage: scripts/kernel.sh FRAGMENT NAME
-#   tinyconfig + FRAGMENT (merged with the kernel's merge_config.sh), LLVM=-19,
+# Usage: scripts/kernel.sh FRAGMENT... NAME
+#   tinyconfig + the FRAGMENTs in order (merged with the kernel's
+#   merge_config.sh; a later fragment overrides an earlier one), LLVM=-19,
 #   built out of tree under $RUSTNL_CACHE/NAME-<source version>-<key>/, where
-#   key hashes the fragment and the compiler versions. A finished build is
+#   key hashes the fragments and the compiler versions. A finished build is
 #   marked with .rustnl-complete and reused by every clone on this machine.
+#   The test kernel is tests/kernel.config; the bench kernel adds
+#   tests/bench/kernel.config (the debug watchers off).
 # Prints the build directory on stdout (everything else goes to stderr).
 set -euo pipefail
-FRAG=$(realpath "$1"); NAME=$2
+[ $# -ge 2 ] || { echo "usage: kernel.sh FRAGMENT... NAME" >&2; exit 2; }
+NAME=${*: -1}
+FRAGS=()
+for f in "${@:1:$#-1}"; do FRAGS+=("$(realpath "$f")"); done
 CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
 # shellcheck disable=SC1091
 eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
@@ -17,7 +23,7 @@ die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
 
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 KMAKE=(make -s -C "$KSRC" ARCH=x86_64 LLVM=-19 RUSTC="$KRUSTC" BINDGEN=bindgen)
-key=$( { cat "$FRAG"; echo "$KSRC_VERSION"; "$KRUSTC" --version; bindgen --version; clang-19 --version | head -n1; } \
+key=$( { cat "${FRAGS[@]}"; echo "$KSRC_VERSION"; "$KRUSTC" --version; bindgen --version; clang-19 --version | head -n1; } \
        | sha256sum | cut -c1-12)
 OUT=$CACHE/$NAME-${KSRC_VERSION%%-*}-$key
 mkdir -p "$OUT"
@@ -29,26 +35,33 @@ if [ -f "$OUT/.rustnl-complete" ] && [ -f "$OUT/arch/x86/boot/bzImage" ]; then
     echo "$OUT"; exit 0
 fi
 
-log "configuring $NAME kernel in $OUT (tinyconfig + $(basename "$FRAG"))"
+log "configuring $NAME kernel in $OUT (tinyconfig + $(for f in "${FRAGS[@]}"; do basename "$f"; done | paste -sd+))"
 "${KMAKE[@]}" O="$OUT" tinyconfig >&2
-"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$OUT" "$OUT/.config" "$FRAG" >/dev/null
+"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$OUT" "$OUT/.config" "${FRAGS[@]}" >/dev/null
 "${KMAKE[@]}" O="$OUT" olddefconfig >&2
 
-# Every requested option must have stuck.
-bad=()
+# Every requested option must have stuck (the last fragment that names an
+# option decides what was requested).
+declare -A want=()
 while IFS= read -r line; do
     case "$line" in
-        CONFIG_*=*) grep -qxF "$line" "$OUT/.config" || bad+=("$line (got: $(grep -E "^(# )?${line%%=*}[= ]" "$OUT/.config" || echo absent))") ;;
-        "# CONFIG_"*" is not set")
-            opt=${line#\# }; opt=${opt%% *}
-            grep -q "^$opt=" "$OUT/.config" && bad+=("$line (got: $(grep "^$opt=" "$OUT/.config"))") ;;
+        CONFIG_*=*) want[${line%%=*}]=$line ;;
+        "# CONFIG_"*" is not set") opt=${line#\# }; want[${opt%% *}]=$line ;;
     esac
-done < "$FRAG"
+done < <(cat "${FRAGS[@]}")
+bad=()
+for opt in "${!want[@]}"; do
+    line=${want[$opt]}
+    case "$line" in
+        CONFIG_*=*) grep -qxF "$line" "$OUT/.config" || bad+=("$line (got: $(grep -E "^(# )?$opt[= ]" "$OUT/.config" || echo absent))") ;;
+        *) grep -q "^$opt=" "$OUT/.config" && bad+=("$line (got: $(grep "^$opt=" "$OUT/.config"))") ;;
+    esac
+done
 if [ ${#bad[@]} -gt 0 ]; then
     printf 'kernel: error: requested option did not stick: %s\n' "${bad[@]}" >&2
     exit 1
 fi
-log "config verified: all $(grep -cE '^(CONFIG_|# CONFIG_)' "$FRAG") requested options set"
+log "config verified: all ${#want[@]} requested options set"
 
 start=$(date +%s)
 log "building $NAME kernel (cold build: ~15-25 min on 2 cores)"

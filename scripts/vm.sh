@@ -8,9 +8,12 @@
 #   BINDIR        dir with static rustnl and rustnl-guest-tests binaries
 #   OUT           where the initramfs and console log go
 #   CMD           (run) the command line to run in the guest
+#   GUEST_ARGS    (test) arguments for rustnl-guest-tests (scale, seed, filter)
 #   VM_FILES      extra host files copied into the guest's /
 #   RUSTNL_ACCEL  auto (default) | kvm | tcg
 #   VM_TIMEOUT    seconds before the guest is killed (default 1200)
+#   QEMU_EXTRA    extra QEMU arguments (make bench: -icount shift=0)
+#   KMEMLEAK      required (default) | off (a kernel without kmemleak: bench)
 # Exit status: the guest's (test/run/demo), non-zero on a timeout, a crash,
 # or any kernel splat (KASAN, lockdep, WARN, BUG, Oops, kmemleak report).
 set -euo pipefail
@@ -37,6 +40,8 @@ build_initramfs() {  # mode -> path of cpio
     mkdir -p "$dir"
     printf '%s\n' "$mode" > "$dir/mode"
     printf '%s\n' "${CMD:-true}" > "$dir/cmd"
+    printf '%s\n' "${GUEST_ARGS:-}" > "$dir/args"
+    printf '%s\n' "${KMEMLEAK:-required}" > "$dir/kmemleak"
     {
         echo "dir /bin 0755 0 0"
         echo "dir /dev 0755 0 0"
@@ -51,10 +56,12 @@ build_initramfs() {  # mode -> path of cpio
         echo "file /init $HERE/tests/vm/init 0755 0 0"
         echo "file /etc/rustnl/mode $dir/mode 0644 0 0"
         echo "file /etc/rustnl/cmd $dir/cmd 0644 0 0"
+        echo "file /etc/rustnl/args $dir/args 0644 0 0"
+        echo "file /etc/rustnl/kmemleak $dir/kmemleak 0644 0 0"
         echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
         echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
         echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
-        for p in nl_send nl_recv example-unicast example-multicast; do
+        for p in nl_send nl_recv example-unicast example-multicast rustnl-bench; do
             [ -f "$BINDIR/$p" ] && echo "file /bin/$p $BINDIR/$p 0755 0 0"
         done
         for f in ${VM_FILES:-}; do
@@ -73,6 +80,9 @@ qemu_cmd() {  # accel cpio -> prints the argv, one per line
     printf '%s\n' qemu-system-x86_64 -machine pc -accel "$accel" -cpu "$cpu" -smp 2 -m 1536 \
         -no-reboot -kernel "$BZIMAGE" -initrd "$cpio" \
         -append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on"
+    # shellcheck disable=SC2086 # QEMU_EXTRA is a list of arguments
+    [ -n "${QEMU_EXTRA:-}" ] && printf '%s\n' ${QEMU_EXTRA}
+    return 0
 }
 
 # KVM is used where it boots; on some machines /dev/kvm exists but guests hang
@@ -114,7 +124,7 @@ fi
 
 set +e
 timeout -k 10 "$VM_TIMEOUT" "${argv[@]}" -display none -serial stdio -monitor none </dev/null 2>&1 \
-    | tr -d '\r' | tee "$LOG" | if [ "$MODE" = test ] || [ -n "${VM_VERBOSE:-}" ]; then cat; \
+    | stdbuf -oL tr -d '\r' | tee "$LOG" | if [ "$MODE" = test ] || [ -n "${VM_VERBOSE:-}" ]; then cat; \
       else sed -n '/^\[ *[0-9.]*\] /!p' | grep -v '^RUSTNL-\|^SeaBIOS\|^Booting from\|^iPXE\|^$' || true; fi
 rc=("${PIPESTATUS[@]}")
 set -e
@@ -131,6 +141,9 @@ if [ "$MODE" = run ]; then
     # kernel that splatted or a guest that never finished.
     status=$(sed -n 's/^RUSTNL-EXIT=\([0-9]*\).*/\1/p' "$LOG" | tail -n1)
     [ -n "$status" ] && [ "$status" != 0 ] && exit "$status"
+fi
+if grep -q '^RUSTNL-REPORT ' "$LOG"; then
+    bash "$HERE/scripts/report.sh" "$LOG" "$accel" "$secs" "$OUT/report.json"
 fi
 if [ "$MODE" = test ]; then
     # One line for the host's totals: the kernel's verdict as a test of its own.

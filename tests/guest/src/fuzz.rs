@@ -624,14 +624,36 @@ pub fn fuzz_socket(seed: u64, messages: u64, net_admin: bool, who: &str) -> Resu
             continue;
         }
         sock.send(&dgram).map_err(|e| fail(format!("send: {e}")))?;
-        for (k, want) in expect.iter().enumerate() {
+        // Answers come one or several to a datagram (the module gathers
+        // replies to one request datagram); each message is checked in
+        // order, up to its aligned end.
+        let mut k = 0;
+        while k < expect.len() {
             let d = sock
                 .recv()
                 .map_err(|e| fail(format!("answer {k} of {}: {e}", expect.len())))?;
             if d.sender != 0 {
                 return Err(fail(format!("answer from port {}", d.sender)));
             }
-            check(d.bytes, want, &t).map_err(|e| fail(format!("answer {k}: {e}")))?;
+            let bytes = d.bytes;
+            let mut off = 0;
+            while off < bytes.len() {
+                let h = NlMsgHdr::parse(&bytes[off..]).ok_or_else(|| {
+                    fail(format!(
+                        "{} stray bytes after answer {k}",
+                        bytes.len() - off
+                    ))
+                })?;
+                let end = off
+                    .saturating_add(nlmsg_align(h.len as usize))
+                    .min(bytes.len());
+                let want = expect.get(k).ok_or_else(|| {
+                    fail(format!("an answer beyond the {} expected", expect.len()))
+                })?;
+                check(&bytes[off..end], want, &t).map_err(|e| fail(format!("answer {k}: {e}")))?;
+                k += 1;
+                off = end.max(off + NLMSG_HDRLEN);
+            }
         }
         tally.datagrams += 1;
         tally.messages += n as u64;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# make bench: the Rust module against the C reference module, side by side.
+#
+# Usage:
+#   scripts/bench.sh run            the whole benchmark (make bench)
+#   scripts/bench.sh modules KDIR OUTDIR
+#                                   build rustnl.ko and rustnl_c.ko against
+#                                   KDIR into OUTDIR (sources copied there, so
+#                                   builds for several kernels never mix)
+# Environment: BENCH_ROUNDS (default 4: A B, B A, A B, B A), RUSTNL_ACCEL, BENCH_CODEC=0
+# to skip the userspace codec benchmark.
+#
+# `run` builds (or reuses) the bench kernel (tests/kernel.config +
+# tests/bench/kernel.config: the test kernel without its debug watchers),
+# builds both modules against it, boots it twice — once as fast as the host
+# allows (KVM where it works, else TCG: wall-clock figures) and once under
+# TCG with `-icount shift=0` (guest time follows executed instructions:
+# repeatable figures) — runs the same workloads against each module,
+# interleaved, then the userspace codec benchmark (criterion) and the
+# allocation count, and prints one table (Rust, C, Rust/C) and writes it as
+# JSON to build/bench/bench.json.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+BUILD=$HERE/build
+OUT=$BUILD/bench
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck disable=SC1091
+eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=$HOME/.cargo/bin:$PATH
+
+build_modules() {  # KDIR OUTDIR
+    local kdir=$1 out
+    mkdir -p "$2"; out=$(realpath "$2")
+    mkdir -p "$out/rust/kmod" "$out/rust/shared/src" "$out/c"
+    cp "$HERE/Kbuild" "$out/rust/"
+    cp "$HERE"/kmod/{Kbuild,*.rs,*.c,*.h} "$out/rust/kmod/"
+    cp "$HERE"/shared/src/*.rs "$out/rust/shared/src/"
+    cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h} "$out/c/"
+    make -s -C "$kdir" M="$out/rust" LLVM=-19 RUSTC="${KRUSTC:-rustc}" BINDGEN=bindgen modules >&2 \
+        || die "building rustnl.ko against $kdir"
+    make -s -C "$kdir" M="$out/c" LLVM=-19 KCFLAGS=-Werror modules >&2 \
+        || die "building rustnl_c.ko against $kdir"
+    cp "$out/rust/kmod/rustnl.ko" "$out/c/rustnl_c.ko" "$out/"
+    log "modules: $out/rustnl.ko $out/rustnl_c.ko ($(basename "$kdir"))"
+}
+
+case "${1:-}" in
+modules)
+    build_modules "${2:?KDIR}" "${3:?OUTDIR}"
+    exit 0 ;;
+run) ;;
+*) die "usage: bench.sh run | modules KDIR OUTDIR" ;;
+esac
+
+ROUNDS=${BENCH_ROUNDS:-4}
+kb=$(bash "$HERE/scripts/kernel.sh" "$HERE/tests/kernel.config" "$HERE/tests/bench/kernel.config" benchkernel)
+mkdir -p "$OUT"
+ln -sfn "$kb" "$BUILD/benchkernel"
+build_modules "$kb" "$OUT/modules"
+
+run_vm() {  # name, extra env...
+    local name=$1; shift
+    log "VM run '$name': $ROUNDS rounds of Rust, C"
+    env "$@" KBUILD="$kb" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$OUT/vm-$name" \
+        VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off VM_TIMEOUT="${BENCH_TIMEOUT:-5400}" \
+        CMD="rustnl-bench --rust /lib/modules/rustnl.ko --c /rustnl_c.ko --rounds $ROUNDS" \
+        bash "$HERE/scripts/vm.sh" run >&2
+    grep -q '^RUSTNL-BENCH-DONE' "$OUT/vm-$name/console-run.log" || die "VM run '$name' did not finish"
+}
+run_vm wall
+accel=$(head -n1 "$CACHE/accel" 2>/dev/null || echo tcg)
+[ -n "${RUSTNL_ACCEL:-}" ] && [ "$RUSTNL_ACCEL" != auto ] && accel=$RUSTNL_ACCEL
+run_vm icount RUSTNL_ACCEL=tcg QEMU_EXTRA="-icount shift=0"
+
+codec_args=()
+if [ "${BENCH_CODEC:-1}" != 0 ]; then
+    log "userspace codec: criterion, rustnl vs netlink-packet-core"
+    (cd "$HERE" && cargo bench --locked -p rustnl --bench codec >&2)
+    (cd "$HERE" && cargo bench --locked -p rustnl --bench allocs) > "$OUT/allocs.json"
+    codec_args=(--criterion "$HERE/target/criterion" --allocs "$OUT/allocs.json")
+fi
+python3 "$HERE/scripts/bench_report.py" --accel "$accel" \
+    --wall "$OUT/vm-wall/console-run.log" --icount "$OUT/vm-icount/console-run.log" \
+    "${codec_args[@]}" --json "$OUT/bench.json"
