@@ -39,6 +39,7 @@
 
 use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
 use core::{
+    cell::Cell,
     fmt,
     marker::PhantomData,
     mem::ManuallyDrop,
@@ -75,6 +76,10 @@ pub(crate) fn realtime_ns() -> u64 {
 
 /// Netlink messages are aligned to this many bytes.
 const NLMSG_ALIGNTO: usize = 4;
+
+/// Largest skb that gathers several replies to one datagram (more than one
+/// page is fine: `__alloc_skb` takes it from kmalloc or the page allocator).
+const BATCH_ROOM: usize = 32 * 1024;
 
 /// `NLMSG_ALIGN(NLMSG_HDRLEN + payload)`, or `None` on overflow.
 fn nlmsg_total_size(payload: usize) -> Option<usize> {
@@ -547,6 +552,12 @@ pub(crate) struct Datagram<'a> {
     skb: NonNull<bindings::sk_buff>,
     sk: NonNull<bindings::sock>,
     data: &'a [u8],
+    /// Replies built but not sent yet: consecutive replies to one datagram
+    /// share an skb, sent when the next one does not fit, before an ack or
+    /// error (so answers keep their order), and at [`Datagram::flush`].
+    pending: Cell<Option<SkBuff>>,
+    /// Replies whose delivery failed when their skb was sent.
+    undelivered: Cell<u32>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -577,6 +588,8 @@ impl<'a> Datagram<'a> {
             skb,
             sk,
             data,
+            pending: Cell::new(None),
+            undelivered: Cell::new(0),
             _not_send: PhantomData,
         })
     }
@@ -587,6 +600,7 @@ impl<'a> Datagram<'a> {
     }
 
     /// `NETLINK_CB(skb)`: the sender's parameters, stored in `skb->cb`.
+    #[inline]
     fn cb(&self) -> &bindings::netlink_skb_parms {
         // SAFETY: By the type invariant the skb is valid and came from a
         // netlink socket, so its control buffer holds a `netlink_skb_parms`
@@ -630,31 +644,85 @@ impl<'a> Datagram<'a> {
 
     /// The port id the kernel recorded for the sending socket. Replies go
     /// here; `nlmsg_pid` in the message is never trusted.
+    #[inline]
     pub(crate) fn sender_portid(&self) -> u32 {
         self.cb().portid
     }
 
-    /// Sends a message of type `ty` with sequence number `seq` to the sender;
-    /// its payload is `parts`, concatenated.
+    /// Answers `msg` with a message of type `ty` and `msg`'s sequence
+    /// number; its payload is `parts`, concatenated.
     ///
-    /// Returns `ENOMEM` if no buffer could be had, or the error with which
-    /// delivery failed (e.g. `EAGAIN` when the receiver's buffer is full, in
-    /// which case netlink also flags an overrun, `ENOBUFS`, on it).
-    pub(crate) fn reply(&self, ty: u16, flags: u16, seq: u32, parts: &[&[u8]]) -> Result {
+    /// Replies to the messages of one datagram are gathered into one skb
+    /// where they fit (the room is sized from what is left of the datagram,
+    /// at most [`BATCH_ROOM`] bytes) and sent together: a batch of requests
+    /// costs a few allocations and wake-ups instead of one per message.
+    /// Returns `ENOMEM` if no buffer could be had (nothing is queued then).
+    /// Delivery failures of sent batches are counted by [`Datagram::flush`].
+    pub(crate) fn reply(&self, msg: &Message<'_>, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
         let portid = self.sender_portid();
-        let skb = SkBuff::message(portid, seq, ty, flags, parts)?;
-        let ssk = self.kernel_sock().as_ptr();
-        let raw = skb.into_raw();
-        // SAFETY: `ssk` is the receiving kernel socket, alive while its input
-        // callback runs (type invariant), and `raw` a valid
-        // skb whose ownership passes to `netlink_unicast` (it always consumes
-        // it). `MSG_DONTWAIT`: never block on a full receiver.
-        let ret =
-            unsafe { bindings::netlink_unicast(ssk, raw, portid, bindings::MSG_DONTWAIT as i32) };
-        if ret < 0 {
-            return Err(Error::from_errno(ret));
+        let seq = msg.header.seq;
+        if let Some(mut skb) = self.pending.take() {
+            match skb.put_message(portid, seq, ty, flags, parts) {
+                Ok(()) => {
+                    self.pending.set(Some(skb));
+                    return Ok(());
+                }
+                // Full: send it and start another below.
+                Err(_) => self.send(skb),
+            }
         }
+        // Room for the answers to the rest of the datagram, about as large
+        // as the requests for echoes.
+        let rest = self
+            .data
+            .len()
+            .saturating_sub(msg.offset.saturating_add(msg.bytes.len()));
+        if rest == 0 {
+            // The last (usually the only) message: straight out, no batch.
+            self.send(SkBuff::message(portid, seq, ty, flags, parts)?);
+            return Ok(());
+        }
+        let payload = parts
+            .iter()
+            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+            .ok_or(EMSGSIZE)?;
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        let room = size.max(size.saturating_add(rest).min(BATCH_ROOM));
+        let mut skb = SkBuff::alloc(room)?;
+        skb.put_message(portid, seq, ty, flags, parts)?;
+        self.pending.set(Some(skb));
         Ok(())
+    }
+
+    /// Unicasts `skb` to the sender; counts its messages as undelivered if
+    /// that fails (the receiver's queue is full, and netlink has flagged an
+    /// overrun, `ENOBUFS`, on it; or the sender is gone).
+    #[inline]
+    fn send(&self, skb: SkBuff) {
+        let messages = skb.messages;
+        let portid = self.sender_portid();
+        let ssk = self.kernel_sock().as_ptr();
+        // SAFETY: `ssk` is the receiving kernel socket, alive while its input
+        // callback runs (type invariant), and the skb valid; its ownership
+        // passes to `netlink_unicast` (it always consumes it). `MSG_DONTWAIT`:
+        // never block on a full receiver.
+        let ret = unsafe {
+            bindings::netlink_unicast(ssk, skb.into_raw(), portid, bindings::MSG_DONTWAIT as i32)
+        };
+        if ret < 0 {
+            self.undelivered
+                .set(self.undelivered.get().saturating_add(messages));
+        }
+    }
+
+    /// Sends the replies gathered so far. Returns how many replies of this
+    /// datagram could not be delivered (and resets that count).
+    #[inline]
+    pub(crate) fn flush(&self) -> u32 {
+        if let Some(skb) = self.pending.take() {
+            self.send(skb);
+        }
+        self.undelivered.replace(0)
     }
 
     /// Acknowledges `msg`: with `err` `None` an ack (error 0), otherwise an
@@ -693,6 +761,10 @@ impl<'a> Datagram<'a> {
     /// `nlh` points to a readable netlink message of at least `NLMSG_HDRLEN`
     /// bytes whose `nlmsg_len` bytes are all readable.
     fn ack_raw(&self, nlh: *const u8, err: Option<Error>, text: Option<fmt::Arguments<'_>>) {
+        // Replies gathered before this ack go first.
+        if let Some(skb) = self.pending.take() {
+            self.send(skb);
+        }
         let mut extack = bindings::netlink_ext_ack::default();
         if let Some(args) = text {
             let mut w = CBufWriter::new(&mut extack._msg_buf);
@@ -716,6 +788,16 @@ impl<'a> Datagram<'a> {
                 &extack,
             )
         };
+    }
+}
+
+impl Drop for Datagram<'_> {
+    fn drop(&mut self) {
+        // Protocols flush (and count failures) themselves; this only makes
+        // sure gathered replies are never dropped unsent.
+        if let Some(skb) = self.pending.take() {
+            self.send(skb);
+        }
     }
 }
 
@@ -759,20 +841,94 @@ impl fmt::Write for CBufWriter<'_> {
     }
 }
 
-/// An outgoing socket buffer holding one netlink message.
+/// An outgoing socket buffer holding one or more netlink messages.
 ///
 /// # Invariants
 ///
-/// `skb` points to a valid `sk_buff` owned by this value.
+/// `skb` points to a valid `sk_buff` owned by this value, with at least
+/// `room` bytes of tailroom left.
 pub(crate) struct SkBuff {
     skb: NonNull<bindings::sk_buff>,
+    room: usize,
+    messages: u32,
 }
 
 impl SkBuff {
-    /// Allocates an skb with one netlink message (header addressed to
-    /// `portid`, payload `parts` concatenated). Padding is zeroed by
-    /// `__nlmsg_put`; every payload byte is written from `parts`, so no
-    /// uninitialised byte is ever sent.
+    /// Allocates an empty skb with room for `size` bytes of messages.
+    #[inline]
+    fn alloc(size: usize) -> Result<Self> {
+        let size_c = u32::try_from(size).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `__alloc_skb` has no preconditions beyond valid arguments;
+        // `GFP_KERNEL` is fine as every caller runs in task context.
+        let raw = unsafe {
+            bindings::__alloc_skb(size_c, bindings::GFP_KERNEL, 0, bindings::NUMA_NO_NODE)
+        };
+        // INVARIANT: A non-null `raw` is a fresh skb that we own, with at
+        // least `size` bytes of tailroom.
+        Ok(SkBuff {
+            skb: NonNull::new(raw).ok_or(ENOMEM)?,
+            room: size,
+            messages: 0,
+        })
+    }
+
+    /// Appends one netlink message (header addressed to `portid`, payload
+    /// `parts` concatenated). Padding is zeroed by `__nlmsg_put`; every
+    /// payload byte is written from `parts`, so no uninitialised byte is ever
+    /// sent. Fails with `EMSGSIZE` (and appends nothing) if it does not fit.
+    #[inline]
+    fn put_message(
+        &mut self,
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]],
+    ) -> Result {
+        let payload = parts
+            .iter()
+            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+            .ok_or(EMSGSIZE)?;
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        if size > self.room {
+            return Err(EMSGSIZE);
+        }
+        let payload_c = i32::try_from(payload).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `skb` is valid and has at least `room >= size =
+        // nlmsg_total_size(payload)` bytes of tailroom (type invariant), what
+        // `__nlmsg_put` needs for this payload.
+        let nlh = unsafe {
+            bindings::__nlmsg_put(
+                self.skb.as_ptr(),
+                portid,
+                seq,
+                i32::from(ty),
+                payload_c,
+                i32::from(flags),
+            )
+        };
+        if nlh.is_null() {
+            return Err(EMSGSIZE);
+        }
+        // INVARIANT: `__nlmsg_put` used `size` bytes of the tailroom.
+        self.room -= size;
+        self.messages += 1;
+        // SAFETY: `nlmsg_data(nlh)` is `nlh + NLMSG_HDRLEN`, inside the skb.
+        let mut dst = unsafe { nlh.cast::<u8>().add(NLMSG_HDRLEN) };
+        for part in parts {
+            // SAFETY: `__nlmsg_put` reserved `payload` bytes after the header;
+            // the parts add up to `payload`, so each copy stays inside that
+            // area, and a skb we own cannot overlap the borrowed `part`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len());
+                dst = dst.add(part.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates an skb with exactly one netlink message (see
+    /// [`SkBuff::put_message`]).
     pub(crate) fn message(
         portid: u32,
         seq: u32,
@@ -784,43 +940,8 @@ impl SkBuff {
             .iter()
             .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
             .ok_or(EMSGSIZE)?;
-        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
-        let size = u32::try_from(size).map_err(|_| EMSGSIZE)?;
-        let payload_c = i32::try_from(payload).map_err(|_| EMSGSIZE)?;
-        // SAFETY: `__alloc_skb` has no preconditions beyond valid arguments;
-        // `GFP_KERNEL` is fine as the input callback runs in task context.
-        let raw =
-            unsafe { bindings::__alloc_skb(size, bindings::GFP_KERNEL, 0, bindings::NUMA_NO_NODE) };
-        // INVARIANT: A non-null `raw` is a fresh skb that we own.
-        let skb = SkBuff {
-            skb: NonNull::new(raw).ok_or(ENOMEM)?,
-        };
-        // SAFETY: `skb` is valid and has `size = nlmsg_total_size(payload)`
-        // bytes of tailroom, what `__nlmsg_put` needs for this payload.
-        let nlh = unsafe {
-            bindings::__nlmsg_put(
-                skb.skb.as_ptr(),
-                portid,
-                seq,
-                i32::from(ty),
-                payload_c,
-                i32::from(flags),
-            )
-        };
-        if nlh.is_null() {
-            return Err(EMSGSIZE);
-        }
-        // SAFETY: `nlmsg_data(nlh)` is `nlh + NLMSG_HDRLEN`, inside the skb.
-        let mut dst = unsafe { nlh.cast::<u8>().add(NLMSG_HDRLEN) };
-        for part in parts {
-            // SAFETY: `__nlmsg_put` reserved `payload` bytes after the header;
-            // the parts add up to `payload`, so each copy stays inside that
-            // area, and a fresh skb cannot overlap the borrowed `part`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len());
-                dst = dst.add(part.len());
-            }
-        }
+        let mut skb = Self::alloc(nlmsg_total_size(payload).ok_or(EMSGSIZE)?)?;
+        skb.put_message(portid, seq, ty, flags, parts)?;
         Ok(skb)
     }
 

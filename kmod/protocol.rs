@@ -73,6 +73,12 @@ impl Stats {
         }
     }
 
+    fn add(&self, c: Counter, n: u64) {
+        if let (Some(a), true) = (self.0.get(c as usize), n > 0) {
+            a.fetch_add(n, Relaxed);
+        }
+    }
+
     fn snapshot(&self) -> Counters {
         Counters::from_array(core::array::from_fn(|i| {
             self.0.get(i).map_or(0, |a| a.load(Relaxed))
@@ -94,6 +100,10 @@ pub(crate) struct Rustnl {
     stats: Stats,
     /// Sequence number of the last event sent in this namespace.
     event_seq: Atomic<u64>,
+    /// The parameters, read once: they cannot change while loaded (no
+    /// sysfs write access), and reading them per message cost ~100
+    /// instructions (`make bench`, -icount).
+    config: Config,
 }
 
 impl Protocol for Rustnl {
@@ -110,6 +120,7 @@ impl Protocol for Rustnl {
         Ok(Rustnl {
             stats: Stats::new(),
             event_seq: Atomic::new(0),
+            config: crate::config(),
         })
     }
 
@@ -124,6 +135,10 @@ impl Protocol for Rustnl {
                 }
             }
         }
+        // Replies are gathered per datagram; those that could not be
+        // delivered (full receive queue: netlink flagged ENOBUFS) count here.
+        self.stats
+            .add(Counter::DeliveryFailures, u64::from(datagram.flush()));
     }
 
     fn tick(&self, sock: SocketRef<'_>) {
@@ -149,7 +164,7 @@ impl Protocol for Rustnl {
 impl Rustnl {
     /// Answers one well-formed message.
     fn handle(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>, msg: &Message<'_>) {
-        let config = crate::config();
+        let config = &self.config;
         let result = classify(msg, &config.limits).and_then(|action| match action {
             Action::Broadcast { .. }
                 if !config.open_broadcast && !datagram.sender_has_net_admin() =>
@@ -170,14 +185,13 @@ impl Rustnl {
                 return;
             }
         };
-        let seq = msg.header.seq;
         // A failed event is counted where it failed (`send_event`).
         let mut failure_counted = false;
         let answered = match action {
             Action::Noop => Ok(()),
             Action::Echo { payload } => {
                 self.stats.bump(Counter::Echoes);
-                datagram.reply(MsgType::Echo.raw(), 0, seq, &[payload])
+                datagram.reply(msg, MsgType::Echo.raw(), 0, &[payload])
             }
             Action::Broadcast { group, payload } => {
                 self.stats.bump(Counter::Broadcasts);
@@ -190,7 +204,7 @@ impl Rustnl {
                             delivery_failed: delivery == Delivery::SomeFailed,
                             event_seq,
                         };
-                        datagram.reply(MsgType::Broadcast.raw(), 0, seq, &[&result.to_bytes()])
+                        datagram.reply(msg, MsgType::Broadcast.raw(), 0, &[&result.to_bytes()])
                     }
                     Err(e) => {
                         failure_counted = true;
@@ -208,7 +222,7 @@ impl Rustnl {
                     open_broadcast: config.open_broadcast,
                     counters: self.stats.snapshot(),
                 };
-                datagram.reply(MsgType::Info.raw(), 0, seq, &[&info.to_bytes()])
+                datagram.reply(msg, MsgType::Info.raw(), 0, &[&info.to_bytes()])
             }
         };
         match answered {

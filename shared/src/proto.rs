@@ -906,6 +906,7 @@ impl fmt::Display for RequestError {
 }
 
 /// Decides what a well-formed message asks for, or why it is refused.
+#[inline]
 pub fn classify<'a>(msg: &Message<'a>, limits: &Limits) -> Result<Action<'a>, RequestError> {
     let ty = msg.header.ty;
     if !msg.header.has(NLM_F_REQUEST) {
