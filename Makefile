@@ -25,7 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
-.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-modules
+.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
@@ -47,6 +47,7 @@ help:
 	@echo "  make bench     Rust module vs the C reference module (tests/bench) on the bench"
 	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
 	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
+	@echo "  make bench-profile  instructions per echo in each module, per function (QEMU block log)"
 	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
 
 deps:
@@ -128,6 +129,10 @@ stress: kernel module user
 # tests/bench/kernel.config (debug watchers off), cached like the test kernel.
 bench: deps user
 	@bash scripts/bench.sh run
+
+# Where the module's instructions go: per-function counts for one echo.
+bench-profile: deps user
+	@bash scripts/bench.sh profile
 
 # Both modules built against the test kernel, for the bench smoke test that
 # `make test` runs in the guest.

@@ -81,6 +81,15 @@ const NLMSG_ALIGNTO: usize = 4;
 /// page is fine: `__alloc_skb` takes it from kmalloc or the page allocator).
 const BATCH_ROOM: usize = 32 * 1024;
 
+/// The length of `parts` together; `EMSGSIZE` on overflow.
+#[inline]
+fn payload_len(parts: &[&[u8]]) -> Result<usize> {
+    parts
+        .iter()
+        .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+        .ok_or(EMSGSIZE)
+}
+
 /// `NLMSG_ALIGN(NLMSG_HDRLEN + payload)`, or `None` on overflow.
 fn nlmsg_total_size(payload: usize) -> Option<usize> {
     NLMSG_HDRLEN
@@ -658,6 +667,7 @@ impl<'a> Datagram<'a> {
     /// costs a few allocations and wake-ups instead of one per message.
     /// Returns `ENOMEM` if no buffer could be had (nothing is queued then).
     /// Delivery failures of sent batches are counted by [`Datagram::flush`].
+    #[inline(always)]
     pub(crate) fn reply(&self, msg: &Message<'_>, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
         let portid = self.sender_portid();
         let seq = msg.header.seq;
@@ -682,14 +692,11 @@ impl<'a> Datagram<'a> {
             self.send(SkBuff::message(portid, seq, ty, flags, parts)?);
             return Ok(());
         }
-        let payload = parts
-            .iter()
-            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
-            .ok_or(EMSGSIZE)?;
+        let payload = payload_len(parts)?;
         let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
         let room = size.max(size.saturating_add(rest).min(BATCH_ROOM));
         let mut skb = SkBuff::alloc(room)?;
-        skb.put_message(portid, seq, ty, flags, parts)?;
+        skb.put_sized(payload, portid, seq, ty, flags, parts)?;
         self.pending.set(Some(skb));
         Ok(())
     }
@@ -792,6 +799,7 @@ impl<'a> Datagram<'a> {
 }
 
 impl Drop for Datagram<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Protocols flush (and count failures) themselves; this only makes
         // sure gathered replies are never dropped unsent.
@@ -885,10 +893,21 @@ impl SkBuff {
         flags: u16,
         parts: &[&[u8]],
     ) -> Result {
-        let payload = parts
-            .iter()
-            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
-            .ok_or(EMSGSIZE)?;
+        self.put_sized(payload_len(parts)?, portid, seq, ty, flags, parts)
+    }
+
+    /// [`SkBuff::put_message`] with `payload`, the length of `parts`
+    /// together, already known.
+    #[inline]
+    fn put_sized(
+        &mut self,
+        payload: usize,
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]],
+    ) -> Result {
         let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
         if size > self.room {
             return Err(EMSGSIZE);
@@ -929,6 +948,7 @@ impl SkBuff {
 
     /// Allocates an skb with exactly one netlink message (see
     /// [`SkBuff::put_message`]).
+    #[inline]
     pub(crate) fn message(
         portid: u32,
         seq: u32,
@@ -936,12 +956,9 @@ impl SkBuff {
         flags: u16,
         parts: &[&[u8]],
     ) -> Result<Self> {
-        let payload = parts
-            .iter()
-            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
-            .ok_or(EMSGSIZE)?;
+        let payload = payload_len(parts)?;
         let mut skb = Self::alloc(nlmsg_total_size(payload).ok_or(EMSGSIZE)?)?;
-        skb.put_message(portid, seq, ty, flags, parts)?;
+        skb.put_sized(payload, portid, seq, ty, flags, parts)?;
         Ok(skb)
     }
 

@@ -3,6 +3,8 @@
 #
 # Usage:
 #   scripts/bench.sh run            the whole benchmark (make bench)
+#   scripts/bench.sh profile        instruction profile of 2,000 echoes (64 B)
+#                                   in each module (make bench-profile)
 #   scripts/bench.sh modules KDIR OUTDIR
 #                                   build rustnl.ko and rustnl_c.ko against
 #                                   KDIR into OUTDIR (sources copied there, so
@@ -50,8 +52,8 @@ case "${1:-}" in
 modules)
     build_modules "${2:?KDIR}" "${3:?OUTDIR}"
     exit 0 ;;
-run) ;;
-*) die "usage: bench.sh run | modules KDIR OUTDIR" ;;
+run|profile) ;;
+*) die "usage: bench.sh run | profile | modules KDIR OUTDIR" ;;
 esac
 
 ROUNDS=${BENCH_ROUNDS:-4}
@@ -69,6 +71,24 @@ run_vm() {  # name, extra env...
         bash "$HERE/scripts/vm.sh" run >&2
     grep -q '^RUSTNL-BENCH-DONE' "$OUT/vm-$name/console-run.log" || die "VM run '$name' did not finish"
 }
+if [ "$1" = profile ]; then
+    # QEMU logs each block executed in the module area; bench_profile.py
+    # weighs them by their instruction counts, per module function.
+    n=2000
+    for m in rustnl rustnl_c; do
+        out=$OUT/profile-$m
+        rm -rf "$out"; mkdir -p "$out"
+        cmd="grep '\\[$m\\]' /proc/kallsyms; rustnl echo --count $n --size 64 >/dev/null"
+        [ "$m" = rustnl_c ] && cmd="rmmod rustnl && insmod /rustnl_c.ko && $cmd"
+        KBUILD="$kb" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$out" \
+            VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off RUSTNL_ACCEL=tcg VM_VERBOSE=1 \
+            QEMU_EXTRA="-d in_asm,exec,nochain -dfilter 0xffffffffa0000000..0xffffffffff000000 -D $out/qemu.log" \
+            CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 || die "profile VM run ($m): see $out/vm.txt"
+        echo "== $m"
+        python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/console-run.log" "$n"
+    done
+    exit 0
+fi
 run_vm wall
 accel=$(head -n1 "$CACHE/accel" 2>/dev/null || echo tcg)
 [ -n "${RUSTNL_ACCEL:-}" ] && [ "$RUSTNL_ACCEL" != auto ] && accel=$RUSTNL_ACCEL

@@ -43,7 +43,8 @@ for s in \
     "kernel BUG at mm/slub.c:100!" \
     "BUG: sleeping function called from invalid context at mm/slab.h:1" \
     "kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)" \
-    "INFO: task rustnl:77 blocked for more than 120 seconds." ; do
+    "INFO: task rustnl:77 blocked for more than 120 seconds." \
+    "kmemleak: Kernel memory leak detector disabled" ; do
     name=$(printf '%s' "$s" | tr -c 'a-zA-Z0-9\n' '_' | cut -c1-40)
     check "splat_${name}_fails" 1 "$(printf '%s\n' "$base" | sed "2a [   12.000000] $s")"
 done
@@ -51,6 +52,9 @@ check kunit_failure_fails 1 "$(printf '%s\n' "$base" | sed '2a [   11.000000]   
 check kunit_pass_passes 0 "$(printf '%s\n' "$base" | sed '2a [   11.000000]     ok 3 rustnl_case')"
 check kmemleak_object_fails 1 "$(printf '%s\n' "$base" | sed '/RUSTNL-KMEMLEAK-BEGIN/a unreferenced object 0xffff888003 (size 64):')"
 check kmemleak_unavailable_fails 1 "$(printf '%s\n' "$base" | sed 's/RUSTNL-KMEMLEAK-BEGIN/RUSTNL-KMEMLEAK: unavailable/')"
+# A kernel built without kmemleak (the bench kernel) says so and passes.
+check kmemleak_off_on_bench_kernel_passes 0 "$(printf '%s\n' "$base" | sed '/RUSTNL-KMEMLEAK-BEGIN/,/RUSTNL-KMEMLEAK-END/c RUSTNL-KMEMLEAK: off (a kernel built without kmemleak)')"
+rm -f "$tmp"/log.verdict
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -14,10 +14,8 @@
 //!
 //! Usage: `rustnl-bench --rust KO --c KO [--rounds R] [--scale smoke|quick|full]`
 
-use rustnl::proto::{
-    nlmsg_align, BroadcastHdr, MsgType, NlMsgHdr, DEFAULT_UNIT, NLMSG_HDRLEN, NLM_F_REQUEST,
-};
-use rustnl::{Client, Error, RecvMode, Socket};
+use rustnl::proto::{BroadcastHdr, MsgType, DEFAULT_UNIT, NLM_F_REQUEST};
+use rustnl::{Client, Error, MessageBuilder, RecvMode, Socket};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -90,20 +88,10 @@ fn emit(module: &str, round: usize, fields: &str) {
     println!("RUSTNL-BENCH {{\"module\":\"{module}\",\"round\":{round},{fields}}}");
 }
 
-fn request(ty: u16, seq: u32, parts: &[&[u8]], out: &mut Vec<u8>) {
-    let len = NLMSG_HDRLEN + parts.iter().map(|p| p.len()).sum::<usize>();
-    let h = NlMsgHdr {
-        len: len as u32,
-        ty,
-        flags: NLM_F_REQUEST,
-        seq,
-        pid: 0,
-    };
-    out.extend_from_slice(&h.to_bytes());
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-    out.resize(nlmsg_align(out.len()), 0);
+/// Appends a request (`NLM_F_REQUEST`) to `out`, with the library's builder.
+fn request(ty: u16, seq: u32, parts: &[&[u8]], out: &mut MessageBuilder) -> Res<()> {
+    out.push_parts(ty, NLM_F_REQUEST, seq, parts).map_err(err)?;
+    Ok(())
 }
 
 fn open(rcvbuf: usize) -> Res<Socket> {
@@ -147,8 +135,10 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 fn echo_rtt(module: &str, round: usize, size: usize, s: Sizes) -> Res<()> {
     let mut sock = open(1 << 20)?;
     let payload: Vec<u8> = (0..size).map(|i| i as u8).collect();
-    let mut msg = Vec::with_capacity(size + 64);
-    request(MsgType::Echo.raw(), 0, &[&payload], &mut msg);
+    let mut b = MessageBuilder::new();
+    request(MsgType::Echo.raw(), 0, &[&payload], &mut b)?;
+    // Each round trip patches its sequence number into this copy.
+    let mut msg = b.as_bytes().to_vec();
     // Grow the receive buffer once, outside the measurement.
     sock.send(&msg).map_err(err)?;
     match sock.recv() {
@@ -224,9 +214,9 @@ fn client_allocs(module: &str, round: usize, s: Sizes) -> Res<()> {
 fn batched(module: &str, round: usize, k: usize, s: Sizes) -> Res<()> {
     let mut sock = open(4 << 20)?;
     let payload = [0x42u8; 64];
-    let mut dgram = Vec::new();
+    let mut dgram = MessageBuilder::new();
     for j in 0..k {
-        request(MsgType::Echo.raw(), j as u32, &[&payload], &mut dgram);
+        request(MsgType::Echo.raw(), j as u32, &[&payload], &mut dgram)?;
     }
     let rounds = s.batch_msgs / k;
     let warm = (s.warmup / k).max(1);
@@ -237,7 +227,7 @@ fn batched(module: &str, round: usize, k: usize, s: Sizes) -> Res<()> {
             t0 = Instant::now();
             datagrams = 0;
         }
-        sock.send(&dgram).map_err(err)?;
+        sock.send(dgram.as_bytes()).map_err(err)?;
         datagrams += drain(&mut sock, k, MsgType::Echo.raw())?;
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -268,14 +258,14 @@ fn fanout(module: &str, round: usize, n: usize, s: Sizes) -> Res<()> {
     let mut tx = open(1 << 20)?;
     let hdr = BroadcastHdr { group: GROUP }.to_bytes();
     let body = [0x33u8; 64];
-    let mut dgram = Vec::new();
+    let mut dgram = MessageBuilder::new();
     for j in 0..BATCH {
         request(
             MsgType::Broadcast.raw(),
             j as u32,
             &[&hdr, &body],
             &mut dgram,
-        );
+        )?;
     }
     let rounds = (s.fanout_deliveries / (n * BATCH)).max(2);
     let warm = 2;
@@ -284,7 +274,7 @@ fn fanout(module: &str, round: usize, n: usize, s: Sizes) -> Res<()> {
         if r == warm {
             t0 = Instant::now();
         }
-        tx.send(&dgram).map_err(err)?;
+        tx.send(dgram.as_bytes()).map_err(err)?;
         drain(&mut tx, BATCH, MsgType::Broadcast.raw())?;
         for l in listeners.iter_mut() {
             drain(l, BATCH, MsgType::Event.raw())?;

@@ -25,22 +25,12 @@ fn counters() -> Result<Counters, String> {
     Ok(connect(DEFAULT_UNIT)?.info().map_err(err)?.counters)
 }
 
-/// One request message (header + payload) with `NLM_F_REQUEST`.
-fn request(ty: u16, seq: u32, parts: &[&[u8]]) -> Vec<u8> {
-    let len: usize = NLMSG_HDRLEN + parts.iter().map(|p| p.len()).sum::<usize>();
-    let h = NlMsgHdr {
-        len: len as u32,
-        ty,
-        flags: NLM_F_REQUEST,
-        seq,
-        pid: 0,
-    };
-    let mut out = h.to_bytes().to_vec();
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-    out.resize(rustnl::proto::nlmsg_align(out.len()), 0);
-    out
+/// One request message (header + payload) with `NLM_F_REQUEST`, encoded by
+/// the library's builder.
+fn request(ty: u16, seq: u32, parts: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let mut b = rustnl::MessageBuilder::new();
+    b.push_parts(ty, NLM_F_REQUEST, seq, parts).map_err(err)?;
+    Ok(b.as_bytes().to_vec())
 }
 
 /// Writes "scan" to kmemleak and returns how many objects it reports now.
@@ -128,7 +118,7 @@ fn echo_client(id: u32, n: u32, window: usize) -> Result<EchoTally, String> {
         while next <= n && in_flight.len() < window {
             echo_payload(id, next, &mut want);
             msg.clear();
-            msg.extend(request(MsgType::Echo.raw(), next, &[&want]));
+            msg.extend(request(MsgType::Echo.raw(), next, &[&want])?);
             sock.send(&msg).map_err(err)?;
             in_flight.push_back(next);
             next += 1;
@@ -359,7 +349,7 @@ pub fn t_load_broadcast(ctx: &Ctx) -> TestResult {
                     MsgType::Broadcast.raw(),
                     index as u32,
                     &[&hdr, &body],
-                ));
+                )?);
             }
             tx.send(&dgram).map_err(err)?;
             let mut answers = 0;
@@ -805,15 +795,15 @@ fn faulty_requests(
                 Want::Errno(libc::EINVAL),
             ),
         };
-        faulty_exchange(sock, &msg, seq, &want, t)?;
+        faulty_exchange(sock, &msg?, seq, &want, t)?;
     }
     Ok(())
 }
 
-/// A listener on `group` that counts events and overruns until `stop`.
 /// Events and overruns a listener saw.
 type Counts = Result<(u64, u64), String>;
 
+/// A listener on `group` that counts events and overruns until `stop`.
 fn counting_listener(
     group: u32,
     stop: Arc<AtomicBool>,
