@@ -26,13 +26,19 @@
 //!
 //! # Module lifetime
 //!
-//! The kernel sockets are created without a module owner, so user sockets of
-//! the unit do not pin the module: `rmmod` works while clients are connected
-//! (listeners get GOODBYE, later requests `ECONNREFUSED`). What keeps the
-//! module's code alive instead is [`KernelSocket`]'s drop, which holds a
-//! reference on the socket across `netlink_kernel_release` and waits until
-//! every sender that found the socket has left the input callback (each such
-//! sender holds a socket reference until the callback has returned).
+//! The kernel sockets are created with this module as their owner, as every
+//! in-tree netlink family does: each user socket of the unit holds a module
+//! reference, so `rmmod` is refused ("in use") while any is open. (An earlier
+//! version had no owner so that `rmmod` worked with clients connected; the
+//! unload-under-load test then hit `BUG()` in `netlink_data_ready`: a user
+//! socket left over from the previous load sent to port 0 inside
+//! `__netlink_kernel_create`'s window between `netlink_insert()` and setting
+//! `NETLINK_F_KERNEL_SOCKET`, so the core queued the skb on the kernel socket
+//! as if it were a user socket. With an owner no user socket outlives the
+//! module.) [`KernelSocket`]'s drop still holds a reference on the socket
+//! across `netlink_kernel_release` and waits until every sender that found
+//! the socket has left the input callback, so no input code can run after
+//! the module's text is gone whatever the caller.
 //!
 //! C headers: [`include/linux/netlink.h`](srctree/include/linux/netlink.h),
 //! [`include/net/netlink.h`](srctree/include/net/netlink.h).
@@ -164,11 +170,13 @@ impl KernelSocket {
             input: Some(input_trampoline::<P>),
             ..Default::default()
         };
+        // The module owns the unit: user sockets pin it (see "Module
+        // lifetime" above).
+        let owner = <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
         // SAFETY: `net` is live (caller); `ncfg` is valid for the call (netlink
-        // copies what it needs). No module owner: see "Module lifetime" above.
-        let sk = unsafe {
-            bindings::__netlink_kernel_create(net, unit_c, core::ptr::null_mut(), &mut ncfg)
-        };
+        // copies what it needs); `owner` is this module, alive while its code
+        // runs.
+        let sk = unsafe { bindings::__netlink_kernel_create(net, unit_c, owner, &mut ncfg) };
         let sk = NonNull::new(sk).ok_or(EBUSY)?;
         // INVARIANT: `sk` was just returned by `__netlink_kernel_create`.
         Ok(KernelSocket { sk })

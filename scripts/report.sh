@@ -35,7 +35,7 @@ row "kmemleak reports (must be 0)" "$leaks" "two scans at the end of the run"
     row "ENOBUFS seen (slow listener)" "$(v load.broadcast.slow_enobufs)" "slow got $(v load.broadcast.slow_received), $(v load.broadcast.delivery_failures) failed deliveries reported to the sender"
 }
 [ -n "${R[unload.cycles]:-}" ] && {
-    row "unload cycles survived" "$(v unload.cycles)" "$(v unload.echoes_ok) echoes, $(v unload.goodbyes) GOODBYEs, clean errors: $(v unload.econnrefused) ECONNREFUSED, $(v unload.eprotonosupport) EPROTONOSUPPORT, $(v unload.eagain_starting) EAGAIN; $(v hardening_unload_under_load.seconds) s"
+    row "unload cycles survived" "$(v unload.cycles)" "$(v unload.echoes_ok) echoes, $(v unload.listener_joins) listener joins; clean errors: $(v unload.rmmod_refused_in_use) rmmod refused (in use), $(v unload.eprotonosupport) EPROTONOSUPPORT, $(v unload.eagain_starting) EAGAIN; $(v hardening_unload_under_load.seconds) s"
 }
 if [ -n "${R[faults.input.requests]:-}${R[faults.worker.requests]:-}${R[faults.insmod.attempts]:-}" ]; then
     hits=$(sum faults.input.injected_failslab faults.input.injected_fail_page_alloc \
