@@ -767,16 +767,8 @@ fn t_heartbeat_period(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])
 }
 
-/// `delete_module("rustnl")` without waiting; `Err(errno)` if refused.
-fn try_rmmod() -> Result<(), i32> {
-    // SAFETY: a NUL-terminated module name and plain flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_delete_module,
-            c"rustnl".as_ptr(),
-            libc::O_NONBLOCK,
-        )
-    };
+/// A system call's result: `Err(errno)` when it returned non-zero.
+fn syscall_result(rc: libc::c_long) -> Result<(), i32> {
     if rc == 0 {
         Ok(())
     } else {
@@ -784,6 +776,18 @@ fn try_rmmod() -> Result<(), i32> {
             .raw_os_error()
             .unwrap_or(libc::EIO))
     }
+}
+
+/// `delete_module("rustnl")` without waiting; `Err(errno)` if refused.
+fn try_rmmod() -> Result<(), i32> {
+    // SAFETY: a NUL-terminated module name and plain flags.
+    syscall_result(unsafe {
+        libc::syscall(
+            libc::SYS_delete_module,
+            c"rustnl".as_ptr(),
+            libc::O_NONBLOCK,
+        )
+    })
 }
 
 /// Open user sockets pin the module (it owns the unit, like every in-tree

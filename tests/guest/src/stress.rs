@@ -975,14 +975,9 @@ fn finit_module(ko: &str) -> Result<(), i32> {
     use std::os::fd::AsRawFd;
     // SAFETY: finit_module with an open descriptor and an empty,
     // NUL-terminated parameter string.
-    let rc = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO))
-    }
+    crate::syscall_result(unsafe {
+        libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0)
+    })
 }
 
 const KUNIT_FILTER: &str = "/sys/module/kunit/parameters/filter_glob";
