@@ -25,7 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
-.PHONY: help deps kernel module user test test-host test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
+.PHONY: help deps kernel module user test test-host publish-check test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
@@ -37,7 +37,8 @@ help:
 	@echo "  make kernel    build (or reuse) the test kernel in \$$RUSTNL_CACHE ($(RUSTNL_CACHE))"
 	@echo "  make module    build kmod/rustnl.ko against KDIR (default: the test kernel)"
 	@echo "  make user      build the static rustnl CLI and guest tests"
-	@echo "  make uapi      regenerate user/src/sys/uapi.rs (bindgen over the kernel's uapi headers)"
+	@echo "  make uapi      regenerate user/lib/src/sys/uapi.rs (bindgen over the kernel's uapi headers)"
+	@echo "  make publish-check  cargo publish --dry-run of rustnl-shared, rustnl, rustnl-cli"
 	@echo "  make man       write build/rustnl.1 (and shell completions) from the CLI definition"
 	@echo "  make fuzz      run the message/attribute parser fuzzer for FUZZ_SECONDS (default 60)"
 	@echo "  make fuzz-kernel  fuzz the module in the debug-kernel VM: FUZZ_MESSAGES (default"
@@ -68,7 +69,7 @@ module: $(if $(filter $(BUILD)/kernel,$(KDIR)),kernel)
 # Static binaries for the guest (glibc, crt-static).
 user:
 	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target $(TARGET) \
-	  -p rustnl -p rustnl-guest-tests --bins --examples
+	  -p rustnl -p rustnl-cli -p rustnl-guest-tests --bins --examples
 	@mkdir -p $(BUILD)/bin && cp $(STATIC_BIN)/rustnl $(STATIC_BIN)/rustnl-guest-tests $(STATIC_BIN)/rustnl-bench $(BUILD)/bin/
 	@for e in unicast multicast; do cp $(STATIC_BIN)/examples/$$e $(BUILD)/bin/example-$$e; done
 	@for p in nl_send nl_recv; do \
@@ -78,6 +79,7 @@ VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin 
 
 test-host:
 	cargo test --workspace --locked
+	@$(MAKE) --no-print-directory publish-check
 	@bash tests/harness/selftest.sh
 	@bash scripts/uapi.sh check
 
@@ -106,8 +108,8 @@ check-uapi: deps
 
 man:
 	@mkdir -p $(BUILD)/completions
-	cargo run -q --locked -p rustnl -- man > $(BUILD)/rustnl.1
-	@for sh in bash zsh fish; do cargo run -q --locked -p rustnl -- completions $$sh > $(BUILD)/completions/rustnl.$$sh; done
+	cargo run -q --locked -p rustnl-cli -- man > $(BUILD)/rustnl.1
+	@for sh in bash zsh fish; do cargo run -q --locked -p rustnl-cli -- completions $$sh > $(BUILD)/completions/rustnl.$$sh; done
 	@echo "man: $(BUILD)/rustnl.1, completions in $(BUILD)/completions/"
 
 # Hardening runs (issue 6): the guest tests' hardening_* cases at full size.
@@ -138,6 +140,12 @@ bench-profile: deps user
 # `make test` runs in the guest.
 bench-modules: kernel
 	@bash scripts/bench.sh modules $(BUILD)/kernel $(BUILD)/bench-test
+
+# `cargo publish --dry-run` of every published package (rustnl-shared,
+# rustnl, rustnl-cli): packaged together, so the library and the CLI are
+# verified against the packaged versions of their path dependencies.
+publish-check:
+	cargo publish --dry-run --workspace --locked --allow-dirty
 
 FUZZ_SECONDS ?= 60
 fuzz:
