@@ -25,6 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
+.PHONY: stock-module stock-test
 .PHONY: help deps kernel module user test test-host publish-check test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
 help:
 	@echo "rustnl targets:"
@@ -49,6 +50,10 @@ help:
 	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
 	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
 	@echo "  make bench-profile  instructions per echo in each module, per function (QEMU block log)"
+	@echo "  make stock-module  rustnl.ko for Debian's stock 7.3 kernel (build/stock/; Rust metadata"
+	@echo "                 regenerated with Debian's toolchain in a trixie chroot, cached)"
+	@echo "  make stock-test    the guest tests on Debian's unmodified kernel (debug-only ones ignored)"
+	@echo "                 (make vm / vm-run KERNEL=stock: the VM on Debian's kernel)"
 	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
 
 deps:
@@ -76,6 +81,14 @@ user:
 	  cc -O2 -Wall -Wextra -Werror -static -o $(BUILD)/bin/$$p tests/compat/$$p.c || exit 1; done
 
 VM_ENV = KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin OUT=$(BUILD)/vm
+# KERNEL=stock (vm, vm-run): Debian's stock kernel and build/stock/rustnl.ko
+# (see stock-module below).
+KERNEL       ?= test
+STOCK_VM_OUT ?= $(BUILD)/vm-stock
+STOCK_VM_ENV = KERNEL_IMAGE="$$(bash scripts/stock.sh vmlinuz)" GEN_CPIO="$$(bash scripts/stock.sh gen-cpio)" \
+  KERNEL_NAME="Debian's stock kernel" KMEMLEAK=off KO=$(BUILD)/stock/rustnl.ko BINDIR=$(BUILD)/bin OUT=$(STOCK_VM_OUT)
+VM_DEPS  = $(if $(filter stock,$(KERNEL)),stock-module,kernel module)
+VM_ENV_K = $(if $(filter stock,$(KERNEL)),$(STOCK_VM_ENV),$(VM_ENV))
 
 test-host:
 	cargo test --workspace --locked
@@ -93,12 +106,24 @@ test: deps
 demo: kernel module user
 	@$(VM_ENV) bash scripts/vm.sh demo
 
-vm: kernel module user
-	@$(VM_ENV) bash scripts/vm.sh shell
+vm: $(VM_DEPS) user
+	@$(VM_ENV_K) bash scripts/vm.sh shell
 
-vm-run: kernel module user
+vm-run: $(VM_DEPS) user
 	@test -n "$(CMD)" || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
-	@$(VM_ENV) CMD='$(subst ','\'',$(value CMD))' bash scripts/vm.sh run
+	@$(VM_ENV_K) CMD='$(subst ','\'',$(value CMD))' bash scripts/vm.sh run
+
+# Debian's stock 7.3 kernel (issue 12). stock-module regenerates the kernel's
+# Rust metadata with Debian's toolchain (a trixie chroot, cached) and builds
+# build/stock/rustnl.ko (+ rustnl_c.ko) for it; KERNEL=stock makes vm/vm-run
+# boot Debian's unmodified vmlinuz with it; stock-test runs the guest tests
+# that need no debug-kernel feature (the others are reported as ignored).
+stock-module: deps
+	@bash scripts/stock.sh module $(BUILD)/stock
+
+stock-test: stock-module user
+	@$(STOCK_VM_ENV) VM_FILES="$(BUILD)/stock/rustnl_c.ko $(VM_FILES)" GUEST_ARGS="--stock $(GUEST_ARGS)" \
+	  bash scripts/vm.sh test
 
 uapi: deps
 	@bash scripts/uapi.sh generate

@@ -4,6 +4,9 @@
 # Usage: scripts/vm.sh MODE        MODE: test | demo | run | shell
 # Environment (the Makefile sets these):
 #   KBUILD        kernel build dir (arch/x86/boot/bzImage, usr/gen_init_cpio)
+#   KERNEL_IMAGE, GEN_CPIO   the kernel image and the initramfs writer, when
+#                 not from KBUILD (make KERNEL=stock: Debian's vmlinuz)
+#   KERNEL_NAME   what the log calls the kernel (default: the test kernel)
 #   KO            the module to put at /lib/modules/rustnl.ko
 #   BINDIR        dir with static rustnl and rustnl-guest-tests binaries
 #   OUT           where the initramfs and console log go
@@ -20,15 +23,15 @@ set -euo pipefail
 MODE=${1:?usage: vm.sh test|demo|run|shell}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
-: "${KBUILD:?}" "${KO:?}" "${BINDIR:?}" "${OUT:?}"
+: "${KO:?}" "${BINDIR:?}" "${OUT:?}"
 VM_TIMEOUT=${VM_TIMEOUT:-1200}
 ACCEL=${RUSTNL_ACCEL:-auto}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 log() { printf 'vm: %s\n' "$*" >&2; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
 
-BZIMAGE=$KBUILD/arch/x86/boot/bzImage
-GEN_CPIO=$KBUILD/usr/gen_init_cpio
+BZIMAGE=${KERNEL_IMAGE:-${KBUILD:?KBUILD or KERNEL_IMAGE}/arch/x86/boot/bzImage}
+GEN_CPIO=${GEN_CPIO:-${KBUILD:?KBUILD or GEN_CPIO}/usr/gen_init_cpio}
 for f in "$BZIMAGE" "$GEN_CPIO" "$KO" "$BINDIR/rustnl" "$BINDIR/rustnl-guest-tests" "$BUSYBOX"; do
     [ -e "$f" ] || die "missing $f (run the make target, not this script directly)"
 done
@@ -114,7 +117,7 @@ accel=$(choose_accel)
 cpio=$(build_initramfs "$MODE")
 mapfile -t argv < <(qemu_cmd "$accel" "$cpio")
 LOG=$OUT/console-$MODE.log
-log "booting the test kernel under $note; console log: $LOG"
+log "booting ${KERNEL_NAME:-the test kernel} under $note; console log: $LOG"
 start=$(date +%s)
 
 if [ "$MODE" = shell ]; then

@@ -1,7 +1,7 @@
 //! rustnl guest tests: run inside the QEMU guest, as root, against the real
 //! module on the debug kernel. Loads and unloads the module itself.
 //!
-//! Usage: `rustnl-guest-tests [--ko PATH] [FILTER]`. Prints one
+//! Usage: `rustnl-guest-tests [--ko PATH] [--stock] [FILTER]`. Prints one
 //! `test NAME ... ok|FAILED` line per test and a cargo-style
 //! `test result:` line; exits non-zero if any test failed.
 
@@ -1596,10 +1596,41 @@ const TESTS: &[Test] = &[
     ),
 ];
 
+/// Tests that need a debug-kernel feature, with the reason: `--stock` (a
+/// distribution kernel such as Debian's, `make stock-test`) reports them as
+/// ignored instead of running them.
+const DEBUG_KERNEL_ONLY: &[(&str, &str)] = &[
+    (
+        "kunit_suites_pass",
+        "needs CONFIG_KUNIT (the module's KUnit suite)",
+    ),
+    (
+        "hardening_fuzz_kernel_input",
+        "needs kmemleak (the fuzz run ends with a kmemleak scan)",
+    ),
+    (
+        "hardening_allocation_failures_input",
+        "needs failslab / fail_page_alloc (fault injection)",
+    ),
+    (
+        "hardening_allocation_failures_worker",
+        "needs failslab / fail_page_alloc (fault injection)",
+    ),
+    (
+        "hardening_allocation_failures_insmod",
+        "needs failslab / fail_page_alloc (fault injection)",
+    ),
+    (
+        "hardening_load_race_namespaces",
+        "needs KUnit and the test kernel's netlink fix (tests/kernel-patches)",
+    ),
+];
+
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ko = "/lib/modules/rustnl.ko".to_string();
     let mut filter: Option<String> = None;
+    let mut stock = false;
     let (mut scale, mut seed, mut fuzz_messages) = (Scale::Ci, None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -1622,6 +1653,7 @@ fn main() -> std::process::ExitCode {
                 };
             }
             "--ko" => ko = args.next().unwrap_or(ko),
+            "--stock" => stock = true,
             "--scale" => {
                 scale = match args.next().as_deref() {
                     Some("full") => Scale::Full,
@@ -1682,8 +1714,13 @@ fn main() -> std::process::ExitCode {
         "\nrunning {} guest tests (scale {scale:?}, seed {seed})",
         selected.len()
     );
-    let (mut passed, mut failed) = (0, Vec::new());
+    let (mut passed, mut failed, mut ignored) = (0, Vec::new(), 0);
     for (name, f) in selected {
+        if let Some((_, why)) = DEBUG_KERNEL_ONLY.iter().find(|(n, _)| stock && n == name) {
+            ignored += 1;
+            println!("test guest::{name} ... ignored, debug kernel only: {why}");
+            continue;
+        }
         // A watchdog: a test that hangs fails the run instead of stalling it.
         let (tx, rx) = std::sync::mpsc::channel();
         let (f, tctx) = (*f, ctx.clone());
@@ -1732,7 +1769,7 @@ fn main() -> std::process::ExitCode {
         println!("\nfailures: {}", failed.join(", "));
     }
     println!(
-        "\ntest result: {status}. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out\n",
+        "\ntest result: {status}. {passed} passed; {} failed; {ignored} ignored; 0 measured; 0 filtered out\n",
         failed.len()
     );
     if failed.is_empty() {
