@@ -542,6 +542,7 @@ impl BroadcastHdr {
 }
 
 /// The kernel's answer to BROADCAST.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BroadcastResult {
     /// The group broadcast to.
@@ -583,6 +584,7 @@ impl BroadcastResult {
 
 /// Header of the multicast messages (EVENT, HEARTBEAT, GOODBYE); the payload
 /// follows it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventHdr {
     /// The group it was sent to.
@@ -625,6 +627,7 @@ impl EventHdr {
 }
 
 /// Per-network-namespace counters, as reported by INFO.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Messages received (well-formed or not).
@@ -636,12 +639,16 @@ pub struct Counters {
     /// Events (EVENT, HEARTBEAT, GOODBYE) that reached at least one listener.
     pub events_sent: u64,
     /// Requests refused with `EINVAL`.
+    #[cfg_attr(feature = "serde", serde(rename = "errors_invalid"))]
     pub invalid: u64,
     /// Requests refused with `EOPNOTSUPP`.
+    #[cfg_attr(feature = "serde", serde(rename = "errors_not_supported"))]
     pub not_supported: u64,
     /// Requests refused with `EMSGSIZE`.
+    #[cfg_attr(feature = "serde", serde(rename = "errors_too_large"))]
     pub too_large: u64,
     /// Requests refused with `EPERM`.
+    #[cfg_attr(feature = "serde", serde(rename = "errors_not_permitted"))]
     pub not_permitted: u64,
     /// Deliveries that failed: a listener's or requester's queue was full
     /// (it sees `ENOBUFS`), or no buffer could be allocated.
@@ -689,9 +696,11 @@ impl Counters {
 
 /// The answer to GET_INFO: the module's configuration and this network
 /// namespace's counters.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Info {
     /// Protocol version of the module.
+    #[cfg_attr(feature = "serde", serde(rename = "protocol_version"))]
     pub version: u16,
     /// Netlink protocol unit.
     pub unit: u32,

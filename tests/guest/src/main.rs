@@ -1278,9 +1278,30 @@ fn t_cli_json(ctx: &Ctx) -> TestResult {
             && v[0]["group"] == 13,
         "{v:?}"
     );
-    // Usage errors: one line, exit 2 (clap); runtime errors: one line, exit 1.
+    // JSON Lines with `type` first, for every command.
+    for args in [
+        &["info", "--json"][..],
+        &["--json", "broadcast", "--group", "12", "x"],
+        &["families", "--json"],
+    ] {
+        let out = run_cmd("rustnl", args)?;
+        ensure!(
+            out.lines().all(|l| l.starts_with(r#"{"type":""#)),
+            "{args:?}: {out:?}"
+        );
+    }
+    // Usage errors: one line, exit 2; runtime errors: one line, exit 1.
     let out = Command::new("rustnl")
         .args(["broadcast", "--group", "0", "x"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(2) && err.lines().count() == 1 && err.contains("1..=1024"),
+        "stderr {err:?}"
+    );
+    let out = Command::new("rustnl")
+        .args(["broadcast", "--group", "33", "x"])
         .output()
         .map_err(|e| e.to_string())?;
     let err = String::from_utf8_lossy(&out.stderr);
@@ -1288,8 +1309,16 @@ fn t_cli_json(ctx: &Ctx) -> TestResult {
         out.status.code() == Some(1)
             && err.lines().count() == 1
             && err.contains("EINVAL")
-            && err.contains("group 0 is not in 1..=32"),
+            && err.contains("group 33 is not in 1..=32"),
         "stderr {err:?}"
+    );
+    // listen ends at --timeout.
+    let start = Instant::now();
+    let out = run_cmd("rustnl", &["listen", "--group", "14", "--timeout", "1s"])?;
+    ensure!(
+        out.is_empty() && start.elapsed() < Duration::from_secs(5),
+        "listen --timeout 1s: {out:?} after {:?}",
+        start.elapsed()
     );
     Ok(())
 }
@@ -1357,9 +1386,11 @@ fn t_watch_exec(_: &Ctx) -> TestResult {
             .any(|e| e["type"] == "fork" && e["pid"].as_i64().is_some_and(|p| p > 0)),
         "no fork event: {lines:?}"
     );
+    // `true` exits with code 0: exit code and signal are separate fields.
     ensure!(
-        v.iter().any(|e| e["type"] == "exit"),
-        "no exit event: {lines:?}"
+        v.iter()
+            .any(|e| e["type"] == "exit" && e["exit_code"] == 0 && e["signal"].is_null()),
+        "no exit event with exit_code 0: {lines:?}"
     );
     Ok(())
 }

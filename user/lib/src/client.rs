@@ -172,6 +172,12 @@ impl Client {
 
 /// What kind of event arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum EventKind {
     /// A BROADCAST's payload.
     Broadcast,
@@ -192,14 +198,19 @@ impl EventKind {
     }
 }
 
-/// One event, borrowed from the subscription's receive buffer.
+/// One event, borrowed from the subscription's receive buffer. With the
+/// `serde` feature it serializes as `kind`, the header's fields and the
+/// payload as text (invalid UTF-8 replaced).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Event<'a> {
     /// Its kind (message type).
     pub kind: EventKind,
     /// Group, origin, sequence number and timestamp.
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub header: EventHdr,
     /// The payload.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::lossy_text"))]
     pub payload: &'a [u8],
 }
 

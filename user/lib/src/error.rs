@@ -7,10 +7,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong talking netlink.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `socket()` said `EPROTONOSUPPORT` for the rustnl unit: the module is
     /// not loaded (or uses another unit).
-    #[error("rustnl kernel module not loaded: netlink unit {unit} does not exist (load it with `insmod rustnl.ko{}`, or pass --unit)", if *.unit == rustnl_shared::DEFAULT_UNIT { String::new() } else { format!(" unit={unit}") })]
+    #[error("rustnl kernel module not loaded: netlink unit {unit} has no kernel socket")]
     ModuleNotLoaded {
         /// The unit asked for.
         unit: u32,
@@ -60,6 +61,13 @@ pub enum Error {
     /// A well-formed message that is not the expected answer.
     #[error("unexpected reply: {0}")]
     Unexpected(String),
+    /// The kernel did not answer a request that it answers when it acts on
+    /// it (e.g. a subscription it ignored).
+    #[error("no answer from the kernel to {request}")]
+    NoAnswer {
+        /// What was asked.
+        request: &'static str,
+    },
     /// A request that cannot be encoded (e.g. longer than `u32::MAX`).
     #[error("request too large: {0} bytes")]
     TooLarge(usize),

@@ -23,3 +23,9 @@ pub use error::{Error, KernelError, Result};
 pub use message::MessageBuilder;
 pub use rustnl_shared as proto;
 pub use socket::{Datagram, RecvMode, Socket};
+
+/// Serializes bytes as text, invalid UTF-8 replaced (for payloads).
+#[cfg(feature = "serde")]
+fn lossy_text<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}

@@ -1,6 +1,8 @@
 //! Connector process events (`NETLINK_CONNECTOR`, `CN_IDX_PROC`).
 //!
-//! Subscribing needs `CAP_NET_ADMIN` (the kernel's rule).
+//! Any process may join the proc connector's group on current kernels; the
+//! kernel only acts on subscriptions from processes of the initial user and
+//! PID namespaces (from elsewhere it ignores them without an answer).
 
 use crate::error::{Error, Result};
 use crate::message::MessageBuilder;
@@ -8,30 +10,70 @@ use crate::proto::NLMSG_DONE;
 use crate::socket::Socket;
 use crate::sys;
 use std::mem::{offset_of, size_of};
+use std::time::{Duration, Instant};
+
+/// How a process ended, decoded from the kernel's wait status (the
+/// `exit_code` of the connector's exit event, which is `wait(2)`'s status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct ExitStatus {
+    /// The exit code, if the process exited (`WEXITSTATUS`).
+    pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did (`WTERMSIG`).
+    pub signal: Option<i32>,
+    /// Whether it dumped core (`WCOREDUMP`).
+    pub core_dumped: bool,
+    /// The raw wait status.
+    pub wait_status: u32,
+}
+
+impl ExitStatus {
+    /// Decodes a wait status.
+    pub fn from_wait_status(status: u32) -> ExitStatus {
+        let sig = (status & 0x7f) as i32;
+        let (exit_code, signal) = if sig == 0 {
+            (Some(((status >> 8) & 0xff) as i32), None)
+        } else {
+            (None, Some(sig))
+        };
+        ExitStatus {
+            exit_code,
+            signal,
+            core_dumped: sig != 0 && status & 0x80 != 0,
+            wait_status: status,
+        }
+    }
+}
 
 /// One process event.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "type", rename_all = "snake_case")
+)]
 pub enum ProcEvent {
     /// A process (or thread) was forked.
     Fork {
-        /// Parent pid / tgid.
+        /// Parent pid.
         parent_pid: i32,
         /// Parent thread group.
         parent_tgid: i32,
         /// Child pid.
+        #[cfg_attr(feature = "serde", serde(rename = "pid"))]
         child_pid: i32,
         /// Child thread group.
+        #[cfg_attr(feature = "serde", serde(rename = "tgid"))]
         child_tgid: i32,
     },
-    /// A process called execve.
+    /// A process called execve. The event carries no name: [`comm`] reads
+    /// the new command name while the process still exists.
     Exec {
         /// Its pid.
         pid: i32,
         /// Its thread group.
         tgid: i32,
-        /// The command name (`/proc/PID/comm` read at the event, if it was
-        /// still there).
-        comm: Option<String>,
     },
     /// A process changed its command name (also sent after exec).
     Comm {
@@ -48,15 +90,23 @@ pub enum ProcEvent {
         pid: i32,
         /// Its thread group.
         tgid: i32,
-        /// Exit code (as from `wait`).
-        exit_code: u32,
+        /// Exit code or signal.
+        #[cfg_attr(feature = "serde", serde(flatten))]
+        status: ExitStatus,
         /// Parent pid.
         parent_pid: i32,
+        /// Parent thread group.
+        parent_tgid: i32,
     },
-    /// The kernel acknowledged the subscription (`err` 0) or refused it.
+    /// The kernel's answer to a subscription request: `err` 0 accepted,
+    /// else a positive errno.
     Ack {
-        /// Error from the kernel.
+        /// Error from the kernel (positive errno, 0: accepted).
         err: u32,
+        /// The connector sequence number (the kernel's event counter).
+        seq: u32,
+        /// The `ack` field of the request answered, plus one.
+        ack: u32,
     },
     /// Another kind (uid/gid/sid/ptrace/coredump changes).
     Other {
@@ -81,7 +131,16 @@ impl ProcEvent {
     }
 }
 
+/// The command name of process `pid` (`/proc/PID/comm`), if it still
+/// exists. Call it on an [`ProcEvent::Exec`] as soon as it arrives.
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
 /// Decodes the payload of one connector message carrying a `proc_event`.
+/// Pure: reads nothing but `payload`.
 pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
     let cn: sys::cn_msg =
         sys::read(payload).ok_or_else(|| Error::Malformed("short cn_msg".into()))?;
@@ -100,6 +159,8 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
     Ok(match ev.what {
         sys::PROC_EVENT_NONE => ProcEvent::Ack {
             err: unsafe { e.ack.err },
+            seq: cn.seq,
+            ack: cn.ack,
         },
         sys::PROC_EVENT_FORK => {
             let f = unsafe { e.fork };
@@ -115,9 +176,6 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
             ProcEvent::Exec {
                 pid: x.process_pid,
                 tgid: x.process_tgid,
-                comm: std::fs::read_to_string(format!("/proc/{}/comm", x.process_pid))
-                    .ok()
-                    .map(|s| s.trim_end().to_owned()),
             }
         }
         sys::PROC_EVENT_COMM => {
@@ -139,8 +197,9 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
             ProcEvent::Exit {
                 pid: x.process_pid,
                 tgid: x.process_tgid,
-                exit_code: x.exit_code,
+                status: ExitStatus::from_wait_status(x.exit_code),
                 parent_pid: x.parent_pid,
+                parent_tgid: x.parent_tgid,
             }
         }
         what => ProcEvent::Other {
@@ -153,6 +212,31 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
     })
 }
 
+/// Encodes the connector message that starts (`listen`) or stops the
+/// process events for the sending socket. The kernel's answer
+/// ([`ProcEvent::Ack`]) carries `ack + 1` (its sequence number is the
+/// kernel's own counter, so `ack` is what identifies the request).
+pub fn subscription_request(listen: bool, ack: u32) -> Result<Vec<u8>> {
+    let op = if listen {
+        sys::PROC_CN_MCAST_LISTEN
+    } else {
+        sys::PROC_CN_MCAST_IGNORE
+    }
+    .to_ne_bytes();
+    let mut cn = [0u8; size_of::<sys::cn_msg>()];
+    cn[offset_of!(sys::cn_msg, id)..][..4].copy_from_slice(&sys::CN_IDX_PROC.to_ne_bytes());
+    cn[offset_of!(sys::cn_msg, id) + 4..][..4].copy_from_slice(&sys::CN_VAL_PROC.to_ne_bytes());
+    cn[offset_of!(sys::cn_msg, ack)..][..4].copy_from_slice(&ack.to_ne_bytes());
+    cn[offset_of!(sys::cn_msg, len)..][..2].copy_from_slice(&(op.len() as u16).to_ne_bytes());
+    let mut b = MessageBuilder::new();
+    // The connector takes its messages as NLMSG_DONE, without NLM_F_REQUEST.
+    b.push_parts(NLMSG_DONE, 0, 0, &[&cn, &op])?;
+    Ok(b.as_bytes().to_vec())
+}
+
+/// How long [`ProcEvents::subscribe`] waits for the kernel's answer.
+pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A subscription to process events.
 #[derive(Debug)]
 pub struct ProcEvents {
@@ -161,23 +245,62 @@ pub struct ProcEvents {
 }
 
 impl ProcEvents {
-    /// Joins the proc connector group and asks the kernel to start sending
-    /// (`PROC_CN_MCAST_LISTEN`). Needs `CAP_NET_ADMIN`.
+    /// Joins the proc connector group, asks the kernel to start sending
+    /// (`PROC_CN_MCAST_LISTEN`) and waits up to [`SUBSCRIBE_TIMEOUT`] for
+    /// its answer: a refusal is [`Error::Kernel`] with the kernel's errno,
+    /// no answer at all [`Error::NoAnswer`] (the kernel ignores requests
+    /// from outside the initial user and PID namespaces). Events that arrive
+    /// meanwhile are kept.
     pub fn subscribe() -> Result<ProcEvents> {
-        let sock = Socket::open_with_groups(sys::NETLINK_CONNECTOR, sys::CN_IDX_PROC)?;
-        let op = sys::PROC_CN_MCAST_LISTEN.to_ne_bytes();
-        let mut cn = [0u8; size_of::<sys::cn_msg>()];
-        cn[offset_of!(sys::cn_msg, id)..][..4].copy_from_slice(&sys::CN_IDX_PROC.to_ne_bytes());
-        cn[offset_of!(sys::cn_msg, id) + 4..][..4].copy_from_slice(&sys::CN_VAL_PROC.to_ne_bytes());
-        cn[offset_of!(sys::cn_msg, len)..][..2].copy_from_slice(&(op.len() as u16).to_ne_bytes());
-        let mut b = MessageBuilder::new();
-        // The connector takes its messages as NLMSG_DONE, without NLM_F_REQUEST.
-        b.push_parts(NLMSG_DONE, 0, 0, &[&cn, &op])?;
-        sock.send(b.as_bytes())?;
-        Ok(ProcEvents {
-            sock,
-            pending: Default::default(),
-        })
+        Self::subscribe_with_timeout(SUBSCRIBE_TIMEOUT)
+    }
+
+    /// [`ProcEvents::subscribe`], waiting up to `timeout` for the answer.
+    pub fn subscribe_with_timeout(timeout: Duration) -> Result<ProcEvents> {
+        let mut sock = Socket::open_with_groups(sys::NETLINK_CONNECTOR, sys::CN_IDX_PROC)?;
+        // The answer is multicast to every listener: our port id, sent as
+        // the request's `ack`, tells ours apart (it comes back plus one).
+        let tag = sock.port_id();
+        sock.send(&subscription_request(true, tag)?)?;
+        let mut pending = std::collections::VecDeque::new();
+        let mut unread = std::collections::VecDeque::new();
+        let deadline = Instant::now() + timeout;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            sock.set_recv_timeout(Some(left))?;
+            match super::next_from_kernel(&mut sock, &mut unread, |m| {
+                if m.header.ty == NLMSG_DONE {
+                    decode(m.payload).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }) {
+                Ok(ProcEvent::Ack { err, ack, .. }) if ack == tag.wrapping_add(1) => {
+                    break Some(err)
+                }
+                Ok(ProcEvent::Ack { .. }) => {} // someone else's
+                Ok(e) => pending.push_back(e),
+                Err(Error::Timeout) => break None,
+                Err(e) => return Err(e),
+            }
+        };
+        // What followed the answer in its datagram is an event too.
+        pending.extend(unread);
+        sock.set_recv_timeout(None)?;
+        match answer {
+            Some(0) => Ok(ProcEvents { sock, pending }),
+            Some(err) => Err(Error::Kernel(crate::KernelError {
+                errno: err as i32,
+                message: Some("the proc connector refused the subscription".into()),
+                offset: None,
+            })),
+            None => Err(Error::NoAnswer {
+                request: "the proc connector subscription",
+            }),
+        }
     }
 
     /// The underlying socket (timeouts, polling).
@@ -186,6 +309,8 @@ impl ProcEvents {
     }
 
     /// Waits for the next event. [`Error::Overrun`] means events were lost.
+    /// Answers to other listeners' subscriptions ([`ProcEvent::Ack`]) are
+    /// passed on too.
     pub fn next_event(&mut self) -> Result<ProcEvent> {
         super::next_from_kernel(&mut self.sock, &mut self.pending, |m| {
             if m.header.ty == NLMSG_DONE {
@@ -194,6 +319,12 @@ impl ProcEvents {
                 Ok(None)
             }
         })
+    }
+
+    /// Sets how long [`ProcEvents::next_event`] waits (`None`: forever);
+    /// then it ends in [`Error::Timeout`].
+    pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.sock.set_recv_timeout(timeout)
     }
 }
 
@@ -248,5 +379,75 @@ mod tests {
             ProcEvent::Exit { pid: 9, .. }
         ));
         assert!(decode(&m[..10]).is_err());
+    }
+
+    #[test]
+    fn exit_code_and_signal_are_separate() {
+        // `exit 3`: wait status 0x300; SIGKILL: 9; SIGSEGV with core: 0x8b.
+        let m = message(sys::PROC_EVENT_EXIT, |d| {
+            d[0..4].copy_from_slice(&9i32.to_ne_bytes());
+            d[8..12].copy_from_slice(&0x300u32.to_ne_bytes());
+        });
+        let ProcEvent::Exit { status, .. } = decode(&m).unwrap() else {
+            panic!("not an exit")
+        };
+        assert_eq!((status.exit_code, status.signal), (Some(3), None));
+        assert_eq!(status.wait_status, 768);
+        let s = ExitStatus::from_wait_status(9);
+        assert_eq!(
+            (s.exit_code, s.signal, s.core_dumped),
+            (None, Some(9), false)
+        );
+        let s = ExitStatus::from_wait_status(0x8b);
+        assert_eq!(
+            (s.exit_code, s.signal, s.core_dumped),
+            (None, Some(11), true)
+        );
+    }
+
+    #[test]
+    fn exec_decoding_is_pure_and_acks_carry_the_request_seq() {
+        // An exec of a pid that does not exist still decodes: nothing is
+        // looked up.
+        let m = message(sys::PROC_EVENT_EXEC, |d| {
+            d[0..4].copy_from_slice(&i32::MAX.to_ne_bytes());
+            d[4..8].copy_from_slice(&i32::MAX.to_ne_bytes());
+        });
+        assert_eq!(
+            decode(&m).unwrap(),
+            ProcEvent::Exec {
+                pid: i32::MAX,
+                tgid: i32::MAX
+            }
+        );
+        assert_eq!(comm(i32::MAX), None);
+        assert_eq!(
+            comm(std::process::id() as i32).map(|c| c.is_empty()),
+            Some(false)
+        );
+        let mut m = message(sys::PROC_EVENT_NONE, |d| {
+            d[0..4].copy_from_slice(&(libc::EPERM as u32).to_ne_bytes())
+        });
+        m[8..12].copy_from_slice(&77u32.to_ne_bytes()); // cn_msg.seq
+        m[12..16].copy_from_slice(&1u32.to_ne_bytes()); // cn_msg.ack
+        assert_eq!(
+            decode(&m).unwrap(),
+            ProcEvent::Ack {
+                err: libc::EPERM as u32,
+                seq: 77,
+                ack: 1
+            }
+        );
+    }
+
+    #[test]
+    fn subscription_request_carries_seq_and_op() {
+        let b = subscription_request(true, 0x1234).unwrap();
+        let m = crate::proto::Messages::new(&b).next().unwrap().unwrap();
+        assert_eq!(m.header.ty, NLMSG_DONE);
+        let p = m.payload;
+        assert_eq!(&p[12..16], &0x1234u32.to_ne_bytes());
+        assert_eq!(&p[16..18], &4u16.to_ne_bytes());
+        assert_eq!(&p[20..24], &sys::PROC_CN_MCAST_LISTEN.to_ne_bytes());
     }
 }

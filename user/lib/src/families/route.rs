@@ -1,4 +1,8 @@
 //! rtnetlink events (`NETLINK_ROUTE`): links, IPv4/IPv6 addresses and routes.
+//!
+//! [`decode`] is pure: it turns one message into a [`RouteEvent`] without
+//! looking anything up. Interface names of addresses and routes (which carry
+//! only an index) come from [`link_name`], a separate call.
 
 use crate::error::{Error, Result};
 use crate::proto::{Attrs, Message};
@@ -8,15 +12,30 @@ use std::fmt;
 use std::mem::size_of;
 use std::net::IpAddr;
 
-/// The groups [`RouteEvents`] joins: links, IPv4/IPv6 addresses and routes.
-pub const GROUPS: u32 = sys::RTMGRP_LINK
-    | sys::RTMGRP_IPV4_IFADDR
-    | sys::RTMGRP_IPV4_ROUTE
-    | sys::RTMGRP_IPV6_IFADDR
-    | sys::RTMGRP_IPV6_ROUTE;
+/// Multicast groups of [`RouteEvents`] (a bit mask of `RTMGRP_*`).
+pub mod groups {
+    use crate::sys;
+    /// Link changes.
+    pub const LINKS: u32 = sys::RTMGRP_LINK;
+    /// IPv4 and IPv6 address changes.
+    pub const ADDRESSES: u32 = sys::RTMGRP_IPV4_IFADDR | sys::RTMGRP_IPV6_IFADDR;
+    /// IPv4 and IPv6 route changes.
+    pub const ROUTES: u32 = sys::RTMGRP_IPV4_ROUTE | sys::RTMGRP_IPV6_ROUTE;
+    /// All three.
+    pub const ALL: u32 = LINKS | ADDRESSES | ROUTES;
+}
+
+/// The groups [`RouteEvents::subscribe`] joins: links, IPv4/IPv6 addresses
+/// and routes.
+pub const GROUPS: u32 = groups::ALL;
 
 /// Added or removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Change {
     /// `RTM_NEW*`.
     New,
@@ -34,8 +53,119 @@ impl Change {
     }
 }
 
+/// Defines a newtype over a small rtnetlink number with the names `ip`
+/// prints; it displays and serializes as the name (or the number when it has
+/// none).
+macro_rules! named_number {
+    ($(#[$doc:meta])* $name:ident($ty:ty) { $($value:literal => $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub $ty);
+
+        impl $name {
+            /// The name `ip` uses, if the number has one.
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some($text),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.name() {
+                    Some(n) => f.write_str(n),
+                    None => write!(f, "{}", self.0),
+                }
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+named_number!(
+    /// Routing table (`RT_TABLE_*`, `RTA_TABLE`).
+    Table(u32) {
+        0 => "unspec",
+        253 => "default",
+        254 => "main",
+        255 => "local",
+    }
+);
+
+named_number!(
+    /// Route type (`rtm_type`, `RTN_*`).
+    RouteType(u8) {
+        0 => "unspec",
+        1 => "unicast",
+        2 => "local",
+        3 => "broadcast",
+        4 => "anycast",
+        5 => "multicast",
+        6 => "blackhole",
+        7 => "unreachable",
+        8 => "prohibit",
+        9 => "throw",
+        10 => "nat",
+        11 => "xresolve",
+    }
+);
+
+named_number!(
+    /// Who installed a route (`rtm_protocol`, `RTPROT_*`).
+    Protocol(u8) {
+        0 => "unspec",
+        1 => "redirect",
+        2 => "kernel",
+        3 => "boot",
+        4 => "static",
+        8 => "gated",
+        9 => "ra",
+        10 => "mrt",
+        11 => "zebra",
+        12 => "bird",
+        13 => "dnrouted",
+        14 => "xorp",
+        15 => "ntk",
+        16 => "dhcp",
+        17 => "mrouted",
+        18 => "keepalived",
+        42 => "babel",
+        99 => "openr",
+        186 => "bgp",
+        187 => "isis",
+        188 => "ospf",
+        189 => "rip",
+        192 => "eigrp",
+    }
+);
+
+named_number!(
+    /// Address or route scope (`RT_SCOPE_*`).
+    Scope(u8) {
+        0 => "global",
+        200 => "site",
+        253 => "link",
+        254 => "host",
+        255 => "nowhere",
+    }
+);
+
 /// A decoded rtnetlink event.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "type", rename_all = "snake_case")
+)]
 pub enum RouteEvent {
     /// A link appeared, changed or went away.
     Link {
@@ -49,6 +179,8 @@ pub enum RouteEvent {
         up: bool,
         /// Operationally running (`IFF_RUNNING`).
         running: bool,
+        /// MTU (`IFLA_MTU`).
+        mtu: Option<u32>,
     },
     /// An address was added or removed.
     Addr {
@@ -56,17 +188,21 @@ pub enum RouteEvent {
         change: Change,
         /// Interface index.
         index: u32,
-        /// Label (for IPv4, usually the interface name).
+        /// Label (for IPv4, usually the interface name; IPv6 has none).
         label: Option<String>,
         /// The address (`IFA_LOCAL`, else `IFA_ADDRESS`).
         addr: Option<IpAddr>,
         /// Prefix length.
         prefix_len: u8,
+        /// Scope.
+        scope: Scope,
     },
     /// A route was added or removed.
     Route {
         /// Added or removed.
         change: Change,
+        /// Route type: unicast, local, broadcast, unreachable, ...
+        kind: RouteType,
         /// Destination (`None`: default route).
         dst: Option<IpAddr>,
         /// Destination prefix length.
@@ -76,7 +212,15 @@ pub enum RouteEvent {
         /// Output interface index.
         oif: Option<u32>,
         /// Routing table.
-        table: u32,
+        table: Table,
+        /// Who installed it.
+        protocol: Protocol,
+        /// Scope.
+        scope: Scope,
+        /// Preferred source address (`RTA_PREFSRC`).
+        src: Option<IpAddr>,
+        /// Metric (`RTA_PRIORITY`).
+        metric: Option<u32>,
     },
 }
 
@@ -98,7 +242,7 @@ fn string_attr(b: &[u8]) -> String {
 }
 
 /// Decodes one rtnetlink message; `None` for types this module does not
-/// decode.
+/// decode. Pure: reads nothing but `msg`.
 pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
     let ty = u32::from(msg.header.ty);
     let change = match ty {
@@ -117,10 +261,12 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
     Ok(Some(match ty {
         sys::RTM_NEWLINK | sys::RTM_DELLINK => {
             let ifi: sys::ifinfomsg = sys::read(p).ok_or_else(|| short("ifinfomsg"))?;
-            let mut name = None;
+            let (mut name, mut mtu) = (None, None);
             for a in attrs(size_of::<sys::ifinfomsg>()).flatten() {
-                if a.ty as u32 == sys::IFLA_IFNAME {
-                    name = Some(string_attr(a.payload));
+                match u32::from(a.ty) {
+                    sys::IFLA_IFNAME => name = Some(string_attr(a.payload)),
+                    sys::IFLA_MTU => mtu = u32_attr(a.payload),
+                    _ => {}
                 }
             }
             RouteEvent::Link {
@@ -129,13 +275,14 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
                 name,
                 up: ifi.ifi_flags & libc::IFF_UP as u32 != 0,
                 running: ifi.ifi_flags & libc::IFF_RUNNING as u32 != 0,
+                mtu,
             }
         }
         sys::RTM_NEWADDR | sys::RTM_DELADDR => {
             let ifa: sys::ifaddrmsg = sys::read(p).ok_or_else(|| short("ifaddrmsg"))?;
             let (mut local, mut address, mut label) = (None, None, None);
             for a in attrs(size_of::<sys::ifaddrmsg>()).flatten() {
-                match a.ty as u32 {
+                match u32::from(a.ty) {
                     sys::IFA_LOCAL => local = ip(ifa.ifa_family, a.payload),
                     sys::IFA_ADDRESS => address = ip(ifa.ifa_family, a.payload),
                     sys::IFA_LABEL => label = Some(string_attr(a.payload)),
@@ -148,90 +295,149 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
                 label,
                 addr: local.or(address),
                 prefix_len: ifa.ifa_prefixlen,
+                scope: Scope(ifa.ifa_scope),
             }
         }
         _ => {
             let rtm: sys::rtmsg = sys::read(p).ok_or_else(|| short("rtmsg"))?;
             let (mut dst, mut gateway, mut oif, mut table) =
                 (None, None, None, u32::from(rtm.rtm_table));
+            let (mut src, mut metric) = (None, None);
             for a in attrs(size_of::<sys::rtmsg>()).flatten() {
-                match a.ty as u32 {
+                match u32::from(a.ty) {
                     sys::RTA_DST => dst = ip(rtm.rtm_family, a.payload),
                     sys::RTA_GATEWAY => gateway = ip(rtm.rtm_family, a.payload),
                     sys::RTA_OIF => oif = u32_attr(a.payload),
                     sys::RTA_TABLE => table = u32_attr(a.payload).unwrap_or(table),
+                    sys::RTA_PREFSRC => src = ip(rtm.rtm_family, a.payload),
+                    sys::RTA_PRIORITY => metric = u32_attr(a.payload),
                     _ => {}
                 }
             }
             RouteEvent::Route {
                 change,
+                kind: RouteType(rtm.rtm_type),
                 dst,
                 dst_len: rtm.rtm_dst_len,
                 gateway,
                 oif,
-                table,
+                table: Table(table),
+                protocol: Protocol(rtm.rtm_protocol),
+                scope: Scope(rtm.rtm_scope),
+                src,
+                metric,
             }
         }
     }))
 }
 
-impl fmt::Display for RouteEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RouteEvent::Link {
-                change,
-                index,
-                name,
-                up,
-                running,
-            } => write!(
+/// The name of interface `index` (`if_indextoname`), if it exists now.
+pub fn link_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    let bytes: Vec<u8> = buf
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&c| c != 0)
+        .collect();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Formats the event in the style of `ip monitor`, naming interfaces with
+/// `dev` (e.g. [`link_name`]; `None`: `if<index>`).
+pub fn format_with(
+    event: &RouteEvent,
+    f: &mut impl fmt::Write,
+    dev: impl Fn(u32) -> Option<String>,
+) -> fmt::Result {
+    let dev_name = |i: u32| dev(i).unwrap_or_else(|| format!("if{i}"));
+    match event {
+        RouteEvent::Link {
+            change,
+            index,
+            name,
+            up,
+            running,
+            mtu,
+        } => {
+            write!(
                 f,
                 "link {} {} index {index} {}{}",
                 change.name(),
                 name.as_deref().unwrap_or("?"),
                 if *up { "up" } else { "down" },
                 if *running { " running" } else { "" }
-            ),
-            RouteEvent::Addr {
-                change,
-                index,
-                label,
-                addr,
-                prefix_len,
-            } => write!(
+            )?;
+            if let Some(m) = mtu {
+                write!(f, " mtu {m}")?;
+            }
+            Ok(())
+        }
+        RouteEvent::Addr {
+            change,
+            index,
+            label,
+            addr,
+            prefix_len,
+            scope,
+        } => {
+            let dev = dev_name(*index);
+            write!(
                 f,
-                "addr {} {}/{prefix_len} dev {} (index {index})",
+                "addr {} {}/{prefix_len} dev {dev} scope {scope}",
                 change.name(),
                 addr.map_or("?".to_string(), |a| a.to_string()),
-                label.as_deref().unwrap_or("?")
-            ),
-            RouteEvent::Route {
-                change,
-                dst,
-                dst_len,
-                gateway,
-                oif,
-                table,
-            } => {
-                write!(f, "route {} ", change.name())?;
-                match dst {
-                    Some(d) => write!(f, "{d}/{dst_len}")?,
-                    None => f.write_str("default")?,
-                }
-                if let Some(g) = gateway {
-                    write!(f, " via {g}")?;
-                }
-                if let Some(o) = oif {
-                    write!(f, " oif {o}")?;
-                }
-                let t = match *table {
-                    sys::RT_TABLE_LOCAL => "local".to_string(),
-                    sys::RT_TABLE_MAIN => "main".to_string(),
-                    t => t.to_string(),
-                };
-                write!(f, " table {t}")
+            )?;
+            match label {
+                Some(l) if *l != dev => write!(f, " label {l}"),
+                _ => Ok(()),
             }
         }
+        RouteEvent::Route {
+            change,
+            kind,
+            dst,
+            dst_len,
+            gateway,
+            oif,
+            table,
+            protocol,
+            scope,
+            src,
+            metric,
+        } => {
+            write!(f, "route {} {kind} ", change.name())?;
+            match dst {
+                Some(d) => write!(f, "{d}/{dst_len}")?,
+                None => f.write_str("default")?,
+            }
+            if let Some(g) = gateway {
+                write!(f, " via {g}")?;
+            }
+            if let Some(o) = oif {
+                write!(f, " dev {}", dev_name(*o))?;
+            }
+            write!(f, " table {table} proto {protocol} scope {scope}")?;
+            if let Some(s) = src {
+                write!(f, " src {s}")?;
+            }
+            if let Some(m) = metric {
+                write!(f, " metric {m}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `ip monitor` style, interfaces by index (`if<index>`); see
+/// [`format_with`] to name them.
+impl fmt::Display for RouteEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        format_with(self, f, |_| None)
     }
 }
 
@@ -245,8 +451,13 @@ pub struct RouteEvents {
 impl RouteEvents {
     /// Joins the link, IPv4/IPv6 address and route groups.
     pub fn subscribe() -> Result<RouteEvents> {
+        Self::subscribe_to(GROUPS)
+    }
+
+    /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]).
+    pub fn subscribe_to(groups: u32) -> Result<RouteEvents> {
         Ok(RouteEvents {
-            sock: Socket::open_with_groups(sys::NETLINK_ROUTE, GROUPS)?,
+            sock: Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?,
             pending: Default::default(),
         })
     }
@@ -259,5 +470,95 @@ impl RouteEvents {
     /// Waits for the next event. [`Error::Overrun`] means events were lost.
     pub fn next_event(&mut self) -> Result<RouteEvent> {
         super::next_from_kernel(&mut self.sock, &mut self.pending, decode)
+    }
+
+    /// Sets how long [`RouteEvents::next_event`] waits (`None`: forever);
+    /// then it ends in [`Error::Timeout`].
+    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
+        self.sock.set_recv_timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Messages;
+    use crate::MessageBuilder;
+
+    fn put_attr(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
+        let start = out.len();
+        let len = 4 + payload.len();
+        out.resize(start + crate::proto::nlmsg_align(len), 0);
+        let mut pos = start;
+        crate::proto::put_attr(out, &mut pos, ty, payload).unwrap();
+    }
+
+    fn route_message(ty: u32, rtm: [u8; 12], attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut payload = rtm.to_vec();
+        for (t, v) in attrs {
+            put_attr(&mut payload, *t, v);
+        }
+        let mut b = MessageBuilder::new();
+        b.push(ty as u16, 0, 0, &payload).unwrap();
+        b.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn route_has_type_protocol_scope_source_and_named_table() {
+        // family AF_INET, dst_len 32, table local, proto kernel, scope host,
+        // type local.
+        let rtm = [libc::AF_INET as u8, 32, 0, 0, 255, 2, 254, 2, 0, 0, 0, 0];
+        let bytes = route_message(
+            sys::RTM_NEWROUTE,
+            rtm,
+            &[
+                (sys::RTA_DST as u16, &[127, 0, 0, 2]),
+                (sys::RTA_OIF as u16, &1u32.to_ne_bytes()),
+                (sys::RTA_PREFSRC as u16, &[127, 0, 0, 1]),
+                (sys::RTA_TABLE as u16, &255u32.to_ne_bytes()),
+            ],
+        );
+        let m = Messages::new(&bytes).next().unwrap().unwrap();
+        let e = decode(&m).unwrap().unwrap();
+        let mut text = String::new();
+        format_with(&e, &mut text, |i| (i == 1).then(|| "lo".to_string())).unwrap();
+        assert_eq!(
+            text,
+            "route new local 127.0.0.2/32 dev lo table local proto kernel scope host src 127.0.0.1"
+        );
+        assert_eq!(
+            e.to_string(),
+            "route new local 127.0.0.2/32 dev if1 table local proto kernel scope host src 127.0.0.1"
+        );
+        // A broadcast route no longer looks like a unicast one.
+        let rtm = [libc::AF_INET as u8, 32, 0, 0, 255, 2, 253, 3, 0, 0, 0, 0];
+        let bytes = route_message(sys::RTM_DELROUTE, rtm, &[]);
+        let m = Messages::new(&bytes).next().unwrap().unwrap();
+        let e = decode(&m).unwrap().unwrap();
+        assert!(e.to_string().starts_with("route del broadcast default"));
+        assert_eq!(Table(1000).to_string(), "1000");
+        assert_eq!(Protocol(16).to_string(), "dhcp");
+    }
+
+    #[test]
+    fn ipv6_address_is_named_by_index() {
+        let mut payload = vec![libc::AF_INET6 as u8, 128, 0, 254];
+        payload.extend_from_slice(&1u32.to_ne_bytes());
+        let mut one = [0u8; 16];
+        one[15] = 1;
+        put_attr(&mut payload, sys::IFA_ADDRESS as u16, &one);
+        let mut b = MessageBuilder::new();
+        b.push(sys::RTM_NEWADDR as u16, 0, 0, &payload).unwrap();
+        let m = Messages::new(b.as_bytes()).next().unwrap().unwrap();
+        let e = decode(&m).unwrap().unwrap();
+        let mut text = String::new();
+        format_with(&e, &mut text, |_| Some("lo".into())).unwrap();
+        assert_eq!(text, "addr new ::1/128 dev lo scope host");
+    }
+
+    #[test]
+    fn loopback_has_a_name() {
+        assert_eq!(link_name(1).as_deref(), Some("lo"));
+        assert_eq!(link_name(0x7fff_fff0), None);
     }
 }

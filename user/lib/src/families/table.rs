@@ -19,8 +19,19 @@ pub struct SocketEntry {
     pub drops: u64,
 }
 
+/// A user socket of a protocol unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct User {
+    /// Its port id.
+    pub port_id: u32,
+    /// "pid/comm" of a process holding it, if one was found.
+    pub process: Option<String>,
+}
+
 /// A protocol unit and who uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Family {
     /// The unit.
     pub unit: u32,
@@ -28,8 +39,8 @@ pub struct Family {
     pub name: &'static str,
     /// Whether the kernel has a socket for it in this namespace.
     pub kernel: bool,
-    /// User sockets: (port id, "pid/comm" of a holder if found).
-    pub users: Vec<(u32, Option<String>)>,
+    /// User sockets.
+    pub users: Vec<User>,
 }
 
 /// Well-known names of netlink protocol units (`include/uapi/linux/netlink.h`).
@@ -60,6 +71,36 @@ pub fn unit_name(unit: u32) -> &'static str {
         31 => "rustnl (default unit)",
         _ => "",
     }
+}
+
+/// The `NETLINK_*` constant of the kernel's standard protocol units
+/// (`include/uapi/linux/netlink.h`); `None` for units the kernel does not
+/// assign (1, 17, 23..=31), which modules such as rustnl may take.
+pub fn unit_constant(unit: u32) -> Option<&'static str> {
+    Some(match unit {
+        0 => "NETLINK_ROUTE",
+        2 => "NETLINK_USERSOCK",
+        3 => "NETLINK_FIREWALL",
+        4 => "NETLINK_SOCK_DIAG",
+        5 => "NETLINK_NFLOG",
+        6 => "NETLINK_XFRM",
+        7 => "NETLINK_SELINUX",
+        8 => "NETLINK_ISCSI",
+        9 => "NETLINK_AUDIT",
+        10 => "NETLINK_FIB_LOOKUP",
+        11 => "NETLINK_CONNECTOR",
+        12 => "NETLINK_NETFILTER",
+        13 => "NETLINK_IP6_FW",
+        14 => "NETLINK_DNRTMSG",
+        15 => "NETLINK_KOBJECT_UEVENT",
+        16 => "NETLINK_GENERIC",
+        18 => "NETLINK_SCSITRANSPORT",
+        19 => "NETLINK_ECRYPTFS",
+        20 => "NETLINK_RDMA",
+        21 => "NETLINK_CRYPTO",
+        22 => "NETLINK_SMC",
+        _ => return None,
+    })
 }
 
 /// Parses the text of `/proc/net/netlink`.
@@ -137,7 +178,10 @@ pub fn group(entries: Vec<SocketEntry>, owners: &BTreeMap<u64, String>) -> Vec<F
         if e.port_id == 0 {
             f.kernel = true;
         } else {
-            f.users.push((e.port_id, owners.get(&e.inode).cloned()));
+            f.users.push(User {
+                port_id: e.port_id,
+                process: owners.get(&e.inode).cloned(),
+            });
         }
     }
     by_unit.into_values().collect()
@@ -171,7 +215,15 @@ ffff888003b0f000 31  812        00000001 0        0        0     2        3     
         let f = group(e, &owners);
         assert_eq!(f.len(), 2);
         assert!(f[0].kernel && f[0].name == "route" && f[0].users.is_empty());
-        assert_eq!(f[1].users, vec![(812, Some("812/nl_recv".to_string()))]);
+        assert_eq!(
+            f[1].users,
+            vec![User {
+                port_id: 812,
+                process: Some("812/nl_recv".to_string())
+            }]
+        );
+        assert_eq!(unit_constant(16), Some("NETLINK_GENERIC"));
+        assert_eq!(unit_constant(31), None);
         assert!(parse("header\nnot enough fields\n").is_err());
     }
 

@@ -1,0 +1,472 @@
+//! Argument parsing and validation (no kernel needed): every bound of issue
+//! 14's list, and a property test over the argument grammar.
+
+use super::*;
+use proptest::prelude::*;
+
+fn plan_of(args: &[&str]) -> Result<Plan, clap::Error> {
+    plan_from(std::iter::once("rustnl").chain(args.iter().copied()))
+}
+
+fn usage_kind(args: &[&str]) -> ErrorKind {
+    match plan_of(args) {
+        Ok(p) => panic!("{args:?} parsed as {p:?}"),
+        Err(e) => {
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+            e.kind()
+        }
+    }
+}
+
+#[test]
+fn cli_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+// 1. Sizes, counts and batches are bounded; no capacity overflow.
+#[test]
+fn huge_sizes_counts_and_batches_are_usage_errors() {
+    for args in [
+        &["--unit", "0", "echo", "--size", "18446744073709551615"][..],
+        &["echo", "--size", "1048577"],
+        &["echo", "--count", "18446744073709551615"],
+        &["echo", "--count", "0"],
+        &["echo", "--batch", "0"],
+        &["echo", "--batch", "4097"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::ValueValidation, "{args:?}");
+    }
+    // 4096 echoes of 1 MiB would be a 4 GiB datagram.
+    assert_eq!(
+        usage_kind(&["echo", "--size", "1048576", "--batch", "4096"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        usage_kind(&["echo", "--size", "-1"]),
+        ErrorKind::UnknownArgument
+    );
+    let Plan::Echo { payload, .. } = plan_of(&["echo", "--size", "1048576"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(payload.len(), 1 << 20);
+}
+
+// 6. --timeout: humantime, 0/none/forever; --unit only where it means
+// something; groups bounded.
+#[test]
+fn timeouts_parse_with_humantime_and_a_forever_spelling() {
+    assert_eq!(
+        parse_timeout("500ms"),
+        Ok(Wait::For(Duration::from_millis(500)))
+    );
+    assert_eq!(parse_timeout("2s"), Ok(Wait::For(Duration::from_secs(2))));
+    assert_eq!(
+        parse_timeout("1m 30s"),
+        Ok(Wait::For(Duration::from_secs(90)))
+    );
+    assert_eq!(
+        parse_timeout("2h"),
+        Ok(Wait::For(Duration::from_secs(7200)))
+    );
+    assert_eq!(
+        parse_timeout("1us"),
+        Ok(Wait::For(Duration::from_micros(1)))
+    );
+    for forever in ["0", "0s", "none", "forever"] {
+        assert_eq!(parse_timeout(forever), Ok(Wait::Forever), "{forever}");
+    }
+    for bad in ["", "x", "2 parsecs", "-1s"] {
+        assert!(parse_timeout(bad).is_err(), "{bad}");
+    }
+    // A timeout so long that now + it overflows means forever, not a panic.
+    assert_eq!(deadline(Wait::For(Duration::MAX)), None);
+    assert!(parse_timeout("500000000years").is_ok());
+}
+
+#[test]
+fn module_options_after_the_command_and_before_it() {
+    let t = |args: &[&str]| match plan_of(args).unwrap() {
+        Plan::Echo { target, .. } | Plan::Info { target } => target,
+        p => panic!("{p:?}"),
+    };
+    assert_eq!(
+        t(&["echo", "hi"]),
+        Target {
+            unit: 31,
+            timeout: Wait::For(Duration::from_secs(2)),
+            json: false
+        }
+    );
+    assert_eq!(
+        t(&["echo", "--unit", "30", "--timeout", "none", "--json", "hi"]),
+        Target {
+            unit: 30,
+            timeout: Wait::Forever,
+            json: true
+        }
+    );
+    assert_eq!(t(&["--unit", "30", "--json", "info"]).unit, 30);
+    assert_eq!(
+        usage_kind(&["echo", "--unit", "32", "x"]),
+        ErrorKind::ValueValidation
+    );
+}
+
+#[test]
+fn unit_is_refused_where_it_means_nothing() {
+    for args in [
+        &["--unit", "30", "families"][..],
+        &["--unit", "30", "watch", "exec"],
+        &["--unit", "30", "man"],
+        &["--unit", "30", "completions", "bash"],
+        &["--json", "man"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::ArgumentConflict, "{args:?}");
+    }
+    for args in [
+        &["families", "--unit", "30"][..],
+        &["watch", "route", "--unit", "30"],
+        &["man", "--timeout", "1s"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::UnknownArgument, "{args:?}");
+    }
+    // Help shows no global --unit: each command lists its own options.
+    let help = Cli::command().render_long_help().to_string();
+    let option = |h: &str, o: &str| h.lines().any(|l| l.trim_start().starts_with(o));
+    assert!(
+        !option(&help, "--unit") && !option(&help, "--timeout"),
+        "{help}"
+    );
+    let mut cmd = Cli::command();
+    let families = cmd.find_subcommand_mut("families").unwrap();
+    let help = families.render_long_help().to_string();
+    assert!(
+        !option(&help, "--unit") && option(&help, "--json"),
+        "{help}"
+    );
+    let echo = cmd.find_subcommand_mut("echo").unwrap();
+    let help = echo.render_long_help().to_string();
+    assert!(
+        option(&help, "--unit") && help.contains("Module:"),
+        "{help}"
+    );
+}
+
+#[test]
+fn groups_are_bounded_at_parse_time() {
+    assert_eq!(
+        usage_kind(&["listen", "--group", "0"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        usage_kind(&["listen", "--group", "1,1025"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        usage_kind(&["broadcast", "--group", "0", "x"]),
+        ErrorKind::ValueValidation
+    );
+    assert!(matches!(
+        plan_of(&["listen", "-g", "1,2", "--group", "1024"]).unwrap(),
+        Plan::Listen { groups, .. } if groups == [1, 2, 1024]
+    ));
+}
+
+#[test]
+fn watchers_take_timeout_count_timestamp_and_filters() {
+    let Plan::WatchRoute { watching, groups } =
+        plan_of(&["watch", "route", "--routes", "-t", "--timeout", "1s"]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(groups, route::groups::ROUTES);
+    assert!(watching.timestamp);
+    assert_eq!(watching.stop_after, Wait::For(Duration::from_secs(1)));
+    let Plan::WatchRoute { groups, watching } = plan_of(&["watch", "route"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(groups, route::groups::ALL);
+    assert_eq!(watching.stop_after, Wait::Forever);
+    let Plan::WatchRoute { groups, .. } =
+        plan_of(&["watch", "route", "--links", "--addresses"]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(groups, route::groups::LINKS | route::groups::ADDRESSES);
+    assert!(matches!(
+        plan_of(&["--json", "watch", "exec", "--count", "3"]).unwrap(),
+        Plan::WatchExec(Watching {
+            count: Some(3),
+            json: true,
+            ..
+        })
+    ));
+    assert_eq!(
+        usage_kind(&["watch", "exec", "--count", "0"]),
+        ErrorKind::ValueValidation
+    );
+}
+
+#[test]
+fn timeout_ends_a_watch_without_an_error() {
+    let end = deadline(Wait::For(Duration::from_millis(1)));
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(left(end), Err(()));
+    assert_eq!(left(None), Ok(None));
+}
+
+// 2. Exit code and signal, separately.
+#[test]
+fn exit_events_show_code_or_signal() {
+    use rustnl::families::proc_events::ExitStatus;
+    let exit = |status: u32| {
+        // The library's decoder builds these; here from a wait status.
+        let e = decode_exit(status);
+        (
+            proc_text(&e, None).unwrap(),
+            serde_json::to_string(&Watched {
+                event: &e,
+                comm: None,
+                dev: None,
+                timestamp: None,
+            })
+            .unwrap(),
+        )
+    };
+    fn decode_exit(status: u32) -> ProcEvent {
+        // Round trip through the connector's wire format.
+        let mut buf = vec![0u8; 20 + 40];
+        buf[0..4].copy_from_slice(&1u32.to_ne_bytes()); // CN_IDX_PROC
+        buf[4..8].copy_from_slice(&1u32.to_ne_bytes()); // CN_VAL_PROC
+        buf[20..24].copy_from_slice(&0x8000_0000u32.to_ne_bytes()); // EXIT
+        let d = 20 + 16;
+        buf[d..d + 4].copy_from_slice(&7i32.to_ne_bytes());
+        buf[d + 4..d + 8].copy_from_slice(&7i32.to_ne_bytes());
+        buf[d + 8..d + 12].copy_from_slice(&status.to_ne_bytes());
+        buf[d + 16..d + 20].copy_from_slice(&1i32.to_ne_bytes());
+        proc_events::decode(&buf).unwrap()
+    }
+    let (text, json) = exit(3 << 8);
+    assert_eq!(text, "exit pid=7 tgid=7 code=3 parent=1");
+    assert!(
+        json.starts_with(r#"{"type":"exit","pid":7,"tgid":7,"exit_code":3,"signal":null,"#),
+        "{json}"
+    );
+    let (text, json) = exit(9);
+    assert_eq!(text, "exit pid=7 tgid=7 signal=9 (SIGKILL) parent=1");
+    assert!(json.contains(r#""exit_code":null,"signal":9,"core_dumped":false,"wait_status":9"#));
+    assert_eq!(ExitStatus::from_wait_status(0).exit_code, Some(0));
+}
+
+// 4. JSON: `type` first, field order from the library's types.
+#[test]
+fn json_records_start_with_type() {
+    let info = rustnl::proto::Info {
+        version: 1,
+        unit: 31,
+        groups: 32,
+        max_payload: 65536,
+        heartbeat_ms: 0,
+        open_broadcast: false,
+        counters: Default::default(),
+    };
+    let j = serde_json::to_string(&Tagged {
+        ty: "info",
+        value: &info,
+    })
+    .unwrap();
+    assert!(
+        j.starts_with(
+            r#"{"type":"info","protocol_version":1,"unit":31,"groups":32,"max_payload":65536,"heartbeat_ms":0,"open_broadcast":false,"counters":{"requests":0,"echoes":0,"#
+        ),
+        "{j}"
+    );
+    assert!(j.contains(r#""errors_invalid":0"#));
+    let f = table::Family {
+        unit: 0,
+        name: "route",
+        kernel: true,
+        users: vec![table::User {
+            port_id: 5,
+            process: None,
+        }],
+    };
+    let j = serde_json::to_string(&Tagged {
+        ty: "family",
+        value: &f,
+    })
+    .unwrap();
+    assert_eq!(
+        j,
+        r#"{"type":"family","unit":0,"name":"route","kernel":true,"users":[{"port_id":5,"process":null}]}"#
+    );
+    let r = rustnl::proto::BroadcastResult {
+        group: 12,
+        delivered: false,
+        delivery_failed: false,
+        event_seq: 4,
+    };
+    let j = serde_json::to_string(&Tagged {
+        ty: "broadcast",
+        value: &r,
+    })
+    .unwrap();
+    assert_eq!(
+        j,
+        r#"{"type":"broadcast","group":12,"delivered":false,"delivery_failed":false,"event_seq":4}"#
+    );
+}
+
+// 5. Route events: table by name in JSON as in the text; dev for IPv6.
+#[test]
+fn route_json_names_the_table_like_the_text() {
+    use rustnl::proto::Messages;
+    let mut payload = vec![libc::AF_INET6 as u8, 128, 0, 0, 254, 2, 0, 1, 0, 0, 0, 0];
+    // RTA_OIF = 4
+    payload.extend_from_slice(&8u16.to_ne_bytes());
+    payload.extend_from_slice(&4u16.to_ne_bytes());
+    payload.extend_from_slice(&1u32.to_ne_bytes());
+    let mut b = rustnl::MessageBuilder::new();
+    b.push(libc::RTM_NEWROUTE, 0, 0, &payload).unwrap();
+    let m = Messages::new(b.as_bytes()).next().unwrap().unwrap();
+    let e = route::decode(&m).unwrap().unwrap();
+    let j = serde_json::to_string(&Watched {
+        event: &e,
+        comm: None,
+        dev: Some("lo".into()),
+        timestamp: Some("2026-01-01T00:00:00.000000Z".into()),
+    })
+    .unwrap();
+    assert_eq!(
+        j,
+        r#"{"type":"route","change":"new","kind":"unicast","dst":null,"dst_len":128,"gateway":null,"oif":1,"table":"main","protocol":"kernel","scope":"global","src":null,"metric":null,"dev":"lo","timestamp":"2026-01-01T00:00:00.000000Z"}"#
+    );
+    let mut text = String::new();
+    route::format_with(&e, &mut text, |_| Some("lo".into())).unwrap();
+    assert_eq!(
+        text,
+        "route new unicast default dev lo table main proto kernel scope global"
+    );
+}
+
+// 9. The man page refers to no other page and has EXAMPLES and EXIT STATUS.
+#[test]
+fn man_page_is_self_contained() {
+    let mut out = Vec::new();
+    man::render(&Cli::command(), &mut out).unwrap();
+    let page = String::from_utf8(out).unwrap();
+    assert!(!page.contains("(1)"), "refers to other pages:\n{page}");
+    for section in [
+        ".SH COMMANDS",
+        ".SH \"EXIT STATUS\"",
+        ".SH EXAMPLES",
+        ".SH \"JSON OUTPUT\"",
+    ] {
+        assert!(page.contains(section), "no {section}");
+    }
+    for cmd in [
+        "rustnl echo",
+        "rustnl watch exec",
+        "rustnl watch route",
+        "rustnl families",
+    ] {
+        assert!(page.contains(&format!(".SS \"{cmd}")), "no {cmd}");
+    }
+    assert!(page.contains("\\-\\-timestamp") && page.contains("\\-\\-size"));
+}
+
+// 8. The not-loaded hint is the CLI's, not the library's.
+#[test]
+fn not_loaded_error_gets_the_cli_hint() {
+    let lib = Error::ModuleNotLoaded { unit: 31 }.to_string();
+    assert!(!lib.contains("--unit") && !lib.contains("insmod"), "{lib}");
+    let Failure(msg) = module_failure(
+        Target {
+            unit: 30,
+            timeout: Wait::For(DEFAULT_TIMEOUT),
+            json: false,
+        },
+        Error::ModuleNotLoaded { unit: 30 },
+    );
+    assert!(
+        msg.contains("make module")
+            && msg.contains("insmod kmod/rustnl.ko unit=30")
+            && msg.contains("modprobe rustnl unit=30")
+            && msg.contains("rustnl families")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+}
+
+/// Tokens of the argument grammar, valid and not.
+fn token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "echo",
+            "broadcast",
+            "listen",
+            "info",
+            "watch",
+            "exec",
+            "route",
+            "families",
+            "completions",
+            "man",
+            "bash",
+            "help",
+            "--unit",
+            "--timeout",
+            "--json",
+            "--count",
+            "--size",
+            "--batch",
+            "--group",
+            "-g",
+            "-t",
+            "--timestamp",
+            "--links",
+            "--addresses",
+            "--routes",
+            "--help",
+            "-h",
+            "--version",
+            "0",
+            "1",
+            "31",
+            "32",
+            "4096",
+            "4097",
+            "1048576",
+            "1048577",
+            "18446744073709551615",
+            "-1",
+            "none",
+            "forever",
+            "1s",
+            "500000000years",
+            "1,2",
+            "0,1",
+            ",",
+            "",
+            "--",
+            "-",
+        ])
+        .prop_map(str::to_string),
+        any::<u64>().prop_map(|n| n.to_string()),
+        "\\PC{0,12}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// No argument list panics the parser or the validation; every refusal
+    /// is a usage error (exit 2) or help/version (exit 0).
+    #[test]
+    fn no_argument_list_panics(args in prop::collection::vec(token(), 0..8)) {
+        if let Err(e) = plan_of(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
+            prop_assert!(matches!(e.exit_code(), 0 | 2), "{:?}: exit {}", args, e.exit_code());
+            let _ = e.render().to_string();
+        }
+    }
+}

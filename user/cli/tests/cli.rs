@@ -1,0 +1,184 @@
+//! The `rustnl` binary as a new user runs it on a host without the module
+//! (issue 14's transcript): exit statuses, one-line errors, what the
+//! messages say. Needs only the kernel's standard netlink families.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn rustnl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rustnl"))
+        .args(args)
+        .output()
+        .expect("run rustnl")
+}
+
+/// Exit status and the single stderr line.
+fn fails(args: &[&str]) -> (i32, String) {
+    let out = rustnl(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "{args:?}: stderr {err:?}");
+    assert!(err.starts_with("rustnl: "), "{err}");
+    (out.status.code().expect("exit status, not a signal"), err)
+}
+
+fn unit_exists(unit: u32) -> bool {
+    std::fs::read_to_string("/proc/net/netlink")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().nth(1) == Some(&unit.to_string()))
+}
+
+#[test]
+fn huge_size_is_a_one_line_usage_error_not_a_panic() {
+    let (code, err) = fails(&["--unit", "0", "echo", "--size", "18446744073709551615"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not in 0..=1048576"), "{err}");
+    let (code, _) = fails(&["echo", "--size", "1048576", "--batch", "4096"]);
+    assert_eq!(code, 2);
+    let (code, err) = fails(&["listen", "--group", "0"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_unit_that_is_not_rustnl_is_named() {
+    for (args, constant) in [
+        (&["--unit", "0", "echo", "hi"][..], "NETLINK_ROUTE"),
+        (&["--unit", "16", "echo", "hi"], "NETLINK_GENERIC"),
+        (
+            &["info", "--unit", "15", "--timeout", "300ms"],
+            "NETLINK_KOBJECT_UEVENT",
+        ),
+    ] {
+        let unit: u32 = args
+            .iter()
+            .position(|a| *a == "--unit")
+            .and_then(|i| args[i + 1].parse().ok())
+            .unwrap();
+        if !unit_exists(unit) {
+            eprintln!("skipped {args:?}: no unit {unit} on this host");
+            continue;
+        }
+        let start = Instant::now();
+        let (code, err) = fails(args);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!("netlink unit {unit} is not rustnl"))
+                && err.contains(constant)
+                && err.contains("rustnl families"),
+            "{err}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn module_not_loaded_says_how_to_load_it() {
+    if unit_exists(31) {
+        eprintln!("skipped: unit 31 exists on this host");
+        return;
+    }
+    let (code, err) = fails(&["echo", "hi"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("rustnl kernel module not loaded")
+            && err.contains("make module")
+            && err.contains("modprobe rustnl")
+            && !err.contains("pass --unit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn watchers_stop_at_their_timeout() {
+    let start = Instant::now();
+    let out = rustnl(&["watch", "route", "--timeout", "500ms", "--links"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn families_json_lines_start_with_type() {
+    let out = rustnl(&["families", "--json"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().count() >= 1);
+    for l in text.lines() {
+        assert!(l.starts_with(r#"{"type":"family","unit":"#), "{l}");
+    }
+}
+
+#[test]
+fn man_page_has_examples_and_exit_status_and_no_other_pages() {
+    let out = rustnl(&["man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".SH EXAMPLES") && page.contains(".SH \"EXIT STATUS\""));
+    assert!(!page.contains("(1)"), "refers to another page");
+}
+
+/// `exit 3` shows as exit code 3, `kill -9` as signal 9 (not 768 and 9).
+/// Skipped where the proc connector does not answer (a container outside
+/// the initial namespaces).
+#[test]
+fn watch_exec_reports_exit_code_and_signal_separately() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustnl"))
+        .args(["watch", "exec", "--json", "--timeout", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rustnl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut code3, mut sig9) = (None, None);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline && (code3.is_none() || sig9.is_none()) {
+        let a = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let b = Command::new("sh")
+            .args(["-c", "kill -9 $$"])
+            .spawn()
+            .unwrap();
+        let (pa, pb) = (a.id(), b.id());
+        let _ = (a.wait_with_output(), b.wait_with_output());
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+            if l.contains(&format!(r#""type":"exit","pid":{pa},"#)) {
+                code3 = Some(l.clone());
+            }
+            if l.contains(&format!(r#""type":"exit","pid":{pb},"#)) {
+                sig9 = Some(l.clone());
+            }
+            lines.push(l);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("no answer from the kernel") || err.contains("EPERM") {
+        eprintln!("skipped: {err}");
+        return;
+    }
+    let code3 = code3.unwrap_or_else(|| panic!("no exit of `exit 3`: {lines:?} {err}"));
+    let sig9 = sig9.unwrap_or_else(|| panic!("no exit of `kill -9`: {lines:?} {err}"));
+    assert!(code3.contains(r#""exit_code":3,"signal":null"#), "{code3}");
+    assert!(sig9.contains(r#""exit_code":null,"signal":9"#), "{sig9}");
+}
