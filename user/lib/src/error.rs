@@ -68,6 +68,14 @@ pub enum Error {
         /// What was asked.
         request: &'static str,
     },
+    /// A dump was interrupted (`NLM_F_DUMP_INTR`): the kernel's state changed
+    /// while it was being dumped, so what was received may be inconsistent.
+    /// Every message was still passed on; dump again for a consistent view.
+    #[error("dump interrupted: the kernel's state changed during the dump ({seen} messages received); dump again")]
+    DumpInterrupted {
+        /// Messages received before the dump ended.
+        seen: usize,
+    },
     /// A request that cannot be encoded (e.g. longer than `u32::MAX`).
     #[error("request too large: {0} bytes")]
     TooLarge(usize),

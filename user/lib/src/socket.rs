@@ -214,6 +214,16 @@ impl Socket {
         Ok(())
     }
 
+    /// Sets a boolean `SOL_NETLINK` option.
+    pub(crate) fn set_netlink_option(
+        &self,
+        name: libc::c_int,
+        on: bool,
+        op: &'static str,
+    ) -> Result<()> {
+        self.setsockopt(libc::SOL_NETLINK, name, on as libc::c_int, op)
+    }
+
     /// `NETLINK_EXT_ACK`: ask for error texts in `NLMSG_ERROR`.
     pub fn set_ext_ack(&self, on: bool) -> Result<()> {
         self.setsockopt(
