@@ -9,6 +9,11 @@
 #   marked with .rustnl-complete and reused by every clone on this machine.
 #   The test kernel is tests/kernel.config; the bench kernel adds
 #   tests/bench/kernel.config (the debug watchers off).
+#   Both are built from the source with tests/kernel-patches/*.patch applied
+#   (fixes of ours for upstream, in `git format-patch` form): a patched copy
+#   of the tree, keyed by the patches, under $RUSTNL_CACHE/src/. The key of
+#   the build covers the patches too. KERNEL_PATCHES=none builds the
+#   unpatched source (to show what a patch fixes).
 # Prints the build directory on stdout (everything else goes to stderr).
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: kernel.sh FRAGMENT... NAME" >&2; exit 2; }
@@ -22,12 +27,49 @@ log() { printf 'kernel: %s\n' "$*" >&2; }
 die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
 
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$CACHE/locks"
+
+# --- the patched source ---------------------------------------------------------
+PATCHES=()
+if [ "${KERNEL_PATCHES:-all}" != none ]; then
+    for p in "$HERE"/tests/kernel-patches/*.patch; do [ -f "$p" ] && PATCHES+=("$p"); done
+fi
+if [ ${#PATCHES[@]} -gt 0 ]; then
+    pkey=$(cat "${PATCHES[@]}" | sha256sum | cut -c1-12)
+    PSRC=$CACHE/src/linux-patched-$pkey
+    exec 8>"$CACHE/locks/src-$pkey.lock"
+    flock 8
+    if [ ! -f "$PSRC/.rustnl-patched" ]; then
+        log "applying ${#PATCHES[@]} patch(es) to a copy of the source: $PSRC"
+        rm -rf "$PSRC" "$PSRC.tmp"
+        # Hard links share the untouched files with the pristine tree; each
+        # file a patch touches is copied first, so the pristine tree stays so.
+        cp -al "$KSRC" "$PSRC.tmp"
+        for p in "${PATCHES[@]}"; do
+            for f in $(sed -n 's|^+++ b/||p' "$p"); do
+                [ -f "$PSRC.tmp/$f" ] && cp --remove-destination "$KSRC/$f" "$PSRC.tmp/$f"
+            done
+            patch -s -p1 -N -d "$PSRC.tmp" < "$p" || die "patch $(basename "$p") does not apply to $KSRC_VERSION"
+            log "  applied $(basename "$p")"
+        done
+        basename -a "${PATCHES[@]}" > "$PSRC.tmp/.rustnl-patched"
+        mv "$PSRC.tmp" "$PSRC"
+        for old in "$CACHE"/src/linux-patched-*; do
+            [ "$old" != "$PSRC" ] && [ -d "$old" ] && rm -rf "$old"
+        done
+    fi
+    flock -u 8
+    KSRC=$PSRC
+fi
+
 KMAKE=(make -s -C "$KSRC" ARCH=x86_64 LLVM=-19 RUSTC="$KRUSTC" BINDGEN=bindgen)
-key=$( { cat "${FRAGS[@]}"; echo "$KSRC_VERSION"; "$KRUSTC" --version; bindgen --version; clang-19 --version | head -n1; } \
+key=$( { cat "${FRAGS[@]}"; echo "$KSRC_VERSION"; "$KRUSTC" --version; bindgen --version; clang-19 --version | head -n1;
+         [ ${#PATCHES[@]} -eq 0 ] || cat "${PATCHES[@]}"; } \
        | sha256sum | cut -c1-12)
+[ ${#PATCHES[@]} -gt 0 ] || NAME=$NAME-unpatched
 OUT=$CACHE/$NAME-${KSRC_VERSION%%-*}-$key
 mkdir -p "$OUT"
-mkdir -p "$CACHE/locks"
 exec 9>"$CACHE/locks/$NAME.lock"
 flock 9
 if [ -f "$OUT/.rustnl-complete" ] && [ -f "$OUT/arch/x86/boot/bzImage" ]; then
@@ -63,6 +105,10 @@ if [ ${#bad[@]} -gt 0 ]; then
 fi
 log "config verified: all ${#want[@]} requested options set"
 
+# One CPU-heavy build at a time on this machine (kernels, the stock
+# kernel's Rust metadata): they share its cores.
+exec 7>"$CACHE/locks/cpu-heavy.lock"
+flock -n 7 || { log "waiting for another CPU-heavy build to finish"; flock 7; }
 start=$(date +%s)
 log "building $NAME kernel (cold build: ~15-25 min on 2 cores)"
 "${KMAKE[@]}" O="$OUT" -j"$(nproc)" bzImage modules >&2 || die "kernel build failed"
@@ -75,7 +121,7 @@ secs=$(( $(date +%s) - start ))
 printf '%s (%ss, %s, %s)\n' "$(date -u +%FT%TZ)" "$secs" "$RUST_SOURCE" "$KSRC_VERSION" > "$OUT/.rustnl-complete"
 log "built in ${secs}s: $OUT"
 # Builds of the same kernel with an older fragment or toolchain are stale.
-for old in "$CACHE/$NAME"-*; do
+for old in "$CACHE/$NAME"-[0-9]*; do
     [ "$old" != "$OUT" ] && [ -d "$old" ] && { log "removing stale build $old"; rm -rf "$old"; }
 done
 echo "$OUT"
