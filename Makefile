@@ -46,6 +46,8 @@ help:
 	@echo "                 1000000), FUZZ_SEED (default: fresh, printed); prints the report table"
 	@echo "  make stress    load, unload under load x100, allocation failures, isolation (full"
 	@echo "                 size, debug kernel); prints the report table"
+	@echo "  make load-race 8 namespaces hammer the unit while the module loads and unloads"
+	@echo "                 500 times (the load-time BUG of issue 11; KERNEL_PATCHES=none: unpatched)"
 	@echo "  make bench     Rust module vs the C reference module (tests/bench) on the bench"
 	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
 	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
@@ -145,6 +147,13 @@ HARDEN_TIMEOUT ?= 14400
 fuzz-kernel: kernel module user
 	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \
 	  GUEST_ARGS="--scale full --fuzz-messages $(FUZZ_MESSAGES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) hardening_fuzz" \
+	  bash scripts/vm.sh test
+
+# The load-time race (issue 11): 8 namespaces hammer the unit while the
+# module is loaded and unloaded 500 times (make test: a 40-cycle slice).
+load-race: kernel module user
+	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \
+	  GUEST_ARGS="--scale full hardening_load_race" \
 	  bash scripts/vm.sh test
 
 stress: kernel module user

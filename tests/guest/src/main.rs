@@ -35,6 +35,7 @@ macro_rules! ensure {
 }
 
 mod fuzz;
+mod loadrace;
 mod stress;
 
 /// How big the hardening tests run: `ci` (bounded slices, the default, what
@@ -1613,6 +1614,7 @@ const TESTS: &[Test] = &[
         stress::t_load_broadcast,
     ),
     ("hardening_unload_under_load", stress::t_unload_under_load),
+    ("hardening_load_race_namespaces", loadrace::t_load_race),
     (
         "hardening_allocation_failures_input",
         stress::t_faults_input,
@@ -1673,6 +1675,7 @@ fn main() -> std::process::ExitCode {
                     "netns" => child_netns(false),
                     "userns" => child_netns(true),
                     "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
+                    "loadrace" => loadrace::child(&arg),
                     _ => Err(format!("unknown child role {role}")),
                 };
                 return match r {
