@@ -94,6 +94,7 @@ VM_ENV_K = $(if $(filter stock,$(KERNEL)),$(STOCK_VM_ENV),$(VM_ENV))
 
 test-host:
 	cargo test --workspace --locked
+	RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --features rustnl/serde
 	@$(MAKE) --no-print-directory publish-check
 	@bash tests/harness/selftest.sh
 	@bash scripts/uapi.sh check

@@ -2,7 +2,7 @@
 //!
 //! This crate is `no_std` with no dependencies and no `unsafe`. Userspace uses
 //! it as an ordinary Cargo dependency; the kernel module compiles the very same
-//! file, [`proto.rs`](proto), through a `#[path]` include, so both sides share
+//! file, `src/proto.rs`, through a `#[path]` include, so both sides share
 //! one definition of every message type number, layout and length check.
 #![no_std]
 #![forbid(unsafe_code)]

@@ -33,6 +33,14 @@ pub struct Client {
 impl Client {
     /// Connects to the module's netlink `unit`, with extended acks on and
     /// [`DEFAULT_TIMEOUT`].
+    ///
+    /// ```no_run
+    /// let mut client = rustnl::Client::connect(rustnl::proto::DEFAULT_UNIT)?;
+    /// assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
+    /// let info = client.info()?;
+    /// println!("{} echoes so far", info.counters.echoes);
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn connect(unit: u32) -> Result<Client> {
         let sock = open(unit, 0)?;
         sock.set_ext_ack(true)?;
@@ -224,6 +232,13 @@ pub struct Subscription {
 impl Subscription {
     /// Listens on `groups` of the module's `unit` (any group number,
     /// through `NETLINK_ADD_MEMBERSHIP`). Non-root processes may listen.
+    ///
+    /// ```no_run
+    /// let mut sub = rustnl::Subscription::new(rustnl::proto::DEFAULT_UNIT, &[1])?;
+    /// let event = sub.next_event()?;
+    /// println!("{} on group {}", event.kind.name(), event.header.group);
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn new(unit: u32, groups: &[u32]) -> Result<Subscription> {
         let sock = open(unit, 0)?;
         for &g in groups {

@@ -16,7 +16,7 @@ pub mod families;
 pub mod message;
 pub mod request;
 pub mod socket;
-pub mod sys;
+mod sys;
 
 pub use client::{Client, Event, EventKind, Subscription};
 pub use error::{Error, KernelError, Result};
@@ -29,3 +29,8 @@ pub use socket::{Datagram, RecvMode, Socket};
 fn lossy_text<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

@@ -27,6 +27,19 @@ impl MessageBuilder {
 
     /// Appends one message of type `ty` with `flags`, `seq` and `payload`.
     /// Its `nlmsg_pid` is 0: the kernel identifies senders by their socket.
+    ///
+    /// ```
+    /// use rustnl::proto::{Messages, NLM_F_REQUEST};
+    /// let mut b = rustnl::MessageBuilder::new();
+    /// b.push(0x10, NLM_F_REQUEST, 1, b"abc")?.push(0x10, NLM_F_REQUEST, 2, b"")?;
+    /// assert_eq!(b.as_bytes().len(), 20 + 16); // aligned to 4 bytes
+    /// let seqs: Vec<u32> = Messages::new(b.as_bytes())
+    ///     .map(|m| m.map(|m| m.header.seq))
+    ///     .collect::<Result<_, _>>()
+    ///     .unwrap();
+    /// assert_eq!(seqs, [1, 2]);
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     #[inline]
     pub fn push(&mut self, ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Result<&mut Self> {
         self.push_parts(ty, flags, seq, &[payload])

@@ -143,6 +143,23 @@ impl Socket {
     /// kernel's state changed (`NLM_F_DUMP_INTR`) ends in
     /// [`Error::DumpInterrupted`] after every message was passed to `each`:
     /// use them or dump again.
+    ///
+    /// A dump of the network interfaces (`RTM_GETLINK` with an all-zero
+    /// `ifinfomsg`):
+    ///
+    /// ```
+    /// use rustnl::proto::{NLM_F_DUMP, NLM_F_REQUEST};
+    /// let mut sock = rustnl::Socket::open(libc::NETLINK_ROUTE as u32)?;
+    /// sock.set_recv_timeout(Some(std::time::Duration::from_secs(2)))?;
+    /// let mut req = rustnl::MessageBuilder::new();
+    /// req.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16])?;
+    /// let links = sock.request(req.as_bytes(), |msg| {
+    ///     assert_eq!(msg.header.ty, libc::RTM_NEWLINK);
+    ///     Ok(())
+    /// })?;
+    /// assert!(links >= 1); // lo at least
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn request<F>(&mut self, request: &[u8], mut each: F) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> Result<()>,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 /// How [`Socket::recv`] sizes its buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecvMode {
     /// Peek at each datagram's size first (`MSG_PEEK | MSG_TRUNC`) and grow
     /// the buffer to fit: never loses data; two system calls per datagram.
@@ -65,6 +66,13 @@ fn sockaddr(pid: u32, groups: u32) -> libc::sockaddr_nl {
 impl Socket {
     /// Opens a socket of netlink protocol `protocol` and binds it with no
     /// multicast groups; the kernel assigns the port id.
+    ///
+    /// ```
+    /// let a = rustnl::Socket::open(libc::NETLINK_ROUTE as u32)?;
+    /// let b = rustnl::Socket::open(libc::NETLINK_ROUTE as u32)?;
+    /// assert_ne!(a.port_id(), b.port_id()); // two sockets per process work
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn open(protocol: u32) -> Result<Socket> {
         Self::open_with_groups(protocol, 0)
     }

@@ -29,6 +29,14 @@ pub struct ExitStatus {
 
 impl ExitStatus {
     /// Decodes a wait status.
+    ///
+    /// ```
+    /// use rustnl::families::proc_events::ExitStatus;
+    /// let s = ExitStatus::from_wait_status(3 << 8); // `exit 3`
+    /// assert_eq!((s.exit_code, s.signal), (Some(3), None));
+    /// let s = ExitStatus::from_wait_status(9); // SIGKILL
+    /// assert_eq!((s.exit_code, s.signal), (None, Some(9)));
+    /// ```
     pub fn from_wait_status(status: u32) -> ExitStatus {
         let sig = (status & 0x7f) as i32;
         let (exit_code, signal) = if sig == 0 {
@@ -251,6 +259,15 @@ impl ProcEvents {
     /// no answer at all [`Error::NoAnswer`] (the kernel ignores requests
     /// from outside the initial user and PID namespaces). Events that arrive
     /// meanwhile are kept.
+    ///
+    /// ```no_run
+    /// use rustnl::families::proc_events::{self, ProcEvent, ProcEvents};
+    /// let mut events = ProcEvents::subscribe()?;
+    /// if let ProcEvent::Exec { pid, .. } = events.next_event()? {
+    ///     println!("exec {pid} {:?}", proc_events::comm(pid));
+    /// }
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn subscribe() -> Result<ProcEvents> {
         Self::subscribe_with_timeout(SUBSCRIBE_TIMEOUT)
     }

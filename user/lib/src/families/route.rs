@@ -31,6 +31,7 @@ pub const GROUPS: u32 = groups::ALL;
 
 /// Added or removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(
     feature = "serde",
     derive(serde::Serialize),
@@ -455,6 +456,18 @@ impl RouteEvents {
     }
 
     /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]).
+    ///
+    /// ```
+    /// use rustnl::families::route::{self, RouteEvents};
+    /// let mut events = RouteEvents::subscribe_to(route::groups::ROUTES)?;
+    /// events.set_timeout(Some(std::time::Duration::from_millis(10)))?;
+    /// match events.next_event() {
+    ///     Ok(e) => println!("{e}"),
+    ///     Err(rustnl::Error::Timeout) => {} // nothing changed meanwhile
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
     pub fn subscribe_to(groups: u32) -> Result<RouteEvents> {
         Ok(RouteEvents {
             sock: Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?,

@@ -157,6 +157,12 @@ fn socket_owners() -> BTreeMap<u64, String> {
 }
 
 /// The protocol units in use in this network namespace, in unit order.
+///
+/// ```
+/// let units = rustnl::families::table::families()?;
+/// assert!(units.iter().any(|f| f.unit == 0 && f.kernel)); // NETLINK_ROUTE
+/// # Ok::<(), rustnl::Error>(())
+/// ```
 pub fn families() -> Result<Vec<Family>> {
     let text = std::fs::read_to_string("/proc/net/netlink").map_err(|source| Error::Io {
         op: "read /proc/net/netlink",
