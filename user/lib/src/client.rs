@@ -1,5 +1,6 @@
 //! The rustnl protocol client: requests and a typed event subscription.
 
+use crate::conn::Conn;
 use crate::error::{Error, KernelError, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{
@@ -21,10 +22,11 @@ fn open(unit: u32, groups: u32) -> Result<Socket> {
     })
 }
 
-/// A connection to the rustnl kernel module.
+/// A connection to the rustnl kernel module, over a [`Socket`] or, in tests,
+/// any [`Conn`] (e.g. a [`FakeConn`](crate::testing::FakeConn)).
 #[derive(Debug)]
-pub struct Client {
-    sock: Socket,
+pub struct Client<C = Socket> {
+    sock: C,
     unit: u32,
     seq: u32,
     out: MessageBuilder,
@@ -53,11 +55,6 @@ impl Client {
         })
     }
 
-    /// The unit this client talks to.
-    pub fn unit(&self) -> u32 {
-        self.unit
-    }
-
     /// The underlying socket.
     pub fn socket(&self) -> &Socket {
         &self.sock
@@ -71,6 +68,34 @@ impl Client {
     /// How long to wait for an answer (`None`: forever).
     pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.sock.set_recv_timeout(timeout)
+    }
+}
+
+impl<C: Conn> Client<C> {
+    /// A client of the module's `unit` over `conn` (a socket opened another
+    /// way, or a test double).
+    pub fn with_conn(conn: C, unit: u32) -> Client<C> {
+        Client {
+            sock: conn,
+            unit,
+            seq: 0,
+            out: MessageBuilder::new(),
+        }
+    }
+
+    /// The unit this client talks to.
+    pub fn unit(&self) -> u32 {
+        self.unit
+    }
+
+    /// The connection.
+    pub fn conn(&self) -> &C {
+        &self.sock
+    }
+
+    /// The connection, mutably.
+    pub fn conn_mut(&mut self) -> &mut C {
+        &mut self.sock
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -91,7 +116,7 @@ impl Client {
         let mut found = None;
         // The generic exchange checks sequence number and sender, and turns an
         // NLMSG_ERROR into Error::Kernel; it ends at this single answer.
-        self.sock.request(self.out.as_bytes(), |msg| {
+        crate::request::request(&mut self.sock, self.out.as_bytes(), |msg| {
             if msg.header.ty != answer.raw() {
                 return Err(Error::Unexpected(format!(
                     "message type {:#x} in answer to {}",

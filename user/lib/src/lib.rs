@@ -11,6 +11,7 @@
 //! The library never prints; every failure is an [`Error`].
 
 pub mod client;
+pub mod conn;
 pub mod error;
 pub mod families;
 pub mod message;
@@ -19,8 +20,10 @@ pub mod socket;
 mod sys;
 
 pub use client::{Client, Event, EventKind, Subscription};
+pub use conn::{testing, Conn};
 pub use error::{Error, KernelError, Result};
 pub use message::MessageBuilder;
+pub use request::request;
 pub use rustnl_shared as proto;
 pub use socket::{Datagram, RecvMode, Socket};
 

@@ -2,6 +2,7 @@
 //! checks, acks, errors with extended-ack text, multipart dumps.
 
 use crate::client::check_error;
+use crate::conn::Conn;
 use crate::error::{Error, KernelError, Result};
 use crate::proto::{
     Attrs, Message, NlMsgHdr, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR,
@@ -127,6 +128,33 @@ fn done_error(msg: &Message<'_>) -> Result<()> {
     Err(Error::Kernel(k))
 }
 
+/// Sends `request` (one message with `NLM_F_REQUEST`) on `conn` and passes
+/// each answer to `each`, zero-copy, until the exchange is over; see
+/// [`Socket::request`]. Generic over the [`Conn`], so that code built on it
+/// runs against a [`FakeConn`](crate::testing::FakeConn) in tests.
+pub fn request<C, F>(conn: &mut C, request: &[u8], mut each: F) -> Result<usize>
+where
+    C: Conn + ?Sized,
+    F: FnMut(&Message<'_>) -> Result<()>,
+{
+    let hdr = NlMsgHdr::parse(request)
+        .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
+    let mut exchange = Exchange::new(&hdr, conn.port_id());
+    conn.send(request)?;
+    loop {
+        let dgram = conn.recv()?;
+        if dgram.sender != 0 {
+            continue;
+        }
+        for msg in dgram.messages() {
+            let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+            if let Some(end) = exchange.on_message(&msg, &mut each) {
+                return end;
+            }
+        }
+    }
+}
+
 impl Socket {
     /// Sends `request` (one message with `NLM_F_REQUEST`) and passes each
     /// answer to `each`, zero-copy, until the exchange is over: the
@@ -160,26 +188,11 @@ impl Socket {
     /// assert!(links >= 1); // lo at least
     /// # Ok::<(), rustnl::Error>(())
     /// ```
-    pub fn request<F>(&mut self, request: &[u8], mut each: F) -> Result<usize>
+    pub fn request<F>(&mut self, request: &[u8], each: F) -> Result<usize>
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        let hdr = NlMsgHdr::parse(request)
-            .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
-        let mut exchange = Exchange::new(&hdr, self.port_id());
-        self.send(request)?;
-        loop {
-            let dgram = self.recv()?;
-            if dgram.sender != 0 {
-                continue;
-            }
-            for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-                if let Some(end) = exchange.on_message(&msg, &mut each) {
-                    return end;
-                }
-            }
-        }
+        crate::request::request(self, request, each)
     }
 
     /// `NETLINK_GET_STRICT_CHK`: ask the kernel to check dump requests
