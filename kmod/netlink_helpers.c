@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C accessors for the rustnl netlink layer (kmod/netlink.rs).
+ * C accessors for the rustnl netlink layer (kmod/netlink/).
  *
  * `struct sock` and `struct net_generic` are opaque to the kernel's Rust
  * bindings, and several netlink/workqueue helpers are `static inline`. These
  * one-line wrappers give the Rust layer exactly what it needs and nothing
- * else; every use is documented at its call site in netlink.rs.
+ * else; every use is documented at its call site in netlink/.
  */
 #include <linux/jiffies.h>
 #include <linux/workqueue.h>
@@ -14,22 +14,6 @@
 #include <net/sock.h>
 
 #include "netlink_helpers.h"
-
-struct net *rustnl_sock_net(const struct sock *sk)
-{
-	return sock_net(sk);
-}
-
-void *rustnl_sk_user_data(const struct sock *sk)
-{
-	/* Set once, before or while the socket starts receiving (see netlink.rs). */
-	return rcu_dereference_protected(sk->sk_user_data, 1);
-}
-
-void rustnl_set_sk_user_data(struct sock *sk, void *data)
-{
-	rcu_assign_sk_user_data(sk, data);
-}
 
 void rustnl_sock_hold(struct sock *sk)
 {
@@ -49,6 +33,11 @@ unsigned int rustnl_sock_refcnt(const struct sock *sk)
 void *rustnl_net_generic(const struct net *net, unsigned int id)
 {
 	return net_generic(net, id);
+}
+
+void *rustnl_sock_net_generic(const struct sock *sk, unsigned int id)
+{
+	return net_generic(sock_net(sk), id);
 }
 
 void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func)

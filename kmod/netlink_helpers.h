@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Accessors for the rustnl netlink layer; declared in Rust in netlink.rs. */
+/* Accessors for the rustnl netlink layer; declared in Rust in netlink/ffi.rs. */
 #ifndef RUSTNL_NETLINK_HELPERS_H
 #define RUSTNL_NETLINK_HELPERS_H
 
@@ -9,13 +9,11 @@
 struct net;
 struct sock;
 
-struct net *rustnl_sock_net(const struct sock *sk);
-void *rustnl_sk_user_data(const struct sock *sk);
-void rustnl_set_sk_user_data(struct sock *sk, void *data);
 void rustnl_sock_hold(struct sock *sk);
 void rustnl_sock_put(struct sock *sk);
 unsigned int rustnl_sock_refcnt(const struct sock *sk);
 void *rustnl_net_generic(const struct net *net, unsigned int id);
+void *rustnl_sock_net_generic(const struct sock *sk, unsigned int id);
 void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func);
 bool rustnl_queue_delayed_work(struct delayed_work *dwork, unsigned int msecs);
 

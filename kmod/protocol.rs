@@ -8,12 +8,13 @@
 //! ack, or an `NLMSG_ERROR` with the errno and an extended-ack text.
 #![forbid(unsafe_code)]
 
-use crate::netlink::{Datagram, Delivery, Protocol, SocketConfig, SocketRef};
+use crate::netlink::{Datagram, Delivery, KernelSock, Protocol, SocketConfig};
 use crate::proto::{
     classify, Action, BroadcastResult, Counters, ErrorKind, EventHdr, Info, Limits, Malformed,
     Message, Messages, MsgType, RequestError, KERNEL_EVENT_GROUP, NLM_F_ACK, PROTOCOL_VERSION,
 };
 use kernel::{
+    alloc::flags::GFP_KERNEL,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
@@ -132,7 +133,7 @@ impl Protocol for Rustnl {
         })
     }
 
-    fn receive(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>) {
+    fn receive(&self, sock: &KernelSock, datagram: &Datagram<'_>) {
         for item in Messages::new(datagram.bytes()) {
             self.stats.bump(Counter::Requests);
             match item {
@@ -146,7 +147,7 @@ impl Protocol for Rustnl {
             .add(Counter::DeliveryFailures, u64::from(datagram.flush()));
     }
 
-    fn tick(&self, sock: SocketRef<'_>) {
+    fn tick(&self, sock: &KernelSock) {
         // Nobody listening: skip the allocation, count it.
         if !sock.has_listeners(KERNEL_EVENT_GROUP) {
             self.stats.bump(Counter::NoListeners);
@@ -161,14 +162,14 @@ impl Protocol for Rustnl {
         );
     }
 
-    fn closing(&self, sock: SocketRef<'_>) {
+    fn closing(&self, sock: &KernelSock) {
         let _ = self.send_event(sock, MsgType::Goodbye, KERNEL_EVENT_GROUP, 0, b"");
     }
 }
 
 impl Rustnl {
     /// Answers one well-formed message.
-    fn handle(&self, sock: SocketRef<'_>, datagram: &Datagram<'_>, msg: &Message<'_>) {
+    fn handle(&self, sock: &KernelSock, datagram: &Datagram<'_>, msg: &Message<'_>) {
         let config = &self.config;
         let result = classify(msg, &config.limits).and_then(|action| match action {
             Action::Broadcast { .. }
@@ -210,7 +211,7 @@ impl Rustnl {
     #[inline(never)]
     fn broadcast(
         &self,
-        sock: SocketRef<'_>,
+        sock: &KernelSock,
         datagram: &Datagram<'_>,
         msg: &Message<'_>,
         group: u32,
@@ -223,8 +224,13 @@ impl Rustnl {
             .map_err(Unanswered::Event)?;
         let result = BroadcastResult {
             group,
+            // Known to have reached a listener.
             delivered: delivery == Delivery::Delivered,
-            delivery_failed: delivery == Delivery::SomeFailed,
+            // Known to have failed for a listener.
+            delivery_failed: matches!(
+                delivery,
+                Delivery::FailureReported | Delivery::NoneReceived
+            ),
             event_seq,
         };
         datagram
@@ -293,7 +299,7 @@ impl Rustnl {
     /// number and how delivery went.
     fn send_event(
         &self,
-        sock: SocketRef<'_>,
+        sock: &KernelSock,
         ty: MsgType,
         group: u32,
         origin: u32,
@@ -307,12 +313,19 @@ impl Rustnl {
             timestamp_ns: crate::netlink::realtime_ns(),
         };
         let delivery = sock
-            .broadcast(group, ty.raw(), seq as u32, &[&hdr.to_bytes(), payload])
+            .broadcast(
+                group,
+                ty.raw(),
+                seq as u32,
+                &[&hdr.to_bytes(), payload],
+                GFP_KERNEL,
+            )
             .inspect_err(|_| self.stats.bump(Counter::DeliveryFailures))?;
         match delivery {
             Delivery::Delivered => self.stats.bump(Counter::EventsSent),
             Delivery::NoListeners => self.stats.bump(Counter::NoListeners),
-            Delivery::SomeFailed => {
+            Delivery::NoneReceived => self.stats.bump(Counter::DeliveryFailures),
+            Delivery::FailureReported => {
                 self.stats.bump(Counter::EventsSent);
                 self.stats.bump(Counter::DeliveryFailures);
             }

@@ -37,7 +37,8 @@ build_modules() {  # KDIR OUTDIR
     mkdir -p "$2"; out=$(realpath "$2")
     mkdir -p "$out/rust/kmod" "$out/rust/shared/src" "$out/c"
     cp "$HERE/Kbuild" "$out/rust/"
-    cp "$HERE"/kmod/{Kbuild,*.rs,*.c,*.h} "$out/rust/kmod/"
+    rm -rf "$out/rust/kmod/netlink"
+    cp -r "$HERE"/kmod/{Kbuild,*.rs,*.c,*.h,netlink} "$out/rust/kmod/"
     cp "$HERE"/shared/src/*.rs "$out/rust/shared/src/"
     cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h} "$out/c/"
     make -s -C "$kdir" M="$out/rust" LLVM=-19 RUSTC="${KRUSTC:-rustc}" BINDGEN=bindgen modules >&2 \

@@ -264,3 +264,81 @@ pub fn t_load_race(ctx: &Ctx) -> TestResult {
     }
     Ok(())
 }
+
+/// Child (`--child nsholder`): a network namespace of its own that the
+/// module serves (one echo), kept until stdin closes.
+pub fn child_ns_holder() -> TestResult {
+    // SAFETY: plain system call in a single-threaded child.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("unshare: {}", std::io::Error::last_os_error()));
+    }
+    {
+        let mut c = crate::connect(rustnl::proto::DEFAULT_UNIT)?;
+        let got = c.echo(b"ns").map_err(|e| e.to_string())?;
+        if got != b"ns" {
+            return Err(format!("echo in the namespace: {got:?}"));
+        }
+    }
+    println!("ready");
+    let mut s = String::new();
+    let _ = std::io::stdin().read_line(&mut s);
+    Ok(())
+}
+
+/// Namespace teardown with the module: 100 served namespaces, then `rmmod`
+/// tears all of them down at once (unregister: every `pre_exit`, one RCU
+/// grace period, every `exit`); then 100 served namespaces go away with
+/// their processes and `rmmod` (which waits for the namespace cleanup to
+/// finish) measures how long that took. Reports both times.
+pub fn t_namespace_teardown(ctx: &Ctx) -> TestResult {
+    const N: usize = 100;
+    let spawn_all = || -> Result<Vec<std::process::Child>, String> {
+        let mut v = Vec::new();
+        for _ in 0..N {
+            let mut child = crate::spawn_child("nsholder", &[])?;
+            let stdout = child.stdout.take().ok_or("child without stdout")?;
+            match BufReader::new(stdout).lines().next() {
+                Some(Ok(l)) if l == "ready" => v.push(child),
+                other => return Err(format!("namespace holder did not start: {other:?}")),
+            }
+        }
+        Ok(v)
+    };
+    crate::reload(ctx, &[])?;
+    // (a) rmmod with N live namespaces.
+    let holders = spawn_all()?;
+    let start = Instant::now();
+    crate::try_rmmod().map_err(|e| format!("rmmod with {N} namespaces: errno {e}"))?;
+    let rmmod_ms = start.elapsed().as_secs_f64() * 1e3;
+    for mut c in holders {
+        drop(c.stdin.take());
+        let _ = c.wait();
+    }
+    // (b) N namespaces going away with the module loaded.
+    insmod(ctx, &[])?;
+    let holders = spawn_all()?;
+    let start = Instant::now();
+    for mut c in holders {
+        drop(c.stdin.take());
+        c.wait().map_err(|e| e.to_string())?;
+    }
+    // `rmmod` takes the pernet lock for writing: it returns once the
+    // namespaces' cleanup (which holds it for reading) is done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match crate::try_rmmod() {
+            Ok(()) => break,
+            // A holder's socket may still be closing.
+            Err(e) if e == libc::EWOULDBLOCK && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => return Err(format!("rmmod after the namespaces exited: errno {e}")),
+        }
+    }
+    let cleanup_ms = start.elapsed().as_secs_f64() * 1e3;
+    insmod(ctx, &[])?;
+    report("teardown.namespaces", N);
+    report("teardown.rmmod_with_namespaces_ms", format!("{rmmod_ms:.0}"));
+    report("teardown.namespaces_exit_then_rmmod_ms", format!("{cleanup_ms:.0}"));
+    Ok(())
+}

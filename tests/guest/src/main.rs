@@ -1615,6 +1615,7 @@ const TESTS: &[Test] = &[
     ),
     ("hardening_unload_under_load", stress::t_unload_under_load),
     ("hardening_load_race_namespaces", loadrace::t_load_race),
+    ("namespace_teardown_100", loadrace::t_namespace_teardown),
     (
         "hardening_allocation_failures_input",
         stress::t_faults_input,
@@ -1676,6 +1677,7 @@ fn main() -> std::process::ExitCode {
                     "userns" => child_netns(true),
                     "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
                     "loadrace" => loadrace::child(&arg),
+                    "nsholder" => loadrace::child_ns_holder(),
                     _ => Err(format!("unknown child role {role}")),
                 };
                 return match r {

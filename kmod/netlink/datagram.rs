@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One datagram a user socket sent to a kernel socket, and the answers to
+//! it: replies gathered per datagram, acks and errors with extended-ack
+//! text.
+
+use super::{
+    skb::{nlmsg_total_size, payload_len, SkBuff, BATCH_ROOM},
+    KernelSock,
+};
+use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
+use core::{cell::Cell, fmt, marker::PhantomData, ptr::NonNull};
+use kernel::{alloc::flags::GFP_KERNEL, bindings, prelude::*};
+
+/// One datagram sent by a user socket, borrowed for the input callback.
+///
+/// # Invariants
+///
+/// `skb` is valid for `'a`, not owned by this value, and was delivered to
+/// the input callback of the kernel socket `sk` (`skb->sk`); `data` is the
+/// skb's linear data.
+pub(crate) struct Datagram<'a> {
+    skb: NonNull<bindings::sk_buff>,
+    sk: &'a KernelSock,
+    data: &'a [u8],
+    /// Replies built but not sent yet: consecutive replies to one datagram
+    /// share an skb, sent when the next one does not fit, before an ack or
+    /// error (so answers keep their order), and at [`Datagram::flush`].
+    pending: Cell<Option<SkBuff>>,
+    /// Replies whose delivery failed when their skb was sent.
+    undelivered: Cell<u32>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a> Datagram<'a> {
+    /// # Safety
+    ///
+    /// `skb` must be valid, unmodified by anyone else and alive for `'a`,
+    /// and be an skb delivered to a kernel netlink socket's input callback
+    /// (so `skb->sk` is that socket, alive for `'a`). Returns `None` if the
+    /// skb has no socket (never so for netlink input).
+    #[inline]
+    pub(super) unsafe fn from_raw(skb: NonNull<bindings::sk_buff>) -> Option<Self> {
+        // SAFETY: The caller guarantees `skb` is valid.
+        let s = unsafe { skb.as_ref() };
+        if s.sk.is_null() {
+            return None;
+        }
+        // SAFETY: `skb->sk` is the receiving kernel socket, unreleased while
+        // its input callback runs (`'a`, caller).
+        let sk = unsafe { KernelSock::from_raw(s.sk) };
+        // Netlink datagrams from user sockets are linear; if one ever were not,
+        // only its linear head is read.
+        let headlen = s.len.saturating_sub(s.data_len) as usize;
+        let data = if headlen == 0 || s.data.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: `data` points to `len - data_len` readable, initialised
+            // bytes of the linear buffer, which nobody writes while the input
+            // callback runs and which live as long as the skb (`'a`).
+            unsafe { core::slice::from_raw_parts(s.data, headlen) }
+        };
+        // INVARIANT: As guaranteed by the caller; `sk` is `skb->sk`, `data`
+        // the linear data.
+        Some(Datagram {
+            skb,
+            sk,
+            data,
+            pending: Cell::new(None),
+            undelivered: Cell::new(0),
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The datagram's bytes.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The receiving kernel socket (`skb->sk`).
+    #[inline]
+    pub(crate) fn kernel_sock(&self) -> &'a KernelSock {
+        self.sk
+    }
+
+    /// `NETLINK_CB(skb)`: the sender's parameters, stored in `skb->cb`.
+    #[inline]
+    fn cb(&self) -> &bindings::netlink_skb_parms {
+        // SAFETY: By the type invariant the skb is valid and came from a
+        // netlink socket, so its control buffer holds a `netlink_skb_parms`
+        // (the C `NETLINK_CB` macro is this cast); `cb` is suitably aligned
+        // (the kernel aligns it for 8-byte fields) and 48 bytes long, larger
+        // than the struct.
+        unsafe { &*(&raw const (*self.skb.as_ptr()).cb).cast::<bindings::netlink_skb_parms>() }
+    }
+
+    /// Whether the sender has `CAP_NET_ADMIN` over the network namespace of
+    /// the receiving socket, checked against the credentials the socket was
+    /// opened with (`netlink_net_capable`).
+    pub(crate) fn sender_has_net_admin(&self) -> bool {
+        // SAFETY: The input skb is valid (type invariant) and `skb->sk` is
+        // the kernel socket, which is what `netlink_net_capable` reads.
+        unsafe { bindings::netlink_net_capable(self.skb.as_ptr(), bindings::CAP_NET_ADMIN as c_int) }
+    }
+
+    /// The port id the kernel recorded for the sending socket. Replies go
+    /// here; `nlmsg_pid` in the message is never trusted.
+    #[inline]
+    pub(crate) fn sender_portid(&self) -> u32 {
+        self.cb().portid
+    }
+
+    /// Answers `msg` with a message of type `ty` and `msg`'s sequence
+    /// number; its payload is `parts`, concatenated.
+    ///
+    /// Replies to the messages of one datagram are gathered into one skb
+    /// where they fit (the room is sized from what is left of the datagram,
+    /// at most [`BATCH_ROOM`] bytes) and sent together: a batch of requests
+    /// costs a few allocations and wake-ups instead of one per message.
+    /// Returns `ENOMEM` if no buffer could be had (nothing is queued then,
+    /// and replies gathered before stay queued).
+    /// Delivery failures of sent batches are counted by [`Datagram::flush`].
+    #[inline(always)]
+    pub(crate) fn reply(&self, msg: &Message<'_>, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
+        let payload = payload_len(parts)?;
+        let portid = self.sender_portid();
+        let seq = msg.header.seq;
+        if let Some(mut skb) = self.pending.take() {
+            match skb.put_message(payload, portid, seq, ty, flags, parts) {
+                Ok(()) => {
+                    self.pending.set(Some(skb));
+                    return Ok(());
+                }
+                // Full: send it and start another below.
+                Err(_) => self.send(skb),
+            }
+        }
+        // Room for the answers to the rest of the datagram, about as large
+        // as the requests for echoes.
+        let rest = self
+            .data
+            .len()
+            .saturating_sub(msg.offset.saturating_add(msg.bytes.len()));
+        if rest == 0 {
+            // The last (usually the only) message: straight out, no batch
+            // (the shortest path: `make bench-profile` counts it).
+            self.send(SkBuff::message(portid, seq, ty, flags, parts, GFP_KERNEL)?);
+            return Ok(());
+        }
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        let room = size.max(size.saturating_add(rest).min(BATCH_ROOM));
+        // Input runs in the sender's task: it may sleep.
+        let mut skb = SkBuff::alloc(room, GFP_KERNEL)?;
+        skb.put_message(payload, portid, seq, ty, flags, parts)?;
+        self.pending.set(Some(skb));
+        Ok(())
+    }
+
+    /// Unicasts `skb` to the sender; counts its messages as undelivered if
+    /// that fails (the receiver's queue is full, and netlink has flagged an
+    /// overrun, `ENOBUFS`, on it; or the sender is gone).
+    #[inline]
+    fn send(&self, skb: SkBuff) {
+        let messages = skb.messages();
+        let portid = self.sender_portid();
+        // SAFETY: The receiving kernel socket is alive while its input
+        // callback runs (type invariant), and the skb valid; its ownership
+        // passes to `netlink_unicast` (it always consumes it). `MSG_DONTWAIT`:
+        // never block on a full receiver.
+        let ret = unsafe {
+            bindings::netlink_unicast(
+                self.sk.as_ptr(),
+                skb.into_raw(),
+                portid,
+                bindings::MSG_DONTWAIT as i32,
+            )
+        };
+        if ret < 0 {
+            self.undelivered
+                .set(self.undelivered.get().saturating_add(messages));
+        }
+    }
+
+    /// Sends the replies gathered so far. Returns how many replies of this
+    /// datagram could not be delivered (and resets that count).
+    #[inline]
+    pub(crate) fn flush(&self) -> u32 {
+        self.send_pending();
+        self.undelivered.replace(0)
+    }
+
+    /// Sends the skb of gathered replies, if any.
+    #[inline]
+    fn send_pending(&self) {
+        if let Some(skb) = self.pending.take() {
+            self.send(skb);
+        }
+    }
+
+    /// Acknowledges `msg`: with `err` `None` an ack (error 0), otherwise an
+    /// `NLMSG_ERROR` carrying the error and, for senders that enabled
+    /// `NETLINK_EXT_ACK`, `text` as `NLMSGERR_ATTR_MSG`.
+    pub(crate) fn ack(
+        &self,
+        msg: &Message<'_>,
+        err: Option<Error>,
+        text: Option<fmt::Arguments<'_>>,
+    ) {
+        self.ack_message(msg.bytes, err, text);
+    }
+
+    /// Answers a part of the datagram that is not a well-formed message with
+    /// an `NLMSG_ERROR`. The error echoes `header` (zeroes where none could be
+    /// read) with `nlmsg_len` set to the header alone, as its payload cannot
+    /// be located.
+    pub(crate) fn ack_malformed(
+        &self,
+        header: Option<NlMsgHdr>,
+        err: Error,
+        text: fmt::Arguments<'_>,
+    ) {
+        let mut h = header.unwrap_or_default();
+        h.len = NLMSG_HDRLEN as u32;
+        let copy = HeaderCopy(h.to_bytes());
+        self.ack_message(&copy.0, Some(err), Some(text));
+    }
+
+    /// Acknowledges the netlink message `message` (header and payload).
+    ///
+    /// `netlink_ack` reads `nlmsg_len` bytes of it (to echo the request):
+    /// a message whose `nlmsg_len` is not within `message` is acknowledged
+    /// with its header alone instead, so nothing outside is ever read.
+    fn ack_message(&self, message: &[u8], err: Option<Error>, text: Option<fmt::Arguments<'_>>) {
+        let copy;
+        let message = match NlMsgHdr::parse(message) {
+            Some(h) if (NLMSG_HDRLEN..=message.len()).contains(&(h.len as usize)) => message,
+            other => {
+                let mut h = other.unwrap_or_default();
+                h.len = NLMSG_HDRLEN as u32;
+                copy = HeaderCopy(h.to_bytes());
+                &copy.0[..]
+            }
+        };
+        // Replies gathered before this ack go first.
+        self.send_pending();
+        let mut extack = bindings::netlink_ext_ack::default();
+        if let Some(args) = text {
+            let mut w = CBufWriter::new(&mut extack._msg_buf);
+            // Truncation is fine for a message text; `write_fmt` never fails
+            // otherwise.
+            let _ = fmt::write(&mut w, args);
+            w.terminate();
+            extack._msg = extack._msg_buf.as_ptr();
+        }
+        let errno = err.map_or(0, |e| e.to_errno());
+        // SAFETY: The input skb is valid (type invariant), its `sk` the
+        // kernel socket and `NETLINK_CB` the sender. `message` holds a whole
+        // message: at least a header, and `nlmsg_len` readable bytes (checked
+        // above). `extack` is valid for the call and `_msg`, if set, points
+        // to its NUL-terminated `_msg_buf`; netlink copies it before
+        // returning.
+        unsafe {
+            bindings::netlink_ack(
+                self.skb.as_ptr(),
+                message.as_ptr().cast_mut().cast::<bindings::nlmsghdr>(),
+                errno,
+                &extack,
+            )
+        };
+    }
+}
+
+impl Drop for Datagram<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Protocols flush (and count failures) themselves; this only makes
+        // sure gathered replies are never dropped unsent.
+        self.send_pending();
+    }
+}
+
+/// A netlink header copy aligned like `struct nlmsghdr`.
+#[repr(C, align(4))]
+struct HeaderCopy([u8; NLMSG_HDRLEN]);
+
+/// Writes formatted text into a fixed C char buffer, truncating, always
+/// leaving room for the terminating NUL.
+pub(super) struct CBufWriter<'b> {
+    buf: &'b mut [c_char],
+    len: usize,
+}
+
+impl<'b> CBufWriter<'b> {
+    pub(super) fn new(buf: &'b mut [c_char]) -> Self {
+        CBufWriter { buf, len: 0 }
+    }
+
+    /// NUL-terminates what was written.
+    pub(super) fn terminate(self) {
+        if let Some(last) = self.buf.get_mut(self.len) {
+            *last = 0;
+        }
+    }
+}
+
+impl fmt::Write for CBufWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len().saturating_sub(1).saturating_sub(self.len);
+        for (dst, &b) in self
+            .buf
+            .iter_mut()
+            .skip(self.len)
+            .zip(s.as_bytes().iter().take(room))
+        {
+            *dst = b as c_char;
+        }
+        self.len += core::cmp::min(room, s.len());
+        Ok(())
+    }
+}

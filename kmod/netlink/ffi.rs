@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one-line C accessors of `netlink_helpers.c` (prototypes in
+//! `netlink_helpers.h`): what the Rust bindings cannot reach because
+//! `struct sock` and `struct net_generic` are opaque to them or because the
+//! C helper is `static inline`. Each is documented at its call site.
+
+use kernel::{bindings, prelude::*};
+
+// `struct net` embeds an empty array type that rustc flags as not FFI-safe;
+// only pointers to it cross, which is sound.
+#[allow(improper_ctypes)]
+extern "C" {
+    /// `sock_hold(sk)`.
+    pub(super) fn rustnl_sock_hold(sk: *mut bindings::sock);
+    /// `sock_put(sk)`.
+    pub(super) fn rustnl_sock_put(sk: *mut bindings::sock);
+    /// `refcount_read(&sk->sk_refcnt)`.
+    pub(super) fn rustnl_sock_refcnt(sk: *const bindings::sock) -> c_uint;
+    /// `net_generic(net, id)`.
+    pub(super) fn rustnl_net_generic(net: *const bindings::net, id: c_uint) -> *mut c_void;
+    /// `net_generic(sock_net(sk), id)`: one call on the input path.
+    pub(super) fn rustnl_sock_net_generic(sk: *const bindings::sock, id: c_uint) -> *mut c_void;
+    /// `INIT_DELAYED_WORK(dwork, func)`.
+    pub(super) fn rustnl_init_delayed_work(
+        dwork: *mut bindings::delayed_work,
+        func: bindings::work_func_t,
+    );
+    /// `queue_delayed_work(system_dfl_wq, dwork, msecs_to_jiffies(msecs))`.
+    pub(super) fn rustnl_queue_delayed_work(
+        dwork: *mut bindings::delayed_work,
+        msecs: c_uint,
+    ) -> bool;
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A protocol in every network namespace: pernet operations and the input
+//! callback.
+//!
+//! Set-up of a namespace (`init`): everything that can fail except the
+//! socket itself is allocated first (state, ticker, bookkeeping); the state,
+//! built in full, goes into the namespace's `net_generic` slot; only then is
+//! the kernel socket created, so the input callback always finds the state
+//! and there is no "starting up" answer. Teardown: `pre_exit` stops the tick,
+//! says goodbye and releases the socket; the pernet core then waits one RCU
+//! grace period for all namespaces going away together; `exit` waits for
+//! senders still inside the input callback and frees everything.
+//!
+//! C header: [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h).
+
+use super::{
+    datagram::Datagram,
+    ffi,
+    socket::{KernelSocket, ReleasedSocket},
+    ticker::Ticker,
+    Protocol,
+};
+use core::{marker::PhantomData, ptr::NonNull};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::atomic::{Acquire, Atomic, Full, Relaxed, Release},
+    types::Opaque,
+};
+
+/// What the pernet core keeps for us in every namespace: `size` bytes it
+/// zeroes before `init` and frees after `exit` (or after a failed `init`).
+///
+/// # Invariants
+///
+/// `state` is null or came from `KBox::<P>::into_raw`; it is set before the
+/// namespace's kernel socket is created and cleared only in `exit`, after the
+/// socket was released and every sender has left the input callback. So
+/// whenever input runs, `state` is set. `serving` is null or came from
+/// `KBox::<Serving<P>>::into_raw`; it is only touched by `init`, `pre_exit`
+/// and `exit`, which the pernet core serialises per namespace.
+#[repr(C)]
+struct Slot<P: Protocol> {
+    state: *const P,
+    serving: *mut Serving<P>,
+}
+
+/// A namespace's socket and ticker.
+struct Serving<P: Protocol> {
+    /// Until `pre_exit`.
+    socket: Option<KernelSocket>,
+    /// From `pre_exit` on; waits for senders when dropped in `exit`.
+    released: Option<ReleasedSocket>,
+    ticker: Option<Pin<KBox<Ticker<P>>>>,
+}
+
+/// The pernet operations (linked into the kernel's list while registered).
+struct PernetOps(Opaque<bindings::pernet_operations>);
+// SAFETY: Written only before registration (under `PERNET_REGISTERED`), then
+// owned by the pernet core, which serialises access.
+unsafe impl Sync for PernetOps {}
+static PERNET_OPS: PernetOps = PernetOps(Opaque::uninit());
+/// The pernet id, assigned by the core at registration.
+static PERNET_ID: Atomic<u32> = Atomic::new(0);
+/// Only one registration per module (the statics above are single).
+static PERNET_REGISTERED: Atomic<bool> = Atomic::new(false);
+/// Set while `register_pernet_subsys` runs `init` for the namespaces that
+/// exist at load (it holds `pernet_ops_rwsem` for writing throughout, so no
+/// namespace is created meanwhile).
+static LOADING: Atomic<bool> = Atomic::new(false);
+/// Set once a kernel socket was created during the load: from then on the
+/// unit is usable, and user sockets of it may hold module references.
+static UNIT_PUBLISHED: Atomic<bool> = Atomic::new(false);
+
+/// This namespace's slot.
+///
+/// # Safety
+///
+/// `net` must be live and the registration active.
+unsafe fn slot<P: Protocol>(net: *mut bindings::net) -> *mut Slot<P> {
+    // SAFETY: As required by the caller; with `size` set, the core allocated
+    // a zeroed `Slot<P>`-sized block for this id in every namespace.
+    unsafe { ffi::rustnl_net_generic(net, PERNET_ID.load(Relaxed)).cast() }
+}
+
+/// Pernet `init`.
+///
+/// # Safety
+///
+/// Called by the pernet core for a namespace being set up.
+unsafe extern "C" fn pernet_init<P: Protocol>(net: *mut bindings::net) -> c_int {
+    // SAFETY: As documented.
+    match unsafe { serve::<P>(net) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Sets up `net`: state, then socket, then tick.
+///
+/// # Safety
+///
+/// `net` is a namespace being set up by the pernet core (its slot zeroed).
+unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
+    let cfg = P::config();
+    // Everything that can fail, before the socket exists.
+    let state = KBox::new(P::new_state()?, GFP_KERNEL)?;
+    let ticker = match cfg.tick_ms {
+        0 => None,
+        ms => Some(Ticker::<P>::new(ms)?),
+    };
+    let mut serving = KBox::new(
+        Serving {
+            socket: None,
+            released: None,
+            ticker,
+        },
+        GFP_KERNEL,
+    )?;
+    // SAFETY: `net` is live and registered (pernet init).
+    let slot = unsafe { slot::<P>(net) };
+    let state = KBox::into_raw(state);
+    // INVARIANT: The state is set before the socket exists.
+    // SAFETY: The slot is ours; nothing else reads it before the socket
+    // exists, and creating the socket publishes this store.
+    unsafe { (*slot).state = state };
+    // SAFETY: `net` is live; `input_trampoline` finds the state set above.
+    let socket = match unsafe { KernelSocket::new(net, &cfg, input_trampoline::<P>) } {
+        Ok(socket) => socket,
+        Err(e) if LOADING.load(Relaxed) && UNIT_PUBLISHED.load(Relaxed) => {
+            // Failing now would fail the module's load while user sockets
+            // opened since the unit became usable hold references to it
+            // (the loader frees a module whose init failed regardless).
+            // This namespace goes without the unit instead; `exit` frees
+            // the state.
+            pr_err!(
+                "cannot create the netlink socket of a network namespace (errno {}): it is left without the unit\n",
+                e.to_errno()
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            // SAFETY: Unpublished (no socket was created): take it back.
+            unsafe { (*slot).state = core::ptr::null() };
+            // SAFETY: From `KBox::into_raw` above, not shared.
+            drop(unsafe { KBox::from_raw(state) });
+            return Err(e);
+        }
+    };
+    if LOADING.load(Relaxed) {
+        UNIT_PUBLISHED.store(true, Relaxed);
+    }
+    if let Some(ticker) = serving.ticker.as_mut() {
+        // SAFETY: The state and the socket live until `pre_exit` stops the
+        // ticker (the state until `exit`, the socket until its release).
+        unsafe { ticker.as_mut().start(&*state, socket.sock()) };
+    }
+    serving.socket = Some(socket);
+    // SAFETY: The slot is ours (pernet init).
+    unsafe { (*slot).serving = KBox::into_raw(serving) };
+    Ok(())
+}
+
+/// Pernet `pre_exit`: stop ticking, say goodbye, release the socket.
+///
+/// # Safety
+///
+/// Called by the pernet core for a namespace whose `init` succeeded.
+unsafe extern "C" fn pernet_pre_exit<P: Protocol>(net: *mut bindings::net) {
+    // SAFETY: `net` is live and our registration active.
+    let slot = unsafe { slot::<P>(net) };
+    // SAFETY: See `Slot`'s invariants: set by `init`, ours until `exit`.
+    let (state, serving) = unsafe { ((*slot).state, (*slot).serving) };
+    if serving.is_null() || state.is_null() {
+        return; // A namespace left without the unit.
+    }
+    // SAFETY: `serving` is a live box only this pernet path touches, and the
+    // state outlives it (`Slot`'s invariants).
+    let (state, serving) = unsafe { (&*state, &mut *serving) };
+    if let Some(ticker) = serving.ticker.as_ref() {
+        ticker.stop();
+    }
+    if let Some(socket) = serving.socket.take() {
+        state.closing(socket.sock());
+        serving.released = Some(socket.release());
+    }
+}
+
+/// Pernet `exit`: wait for senders, free the namespace's socket and state.
+///
+/// # Safety
+///
+/// Called by the pernet core for a namespace whose `init` succeeded, after
+/// its `pre_exit` and an RCU grace period.
+unsafe extern "C" fn pernet_exit<P: Protocol>(net: *mut bindings::net) {
+    // SAFETY: `net` is live and our registration active.
+    let slot = unsafe { slot::<P>(net) };
+    // SAFETY: `serving` is ours (see `Slot`); taken out exactly once, here.
+    let serving = unsafe { core::ptr::replace(&raw mut (*slot).serving, core::ptr::null_mut()) };
+    if !serving.is_null() {
+        // SAFETY: From `KBox::into_raw` in `serve`. Dropping it waits for
+        // senders in the input callback (`ReleasedSocket`), then frees.
+        drop(unsafe { KBox::from_raw(serving) });
+    }
+    // No input can run now: the socket is released and its senders gone.
+    // SAFETY: As above for `state`.
+    let state = unsafe { core::ptr::replace(&raw mut (*slot).state, core::ptr::null()) };
+    if !state.is_null() {
+        // SAFETY: From `KBox::into_raw` in `serve`, no longer shared.
+        drop(unsafe { KBox::from_raw(state.cast_mut()) });
+    }
+}
+
+/// Registration of a [`Protocol`] with every network namespace; unregisters
+/// (tearing every namespace down) on drop.
+pub(crate) struct Pernet<P: Protocol> {
+    _p: PhantomData<P>,
+}
+
+impl<P: Protocol> Pernet<P> {
+    /// Registers `P`: its `init` runs now for every existing namespace and
+    /// later for each new one. Fails with the first namespace's error, as
+    /// long as the unit was not usable yet (see [`serve`]).
+    pub(crate) fn register() -> Result<Self> {
+        if PERNET_REGISTERED.xchg(true, Full) {
+            return Err(EBUSY);
+        }
+        let ops = PERNET_OPS.0.get();
+        // SAFETY: Not registered (checked above), so nobody else accesses
+        // `ops`; `pernet_operations` is plain data for which zero is valid.
+        unsafe {
+            ops.write(bindings::pernet_operations {
+                init: Some(pernet_init::<P>),
+                pre_exit: Some(pernet_pre_exit::<P>),
+                exit: Some(pernet_exit::<P>),
+                id: PERNET_ID.as_ptr(),
+                size: size_of::<Slot<P>>(),
+                ..Default::default()
+            })
+        };
+        UNIT_PUBLISHED.store(false, Relaxed);
+        LOADING.store(true, Release);
+        // SAFETY: `ops` is initialised and static.
+        let ret = unsafe { bindings::register_pernet_subsys(ops) };
+        LOADING.store(false, Release);
+        if ret < 0 {
+            PERNET_REGISTERED.store(false, Release);
+            return Err(Error::from_errno(ret));
+        }
+        Ok(Pernet { _p: PhantomData })
+    }
+}
+
+impl<P: Protocol> Drop for Pernet<P> {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `register`; runs `pre_exit`, one grace
+        // period, then `exit` for every namespace.
+        unsafe { bindings::unregister_pernet_subsys(PERNET_OPS.0.get()) };
+        PERNET_REGISTERED.store(false, Release);
+    }
+}
+
+/// The input callback netlink calls for every datagram sent to the socket.
+///
+/// # Safety
+///
+/// Called by the netlink core only, with a valid `skb` that it owns and keeps
+/// alive for the duration of the call; `skb->sk` is the kernel socket and
+/// `NETLINK_CB(skb)` describes the sender.
+unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) {
+    let Some(skb) = NonNull::new(skb) else {
+        return;
+    };
+    // SAFETY: The netlink core passes a valid input skb that outlives this
+    // call.
+    let Some(datagram) = (unsafe { Datagram::from_raw(skb) }) else {
+        return;
+    };
+    let sk = datagram.kernel_sock();
+    // SAFETY: `sk` is the receiving kernel socket, valid during the callback;
+    // its namespace is live and our registration active while it exists.
+    let slot = unsafe { ffi::rustnl_sock_net_generic(sk.as_ptr(), PERNET_ID.load(Acquire)) }
+        .cast::<Slot<P>>();
+    // SAFETY: The slot of a namespace being served; `state` was stored
+    // before the socket was created, which ordered the store before any
+    // lookup that found the socket (`Slot`'s invariants).
+    let state = unsafe { (*slot).state };
+    // SAFETY: Set whenever input runs, and freed only after every sender has
+    // left this callback (`Slot`'s invariants).
+    let state = unsafe { &*state };
+    state.receive(sk, &datagram);
+}

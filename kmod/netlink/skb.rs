@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Outgoing socket buffers holding netlink messages.
+//!
+//! C header: [`include/net/netlink.h`](srctree/include/net/netlink.h).
+
+use super::raw_gfp;
+use crate::proto::NLMSG_HDRLEN;
+use core::{mem::ManuallyDrop, ptr::NonNull};
+use kernel::{alloc::Flags, bindings, prelude::*};
+
+/// Netlink messages are aligned to this many bytes.
+const NLMSG_ALIGNTO: usize = 4;
+
+/// `SMP_CACHE_BYTES` (x86-64, arm64): `__alloc_skb` aligns to it.
+const CACHE_LINE: usize = 64;
+
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))`: what `__alloc_skb` adds
+/// to the data it is asked for.
+pub(super) const SHARED_INFO: usize =
+    (size_of::<bindings::skb_shared_info>() + CACHE_LINE - 1) & !(CACHE_LINE - 1);
+
+/// Largest skb that gathers several replies to one datagram: with
+/// `skb_shared_info` it fills 32 KiB, one order-3 block (32 KiB of data
+/// would need order 4).
+pub(super) const BATCH_ROOM: usize = (32 * 1024 - SHARED_INFO) & !(CACHE_LINE - 1);
+
+/// The length of `parts` together; `EMSGSIZE` on overflow.
+#[inline]
+pub(super) fn payload_len(parts: &[&[u8]]) -> Result<usize> {
+    parts
+        .iter()
+        .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+        .ok_or(EMSGSIZE)
+}
+
+/// `NLMSG_ALIGN(NLMSG_HDRLEN + payload)`, or `None` on overflow.
+#[inline]
+pub(super) fn nlmsg_total_size(payload: usize) -> Option<usize> {
+    NLMSG_HDRLEN
+        .checked_add(payload)?
+        .checked_add(NLMSG_ALIGNTO - 1)
+        .map(|v| v & !(NLMSG_ALIGNTO - 1))
+}
+
+/// An outgoing socket buffer holding one or more netlink messages.
+///
+/// # Invariants
+///
+/// `skb` points to a valid `sk_buff` owned by this value, with at least
+/// `room` bytes of tailroom left; its data is linear.
+pub(crate) struct SkBuff {
+    skb: NonNull<bindings::sk_buff>,
+    room: usize,
+    messages: u32,
+}
+
+impl SkBuff {
+    /// Allocates an empty skb with room for `size` bytes of messages.
+    #[inline]
+    pub(super) fn alloc(size: usize, flags: Flags) -> Result<Self> {
+        let size_c = u32::try_from(size).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `__alloc_skb` has no preconditions beyond valid arguments;
+        // callers pick `flags` for their context.
+        let raw =
+            unsafe { bindings::__alloc_skb(size_c, raw_gfp(flags), 0, bindings::NUMA_NO_NODE) };
+        // INVARIANT: A non-null `raw` is a fresh linear skb that we own, with
+        // at least `size` bytes of tailroom.
+        Ok(SkBuff {
+            skb: NonNull::new(raw).ok_or(ENOMEM)?,
+            room: size,
+            messages: 0,
+        })
+    }
+
+    /// How many messages it holds.
+    #[inline]
+    pub(super) fn messages(&self) -> u32 {
+        self.messages
+    }
+
+    /// Appends one netlink message (header addressed to `portid`, payload
+    /// `parts` concatenated, `payload` bytes in all). Padding is zeroed by
+    /// `__nlmsg_put`; every payload byte is written from `parts`, so no
+    /// uninitialised byte is ever sent. Fails with `EMSGSIZE` (and appends
+    /// nothing) if it does not fit.
+    #[inline]
+    pub(super) fn put_message(
+        &mut self,
+        payload: usize,
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]],
+    ) -> Result {
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        if size > self.room {
+            return Err(EMSGSIZE);
+        }
+        let payload_c = i32::try_from(payload).map_err(|_| EMSGSIZE)?;
+        // SAFETY: `skb` is valid and has at least `room >= size =
+        // nlmsg_total_size(payload)` bytes of tailroom (type invariant), what
+        // `__nlmsg_put` needs for this payload.
+        let nlh = unsafe {
+            bindings::__nlmsg_put(
+                self.skb.as_ptr(),
+                portid,
+                seq,
+                i32::from(ty),
+                payload_c,
+                i32::from(flags),
+            )
+        };
+        if nlh.is_null() {
+            return Err(EMSGSIZE);
+        }
+        // INVARIANT: `__nlmsg_put` used `size` bytes of the tailroom.
+        self.room -= size;
+        self.messages += 1;
+        // SAFETY: `nlmsg_data(nlh)` is `nlh + NLMSG_HDRLEN`, inside the skb.
+        let mut dst = unsafe { nlh.cast::<u8>().add(NLMSG_HDRLEN) };
+        for part in parts {
+            // SAFETY: `__nlmsg_put` reserved `payload` bytes after the header;
+            // the parts add up to `payload`, so each copy stays inside that
+            // area, and a skb we own cannot overlap the borrowed `part`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len());
+                dst = dst.add(part.len());
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates an skb with exactly one netlink message (see
+    /// [`SkBuff::put_message`]).
+    #[inline]
+    pub(crate) fn message(
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]],
+        gfp: Flags,
+    ) -> Result<Self> {
+        let payload = payload_len(parts)?;
+        let mut skb = Self::alloc(nlmsg_total_size(payload).ok_or(EMSGSIZE)?, gfp)?;
+        skb.put_message(payload, portid, seq, ty, flags, parts)?;
+        Ok(skb)
+    }
+
+    /// The bytes written so far (for the in-kernel tests).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(super) fn data(&self) -> &[u8] {
+        // SAFETY: The skb is ours and linear (type invariant): `data` points
+        // to `len` initialised bytes that live as long as the skb.
+        unsafe {
+            let s = self.skb.as_ref();
+            core::slice::from_raw_parts(s.data, s.len as usize)
+        }
+    }
+
+    /// Gives up ownership, for a consuming C call.
+    #[inline]
+    pub(super) fn into_raw(self) -> *mut bindings::sk_buff {
+        ManuallyDrop::new(self).skb.as_ptr()
+    }
+}
+
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own a valid skb; free it once.
+        unsafe { bindings::nlmsg_free(self.skb.as_ptr()) };
+    }
+}
