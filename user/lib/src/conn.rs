@@ -146,11 +146,7 @@ pub mod testing {
                 self.queue.extend(more);
             }
             self.buf = self.queue.pop_front().ok_or(Error::Timeout)?;
-            Ok(Datagram {
-                bytes: &self.buf,
-                sender: 0,
-                groups: 0,
-            })
+            Ok(Datagram::new(&self.buf))
         }
 
         fn last(&self) -> &[u8] {

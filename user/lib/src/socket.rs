@@ -33,11 +33,13 @@ pub struct Socket {
     buf: Vec<u8>,
     mode: RecvMode,
     nonblocking: bool,
+    all_nsid: bool,
     last_len: usize,
 }
 
 /// One received datagram, borrowed from the socket's buffer.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Datagram<'a> {
     /// The bytes received.
     pub bytes: &'a [u8],
@@ -45,13 +47,52 @@ pub struct Datagram<'a> {
     pub sender: u32,
     /// Multicast group mask it was sent to (0: unicast).
     pub groups: u32,
+    /// With [`Socket::set_listen_all_nsid`]: the id, in the socket's network
+    /// namespace, of the namespace the datagram comes from (`None`: none was
+    /// reported, e.g. the socket's own namespace without an id).
+    pub nsid: Option<i32>,
 }
 
 impl<'a> Datagram<'a> {
+    /// A datagram from the kernel (sender 0, unicast), e.g. for a
+    /// [`Conn`](crate::Conn) test double.
+    pub fn new(bytes: &'a [u8]) -> Datagram<'a> {
+        Datagram {
+            bytes,
+            sender: 0,
+            groups: 0,
+            nsid: None,
+        }
+    }
+
     /// The messages of this datagram (zero copy; never panics).
     pub fn messages(&self) -> Messages<'a> {
         Messages::new(self.bytes)
     }
+}
+
+/// `socket(AF_NETLINK, SOCK_RAW, protocol)`.
+fn raw_socket(protocol: u32) -> Result<OwnedFd> {
+    // SAFETY: plain system call.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            protocol as libc::c_int,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EPROTONOSUPPORT) => Error::ProtocolNotSupported { unit: protocol },
+            _ => Error::Io {
+                op: "socket(AF_NETLINK)",
+                source: err,
+            },
+        });
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn sockaddr(pid: u32, groups: u32) -> libc::sockaddr_nl {
@@ -80,40 +121,112 @@ impl Socket {
     /// Opens a socket and binds it to the multicast `groups` bit mask (groups
     /// 1..=32; use [`Socket::add_membership`] for any group number).
     pub fn open_with_groups(protocol: u32, groups: u32) -> Result<Socket> {
-        // SAFETY: plain system call.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                protocol as libc::c_int,
+        Self::bind_new(raw_socket(protocol)?, protocol, groups)
+    }
+
+    /// Opens a socket in the network namespace `netns` (a descriptor of
+    /// `/proc/PID/ns/net`, `/run/netns/NAME`, ...) and binds it to `groups`.
+    /// A socket stays in the namespace it was created in: a short-lived
+    /// thread enters `netns` (`setns`) to create it, nothing else changes
+    /// namespace. Needs `CAP_SYS_ADMIN` over the namespace.
+    pub fn open_in_netns(protocol: u32, groups: u32, netns: BorrowedFd<'_>) -> Result<Socket> {
+        let ns = netns.as_raw_fd();
+        let fd = std::thread::scope(|s| {
+            s.spawn(move || {
+                // SAFETY: plain system call on a descriptor the caller
+                // lends us; it changes this (short-lived) thread only.
+                if unsafe { libc::setns(ns, libc::CLONE_NEWNET) } < 0 {
+                    return Err(Error::io("setns(CLONE_NEWNET)"));
+                }
+                raw_socket(protocol)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::Unexpected("namespace thread failed".into())))
+        })?;
+        Self::bind_new(fd, protocol, groups)
+    }
+
+    /// [`Socket::open_in_netns`] for the namespace file at `path`
+    /// (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub fn open_in_netns_path(
+        protocol: u32,
+        groups: u32,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Socket> {
+        let ns = std::fs::File::open(path).map_err(|source| Error::Io {
+            op: "open(network namespace)",
+            source,
+        })?;
+        Self::open_in_netns(protocol, groups, ns.as_fd())
+    }
+
+    /// Takes over a netlink socket opened elsewhere (inherited, received
+    /// over a Unix socket, created in another namespace). Its protocol and
+    /// port id are read from the kernel; an unbound socket is bound (no
+    /// groups). Anything but an `AF_NETLINK` socket is refused.
+    pub fn from_fd(fd: OwnedFd) -> Result<Socket> {
+        let mut protocol: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `protocol`/`len` describe a writable c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PROTOCOL,
+                (&mut protocol as *mut libc::c_int).cast(),
+                &mut len,
             )
         };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EPROTONOSUPPORT) => Error::ProtocolNotSupported { unit: protocol },
-                _ => Error::Io {
-                    op: "socket(AF_NETLINK)",
-                    source: err,
-                },
-            });
+        if rc < 0 {
+            return Err(Error::io("getsockopt(SO_PROTOCOL)"));
         }
-        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut sock = Socket {
+        // SAFETY: plain fcntl on a descriptor we own.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        if flags < 0 {
+            return Err(Error::io("fcntl(F_GETFL)"));
+        }
+        let mut sock = Socket::wrap(fd, protocol as u32);
+        sock.nonblocking = flags & libc::O_NONBLOCK != 0;
+        let addr = sock.local_addr()?;
+        if i32::from(addr.nl_family) != libc::AF_NETLINK {
+            return Err(Error::Unexpected(format!(
+                "descriptor is a socket of address family {}, not AF_NETLINK",
+                addr.nl_family
+            )));
+        }
+        if addr.nl_pid == 0 {
+            sock.bind(0)?;
+        } else {
+            sock.port_id = addr.nl_pid;
+        }
+        Ok(sock)
+    }
+
+    fn wrap(fd: OwnedFd, protocol: u32) -> Socket {
+        Socket {
             fd,
             protocol,
             port_id: 0,
             buf: vec![0; INITIAL_BUFFER],
             mode: RecvMode::default(),
             nonblocking: false,
+            all_nsid: false,
             last_len: 0,
-        };
+        }
+    }
+
+    fn bind_new(fd: OwnedFd, protocol: u32, groups: u32) -> Result<Socket> {
+        let mut sock = Socket::wrap(fd, protocol);
+        sock.bind(groups)?;
+        Ok(sock)
+    }
+
+    fn bind(&mut self, groups: u32) -> Result<()> {
         let sa = sockaddr(0, groups);
         // SAFETY: `sa` is a valid sockaddr_nl of the given length.
         let rc = unsafe {
             libc::bind(
-                sock.fd.as_raw_fd(),
+                self.fd.as_raw_fd(),
                 (&sa as *const libc::sockaddr_nl).cast(),
                 size_of::<libc::sockaddr_nl>() as libc::socklen_t,
             )
@@ -121,8 +234,8 @@ impl Socket {
         if rc < 0 {
             return Err(Error::io("bind(AF_NETLINK)"));
         }
-        sock.port_id = sock.local_addr()?.nl_pid;
-        Ok(sock)
+        self.port_id = self.local_addr()?.nl_pid;
+        Ok(())
     }
 
     fn local_addr(&self) -> Result<libc::sockaddr_nl> {
@@ -232,6 +345,21 @@ impl Socket {
         self.setsockopt(libc::SOL_NETLINK, name, on as libc::c_int, op)
     }
 
+    /// `NETLINK_LISTEN_ALL_NSID`: receive the multicasts of every network
+    /// namespace that has an id in this socket's namespace (and on which the
+    /// caller has `CAP_NET_BROADCAST`), each [`Datagram`] telling its
+    /// namespace's id in [`Datagram::nsid`] (read from the control message
+    /// of `recvmsg`).
+    pub fn set_listen_all_nsid(&mut self, on: bool) -> Result<()> {
+        self.set_netlink_option(
+            libc::NETLINK_LISTEN_ALL_NSID,
+            on,
+            "setsockopt(NETLINK_LISTEN_ALL_NSID)",
+        )?;
+        self.all_nsid = on;
+        Ok(())
+    }
+
     /// `NETLINK_EXT_ACK`: ask for error texts in `NLMSG_ERROR`.
     pub fn set_ext_ack(&self, on: bool) -> Result<()> {
         self.setsockopt(
@@ -321,24 +449,68 @@ impl Socket {
         self.mode = mode;
     }
 
-    fn recv_once(&mut self, flags: libc::c_int) -> Result<(usize, libc::sockaddr_nl)> {
+    fn recv_once(&mut self, flags: libc::c_int) -> Result<(usize, libc::sockaddr_nl, Option<i32>)> {
         loop {
             let mut sa = sockaddr(0, 0);
-            let mut len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-            // SAFETY: `buf` is writable for its length; `sa`/`len` describe a
-            // writable sockaddr_nl.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    flags | libc::MSG_TRUNC,
-                    (&mut sa as *mut libc::sockaddr_nl).cast(),
-                    &mut len,
-                )
+            let mut nsid = None;
+            let n = if self.all_nsid {
+                let mut iov = libc::iovec {
+                    iov_base: self.buf.as_mut_ptr().cast(),
+                    iov_len: self.buf.len(),
+                };
+                // Room for a few control messages, aligned for cmsghdr.
+                let mut control = [0u64; 16];
+                // SAFETY: msghdr is plain data; all-zero is a valid value.
+                let mut msg: libc::msghdr = unsafe { zeroed() };
+                msg.msg_name = (&mut sa as *mut libc::sockaddr_nl).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = control.as_mut_ptr().cast();
+                msg.msg_controllen = std::mem::size_of_val(&control) as _;
+                // SAFETY: every pointer in `msg` refers to live, writable
+                // memory of the length given.
+                let n = unsafe {
+                    libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags | libc::MSG_TRUNC)
+                };
+                if n >= 0 {
+                    // SAFETY: `msg` was filled by recvmsg; the CMSG_* helpers
+                    // stay within `msg_control`/`msg_controllen`.
+                    let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+                    while !c.is_null() {
+                        // SAFETY: `c` points at a cmsghdr inside `control`.
+                        let h = unsafe { &*c };
+                        if h.cmsg_level == libc::SOL_NETLINK
+                            && h.cmsg_type == libc::NETLINK_LISTEN_ALL_NSID
+                            && h.cmsg_len as usize >= unsafe { libc::CMSG_LEN(4) } as usize
+                        {
+                            // SAFETY: the kernel wrote an int after the header.
+                            nsid = Some(unsafe {
+                                std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>())
+                            });
+                        }
+                        // SAFETY: as above.
+                        c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+                    }
+                }
+                n
+            } else {
+                let mut len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+                // SAFETY: `buf` is writable for its length; `sa`/`len` describe a
+                // writable sockaddr_nl.
+                unsafe {
+                    libc::recvfrom(
+                        self.fd.as_raw_fd(),
+                        self.buf.as_mut_ptr().cast(),
+                        self.buf.len(),
+                        flags | libc::MSG_TRUNC,
+                        (&mut sa as *mut libc::sockaddr_nl).cast(),
+                        &mut len,
+                    )
+                }
             };
             if n >= 0 {
-                return Ok((n as usize, sa));
+                return Ok((n as usize, sa, nsid));
             }
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
@@ -356,22 +528,22 @@ impl Socket {
 
     /// Receives one datagram, never silently truncated (see [`RecvMode`]).
     pub fn recv(&mut self) -> Result<Datagram<'_>> {
-        let (n, sa) = match self.mode {
+        let (n, sa, nsid) = match self.mode {
             RecvMode::Grow => {
-                let (size, _) = self.recv_once(libc::MSG_PEEK)?;
+                let (size, _, _) = self.recv_once(libc::MSG_PEEK)?;
                 if size > self.buf.len() {
                     self.buf.resize(size, 0);
                 }
                 self.recv_once(0)?
             }
             RecvMode::Fixed => {
-                let (size, sa) = self.recv_once(0)?;
+                let (size, sa, nsid) = self.recv_once(0)?;
                 if size > self.buf.len() {
                     let buffer = self.buf.len();
                     self.buf.resize(size, 0);
                     return Err(Error::Truncated { size, buffer });
                 }
-                (size, sa)
+                (size, sa, nsid)
             }
         };
         // The peeked datagram is the one consumed, so it fits; `min` keeps
@@ -382,6 +554,7 @@ impl Socket {
             bytes: &self.buf[..n],
             sender: sa.nl_pid,
             groups: sa.nl_groups,
+            nsid,
         })
     }
 
@@ -481,6 +654,118 @@ mod tests {
         assert!(matches!(s.recv(), Err(Error::Timeout)));
         s.set_nonblocking(true).unwrap();
         assert!(matches!(s.recv(), Err(Error::WouldBlock)));
+    }
+
+    #[test]
+    fn from_fd_takes_over_a_socket_and_refuses_other_descriptors() {
+        // SAFETY: plain system call; the descriptor is owned right away.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        assert!(raw >= 0);
+        // SAFETY: fresh descriptor, owned by nothing else.
+        let mut s = Socket::from_fd(unsafe { OwnedFd::from_raw_fd(raw) }).unwrap();
+        assert_eq!(s.protocol(), libc::NETLINK_ROUTE as u32);
+        assert_ne!(s.port_id(), 0, "an unbound socket is bound");
+        assert!(
+            matches!(s.recv(), Err(Error::WouldBlock)),
+            "O_NONBLOCK is seen"
+        );
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        assert!(Socket::from_fd(OwnedFd::from(file)).is_err());
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        match Socket::from_fd(OwnedFd::from(udp)) {
+            Err(Error::Unexpected(m)) => assert!(m.contains("not AF_NETLINK"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A fresh network namespace (kept by a descriptor), or `None` where
+    /// this process may not create one.
+    fn new_netns() -> Option<std::fs::File> {
+        std::thread::spawn(|| {
+            // SAFETY: plain system call; it changes this thread only.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return None;
+            }
+            std::fs::File::open("/proc/thread-self/ns/net").ok()
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn link_count(s: &mut Socket) -> usize {
+        s.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut b = MessageBuilder::new();
+        b.push(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0u8; 16])
+            .unwrap();
+        s.request(b.as_bytes(), |_| Ok(())).unwrap()
+    }
+
+    /// A socket opened in another namespace sees that namespace (only `lo`
+    /// in a fresh one); with NETLINK_LISTEN_ALL_NSID a socket here receives
+    /// that namespace's link events, tagged with the id we gave it.
+    #[test]
+    fn socket_in_another_netns_and_events_tagged_with_its_nsid() {
+        let Some(ns) = new_netns() else {
+            eprintln!("skipped: cannot create a network namespace here");
+            return;
+        };
+        let mut inside = Socket::open_in_netns(libc::NETLINK_ROUTE as u32, 0, ns.as_fd()).unwrap();
+        assert_eq!(link_count(&mut inside), 1, "a fresh namespace has lo only");
+        let path = format!("/proc/self/fd/{}", ns.as_raw_fd());
+        let mut by_path = Socket::open_in_netns_path(libc::NETLINK_ROUTE as u32, 0, path).unwrap();
+        assert_eq!(link_count(&mut by_path), 1);
+
+        // Give the namespace an id here (RTM_NEWNSID: rtgenmsg, NETNSA_FD,
+        // NETNSA_NSID).
+        let nsid = 1000 + (std::process::id() % 20000) as i32;
+        let mut here = Socket::open(libc::NETLINK_ROUTE as u32).unwrap();
+        here.set_ext_ack(true).unwrap();
+        here.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut p = vec![0u8; 4];
+        p.extend_from_slice(&8u16.to_ne_bytes());
+        p.extend_from_slice(&3u16.to_ne_bytes()); // NETNSA_FD
+        p.extend_from_slice(&(ns.as_raw_fd() as u32).to_ne_bytes());
+        p.extend_from_slice(&8u16.to_ne_bytes());
+        p.extend_from_slice(&1u16.to_ne_bytes()); // NETNSA_NSID
+        p.extend_from_slice(&nsid.to_ne_bytes());
+        let mut b = MessageBuilder::new();
+        b.push(88, NLM_F_REQUEST | crate::proto::NLM_F_ACK, 2, &p) // RTM_NEWNSID
+            .unwrap();
+        here.request(b.as_bytes(), |_| Ok(())).unwrap();
+
+        let mut all = Socket::open_with_groups(libc::NETLINK_ROUTE as u32, 1).unwrap(); // RTMGRP_LINK
+        all.set_listen_all_nsid(true).unwrap();
+        all.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
+        // Set lo up in the other namespace.
+        let mut ifi = [0u8; 16];
+        ifi[4..8].copy_from_slice(&1i32.to_ne_bytes());
+        ifi[8..12].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+        ifi[12..16].copy_from_slice(&(libc::IFF_UP as u32).to_ne_bytes());
+        let mut b = MessageBuilder::new();
+        b.push(
+            libc::RTM_NEWLINK,
+            NLM_F_REQUEST | crate::proto::NLM_F_ACK,
+            3,
+            &ifi,
+        )
+        .unwrap();
+        inside.request(b.as_bytes(), |_| Ok(())).unwrap();
+        loop {
+            let d = all.recv().expect("the other namespace's link event");
+            let is_link = d
+                .messages()
+                .flatten()
+                .any(|m| m.header.ty == libc::RTM_NEWLINK);
+            if is_link && d.nsid == Some(nsid) {
+                break;
+            }
+        }
     }
 
     #[test]
