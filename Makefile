@@ -94,7 +94,8 @@ VM_ENV_K = $(if $(filter stock,$(KERNEL)),$(STOCK_VM_ENV),$(VM_ENV))
 
 test-host:
 	cargo test --workspace --locked
-	RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --features rustnl/serde
+	cargo test -p rustnl --all-features --locked
+	RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --features rustnl/serde,rustnl/tokio
 	@$(MAKE) --no-print-directory publish-check
 	@bash tests/harness/selftest.sh
 	@bash scripts/uapi.sh check
@@ -178,9 +179,13 @@ bench-modules: kernel
 
 # `cargo publish --dry-run` of every published package (rustnl-shared,
 # rustnl, rustnl-cli): packaged together, so the library and the CLI are
-# verified against the packaged versions of their path dependencies.
+# verified against the packaged versions of their path dependencies. Its own
+# target dir, with the three packages cleaned first: cargo takes a registry
+# crate's build as final for its version, so the packaged copies of a
+# previous run would otherwise be reused.
 publish-check:
-	cargo publish --dry-run --workspace --locked --allow-dirty
+	@cargo clean -q --target-dir target/publish -p rustnl-shared -p rustnl -p rustnl-cli
+	CARGO_TARGET_DIR=target/publish cargo publish --dry-run --workspace --locked --allow-dirty
 
 FUZZ_SECONDS ?= 60
 fuzz:

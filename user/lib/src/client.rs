@@ -285,6 +285,12 @@ impl Subscription {
         &mut self.sock
     }
 
+    /// The socket, for another way of reading it (e.g. an async stream);
+    /// events already received but not yet returned are dropped.
+    pub fn into_socket(self) -> Socket {
+        self.sock
+    }
+
     /// Waits for the next event. [`Error::Overrun`] reports that the kernel
     /// dropped events because this listener's queue was full; the
     /// subscription stays usable.
@@ -310,7 +316,32 @@ impl Subscription {
     }
 }
 
-fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
+/// An [`Event`] that owns its payload (e.g. an item of an async stream).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct OwnedEvent {
+    /// Its kind (message type).
+    pub kind: EventKind,
+    /// Group, origin, sequence number and timestamp.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub header: EventHdr,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Event<'_> {
+    /// A copy that owns its payload.
+    pub fn to_owned_event(&self) -> OwnedEvent {
+        OwnedEvent {
+            kind: self.kind,
+            header: self.header,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+/// Decodes one multicast message of the rustnl module.
+pub fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
     let kind = match MsgType::from_raw(msg.header.ty) {
         Some(MsgType::Event) => EventKind::Broadcast,
         Some(MsgType::Heartbeat) => EventKind::Heartbeat,

@@ -18,8 +18,10 @@ pub mod message;
 pub mod request;
 pub mod socket;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
-pub use client::{Client, Event, EventKind, Subscription};
+pub use client::{Client, Event, EventKind, OwnedEvent, Subscription};
 pub use conn::{testing, Conn};
 pub use error::{Error, KernelError, Result};
 pub use message::MessageBuilder;

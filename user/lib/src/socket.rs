@@ -21,6 +21,14 @@ pub enum RecvMode {
     Fixed,
 }
 
+/// What a receive learnt besides the bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecvMeta {
+    sender: u32,
+    groups: u32,
+    nsid: Option<i32>,
+}
+
 /// Initial receive buffer: a page-sized multiple that holds typical replies.
 const INITIAL_BUFFER: usize = 32 * 1024;
 
@@ -528,6 +536,23 @@ impl Socket {
 
     /// Receives one datagram, never silently truncated (see [`RecvMode`]).
     pub fn recv(&mut self) -> Result<Datagram<'_>> {
+        let meta = self.recv_meta()?;
+        Ok(self.datagram(meta))
+    }
+
+    /// The last datagram received, with `meta` from [`Socket::recv_meta`].
+    pub(crate) fn datagram(&self, meta: RecvMeta) -> Datagram<'_> {
+        Datagram {
+            bytes: &self.buf[..self.last_len],
+            sender: meta.sender,
+            groups: meta.groups,
+            nsid: meta.nsid,
+        }
+    }
+
+    /// Receives one datagram into the buffer ([`Socket::last`]) and returns
+    /// what else is known about it (for callers that cannot hold a borrow).
+    pub(crate) fn recv_meta(&mut self) -> Result<RecvMeta> {
         let (n, sa, nsid) = match self.mode {
             RecvMode::Grow => {
                 let (size, _, _) = self.recv_once(libc::MSG_PEEK)?;
@@ -550,8 +575,7 @@ impl Socket {
         // this true even if another thread raced us on the same socket.
         let n = n.min(self.buf.len());
         self.last_len = n;
-        Ok(Datagram {
-            bytes: &self.buf[..n],
+        Ok(RecvMeta {
             sender: sa.nl_pid,
             groups: sa.nl_groups,
             nsid,

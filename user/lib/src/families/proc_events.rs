@@ -220,6 +220,16 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
     })
 }
 
+/// Decodes one netlink message of the proc connector (`None`: not one of its
+/// events).
+pub fn decode_message(m: &crate::proto::Message<'_>) -> Result<Option<ProcEvent>> {
+    if m.header.ty == NLMSG_DONE {
+        decode(m.payload).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Encodes the connector message that starts (`listen`) or stops the
 /// process events for the sending socket. The kernel's answer
 /// ([`ProcEvent::Ack`]) carries `ack + 1` (its sequence number is the
@@ -329,13 +339,13 @@ impl ProcEvents {
     /// Answers to other listeners' subscriptions ([`ProcEvent::Ack`]) are
     /// passed on too.
     pub fn next_event(&mut self) -> Result<ProcEvent> {
-        super::next_from_kernel(&mut self.sock, &mut self.pending, |m| {
-            if m.header.ty == NLMSG_DONE {
-                decode(m.payload).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
+        super::next_from_kernel(&mut self.sock, &mut self.pending, decode_message)
+    }
+
+    /// The socket and the events received but not yet returned (e.g. to
+    /// wrap the socket in an async stream).
+    pub fn into_parts(self) -> (Socket, std::collections::VecDeque<ProcEvent>) {
+        (self.sock, self.pending)
     }
 
     /// Sets how long [`ProcEvents::next_event`] waits (`None`: forever);

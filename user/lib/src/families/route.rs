@@ -485,6 +485,12 @@ impl RouteEvents {
         super::next_from_kernel(&mut self.sock, &mut self.pending, decode)
     }
 
+    /// The socket and the events received but not yet returned (e.g. to
+    /// wrap the socket in an async stream).
+    pub fn into_parts(self) -> (Socket, std::collections::VecDeque<RouteEvent>) {
+        (self.sock, self.pending)
+    }
+
     /// Sets how long [`RouteEvents::next_event`] waits (`None`: forever);
     /// then it ends in [`Error::Timeout`].
     pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
