@@ -1313,6 +1313,18 @@ fn t_cli_json(ctx: &Ctx) -> TestResult {
             && err.contains("group 33 is not in 1..=32"),
         "stderr {err:?}"
     );
+    // A group the module does not have: one line, before listening.
+    let out = Command::new("rustnl")
+        .args(["listen", "--group", "40", "--timeout", "1s"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1)
+            && err.lines().count() == 1
+            && err.contains("group 40 is not in 1..=32"),
+        "stderr {err:?}"
+    );
     // listen ends at --timeout.
     let start = Instant::now();
     let out = run_cmd("rustnl", &["listen", "--group", "14", "--timeout", "1s"])?;
@@ -1456,6 +1468,46 @@ fn t_families(ctx: &Ctx) -> TestResult {
         "unit 31 still has a kernel socket: {v:?}"
     );
     insmod(ctx, &[])
+}
+
+/// The library's tokio feature against the module: an async request and
+/// the rustnl events as a stream.
+fn t_async(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut events = rustnl::tokio::EventStream::rustnl(DEFAULT_UNIT, &[15])
+            .map_err(|e| format!("event stream: {e}"))?;
+        let sock = Socket::open(DEFAULT_UNIT).map_err(|e| e.to_string())?;
+        let mut sock = rustnl::tokio::AsyncSocket::new(sock).map_err(|e| e.to_string())?;
+        let mut b = MessageBuilder::new();
+        b.push(MsgType::Echo.raw(), NLM_F_REQUEST, 1, b"async")
+            .map_err(|e| e.to_string())?;
+        let mut echoed = Vec::new();
+        sock.request(b.as_bytes(), |m| {
+            echoed.extend_from_slice(m.payload);
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("async echo: {e}"))?;
+        ensure!(echoed == b"async", "async echo gave {echoed:?}");
+        let mut c = connect(DEFAULT_UNIT)?;
+        c.broadcast(15, b"to the stream")
+            .map_err(|e| e.to_string())?;
+        let e = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .map_err(|_| "no event on the stream".to_string())?
+            .ok_or("the stream ended")?
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            e.kind == EventKind::Broadcast && e.header.group == 15 && e.payload == b"to the stream",
+            "{e:?}"
+        );
+        Ok(())
+    })
 }
 
 fn t_examples(ctx: &Ctx) -> TestResult {
@@ -1603,6 +1655,7 @@ const TESTS: &[Test] = &[
     ("watch_exec_sees_a_new_process", t_watch_exec),
     ("watch_route_sees_lo_changes", t_watch_route),
     ("families_lists_unit_31_only_while_loaded", t_families),
+    ("async_request_and_event_stream", t_async),
     ("examples_unicast_and_multicast", t_examples),
     ("bench_smoke_rust_and_c_modules", t_bench_smoke),
     // Hardening (issue 6): bounded here, full size in `make stress` and

@@ -33,7 +33,7 @@ const MAX_BATCH_BYTES: usize = 16 << 20;
 const AFTER_HELP: &str = "\
 Options go after the command (`rustnl echo --unit 30 hi`); `--unit`, `--timeout` and `--json` are also accepted before it, for the commands that take them.
 
-JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, fork, exec, comm, exit, ack, other, link, addr, route, family). Watchers print one line per event as it arrives.
+JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, fork, exec, comm, exit, link, addr, route, family). Watchers print one line per event as it arrives.
 
 Exit status: 0 success (also when listen/watch end at --count or --timeout), 1 failure (one line on stderr), 2 usage error.";
 
@@ -1045,10 +1045,16 @@ fn run(plan: Plan) -> Result<(), Failure> {
             };
             // Not rustnl on that unit: say so now rather than decode foreign
             // multicasts (one GET_INFO; listening needs no privilege, the
-            // request none either).
-            connect(target)
-                .and_then(|mut c| c.info().map(|_| ()))
+            // request none either). Its answer also bounds the groups.
+            let info = connect(target)
+                .and_then(|mut c| c.info())
                 .map_err(|e| module_failure(target, e))?;
+            if let Some(g) = groups.iter().find(|&&g| g > info.groups) {
+                return Err(Failure(format!(
+                    "group {g} is not in 1..={} (the module's groups parameter on unit {unit})",
+                    info.groups
+                )));
+            }
             listen(unit, &groups, count, stop_after, json).map_err(|e| module_failure(target, e))
         }
         Plan::WatchExec(w) => watch_exec(w).map_err(|e| watch_failure("exec", e)),

@@ -62,20 +62,24 @@ fn help_text(a: &clap::Arg) -> String {
         .or(a.get_help())
         .map(|h| h.to_string())
         .unwrap_or_default();
+    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values());
     let defaults: Vec<String> = a
         .get_default_values()
         .iter()
         .map(|v| v.to_string_lossy().into_owned())
         .collect();
-    if !defaults.is_empty() && !a.is_hide_default_value_set() {
+    if takes_value && !defaults.is_empty() && !a.is_hide_default_value_set() {
         text.push_str(&format!(" [default: {}]", defaults.join(",")));
     }
-    let values: Vec<String> = a
-        .get_possible_values()
-        .iter()
-        .filter(|v| !v.is_hide_set())
-        .map(|v| v.get_name().to_string())
-        .collect();
+    let values: Vec<String> = if takes_value {
+        a.get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .map(|v| v.get_name().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !values.is_empty() {
         text.push_str(&format!(" [possible values: {}]", values.join(", ")));
     }
@@ -176,6 +180,10 @@ const EXAMPLES: &[(&str, &str)] = &[
 
 /// Writes rustnl(1).
 pub fn render(cmd: &Command, w: &mut dyn Write) -> io::Result<()> {
+    // Built, so that every argument knows how many values it takes.
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let cmd = &cmd;
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(w)?;
     man.render_name_section(w)?;

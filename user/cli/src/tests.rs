@@ -372,7 +372,8 @@ fn man_page_is_self_contained() {
     ] {
         assert!(page.contains(&format!(".SS \"{cmd}")), "no {cmd}");
     }
-    assert!(page.contains("\\-\\-timestamp") && page.contains("\\-\\-size"));
+    assert!(page.contains("\\-\\-timestamp") && page.contains("\\-\\-size <SIZE>"));
+    assert!(!page.contains("[default: false]") && !page.contains("possible values: true"));
 }
 
 // 8. The not-loaded hint is the CLI's, not the library's.
