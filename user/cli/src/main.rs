@@ -546,11 +546,15 @@ fn load_hint(unit: u32) -> String {
     )
 }
 
+/// How long the "is it rustnl?" probe waits: the module answers GET_INFO at
+/// once, other families may not answer at all.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// Whether the module answers GET_INFO on `unit` as rustnl.
 fn answers_as_rustnl(unit: u32, timeout: Wait) -> bool {
     let probe = timeout
         .duration()
-        .map_or(Duration::from_secs(1), |d| d.min(Duration::from_secs(1)));
+        .map_or(PROBE_TIMEOUT, |d| d.min(PROBE_TIMEOUT));
     Client::connect(unit)
         .and_then(|mut c| {
             c.set_timeout(Some(probe))?;
