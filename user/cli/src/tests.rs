@@ -399,6 +399,19 @@ fn not_loaded_error_gets_the_cli_hint() {
     );
 }
 
+#[test]
+fn arguments_that_are_not_utf8_are_usage_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe");
+    for args in [
+        vec!["echo".as_ref(), bad],
+        vec!["listen".as_ref(), "-g".as_ref(), bad],
+    ] {
+        let e = plan_from(std::iter::once("rustnl".as_ref()).chain(args)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+}
+
 /// Tokens of the argument grammar, valid and not.
 fn token() -> impl Strategy<Value = String> {
     prop_oneof![
