@@ -464,15 +464,29 @@ fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     let before = module_log().len();
     rmmod()?;
     last_log_contains(before, "netlink unit 31 released")?;
+    // The library describes the condition; the CLI says what to do.
     match Client::connect(DEFAULT_UNIT) {
         Err(e @ Error::ModuleNotLoaded { .. }) => {
+            let text = e.to_string();
             ensure!(
-                e.to_string().contains("insmod rustnl.ko"),
-                "error not actionable: {e}"
+                text.contains("not loaded") && text.contains("unit 31") && !text.contains("--"),
+                "library error: {e}"
             );
         }
         other => return Err(format!("after rmmod: {other:?}")),
     }
+    let out = Command::new("rustnl")
+        .args(["echo", "x"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1)
+            && err.lines().count() == 1
+            && err.contains("insmod kmod/rustnl.ko")
+            && err.contains("modprobe rustnl"),
+        "CLI error not actionable: {err:?}"
+    );
     insmod(ctx, &[])?;
     t_echo_round_trip(ctx)?;
     rmmod()
