@@ -43,6 +43,10 @@ module! {
             default: 0,
             description: "Send a HEARTBEAT to group 1 every N ms (10..3600000; 0 = off)",
         },
+        existing_netns: bool {
+            default: false,
+            description: "Also serve the network namespaces (besides the initial one) that exist at load; safe only on kernels with the netlink load-time fix (see README)",
+        },
     },
 }
 
@@ -95,7 +99,8 @@ impl kernel::Module for RustnlModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let c = config();
         validate(&c)?;
-        let pernet = netlink::Pernet::<protocol::Rustnl>::register().inspect_err(|e| {
+        let existing = module_parameters::existing_netns.value();
+        let (pernet, skipped) = netlink::Pernet::<protocol::Rustnl>::register(existing).inspect_err(|e| {
             if *e == EBUSY {
                 // The netlink core gives the same answer (no socket) for a
                 // taken unit and for a failed allocation.
@@ -121,6 +126,12 @@ impl kernel::Module for RustnlModule {
             c.heartbeat_ms,
             c.open_broadcast
         );
+        if skipped > 0 {
+            pr_info!(
+                "{} network namespace(s) that existed at load are not served (existing_netns=0; new ones are)\n",
+                skipped
+            );
+        }
         Ok(RustnlModule {
             unit: c.unit,
             _pernet: pernet,

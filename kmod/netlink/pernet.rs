@@ -72,6 +72,10 @@ static LOADING: Atomic<bool> = Atomic::new(false);
 /// Set once a kernel socket was created during the load: from then on the
 /// unit is usable, and user sockets of it may hold module references.
 static UNIT_PUBLISHED: Atomic<bool> = Atomic::new(false);
+/// Whether namespaces that exist at load, after the first, are served.
+static SERVE_EXISTING: Atomic<bool> = Atomic::new(false);
+/// Namespaces that existed at load and were not served.
+static SKIPPED: Atomic<u32> = Atomic::new(0);
 
 /// This namespace's slot.
 ///
@@ -103,6 +107,14 @@ unsafe extern "C" fn pernet_init<P: Protocol>(net: *mut bindings::net) -> c_int 
 ///
 /// `net` is a namespace being set up by the pernet core (its slot zeroed).
 unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
+    if LOADING.load(Relaxed) && UNIT_PUBLISHED.load(Relaxed) && !SERVE_EXISTING.load(Relaxed) {
+        // The unit is usable already, and processes may be inside this
+        // namespace: on a kernel without the netlink fix, creating its
+        // socket now opens the window described in `mod.rs`. Left without
+        // the unit (`Pernet::register`'s `serve_existing`).
+        SKIPPED.fetch_add(1, Relaxed);
+        return Ok(());
+    }
     let cfg = P::config();
     // Everything that can fail, before the socket exists.
     let state = KBox::new(P::new_state()?, GFP_KERNEL)?;
@@ -219,10 +231,17 @@ pub(crate) struct Pernet<P: Protocol> {
 }
 
 impl<P: Protocol> Pernet<P> {
-    /// Registers `P`: its `init` runs now for every existing namespace and
+    /// Registers `P`: its `init` runs now for the existing namespaces and
     /// later for each new one. Fails with the first namespace's error, as
     /// long as the unit was not usable yet (see [`serve`]).
-    pub(crate) fn register() -> Result<Self> {
+    ///
+    /// The first namespace (the initial one) is always served, and so is
+    /// every namespace created later (nobody is inside a namespace while it
+    /// is set up). The other namespaces that exist now are served only with
+    /// `serve_existing`: creating their sockets is what opens the netlink
+    /// core's load-time window on kernels without the fix (`mod.rs`).
+    /// Returns the registration and how many namespaces were left out.
+    pub(crate) fn register(serve_existing: bool) -> Result<(Self, u32)> {
         if PERNET_REGISTERED.xchg(true, Full) {
             return Err(EBUSY);
         }
@@ -240,6 +259,8 @@ impl<P: Protocol> Pernet<P> {
             })
         };
         UNIT_PUBLISHED.store(false, Relaxed);
+        SERVE_EXISTING.store(serve_existing, Relaxed);
+        SKIPPED.store(0, Relaxed);
         LOADING.store(true, Release);
         // SAFETY: `ops` is initialised and static.
         let ret = unsafe { bindings::register_pernet_subsys(ops) };
@@ -248,7 +269,7 @@ impl<P: Protocol> Pernet<P> {
             PERNET_REGISTERED.store(false, Release);
             return Err(Error::from_errno(ret));
         }
-        Ok(Pernet { _p: PhantomData })
+        Ok((Pernet { _p: PhantomData }, SKIPPED.load(Relaxed)))
     }
 }
 
