@@ -1682,6 +1682,10 @@ const TESTS: &[Test] = &[
     ),
     ("hardening_unload_under_load", stress::t_unload_under_load),
     ("hardening_load_race_namespaces", loadrace::t_load_race),
+    (
+        "load_race_default_leaves_existing_namespaces_alone",
+        loadrace::t_load_race_default_is_safe,
+    ),
     ("namespace_teardown_100", loadrace::t_namespace_teardown),
     (
         "hardening_allocation_failures_input",
@@ -1725,6 +1729,10 @@ const DEBUG_KERNEL_ONLY: &[(&str, &str)] = &[
         "hardening_load_race_namespaces",
         "needs KUnit and the test kernel's netlink fix (tests/kernel-patches)",
     ),
+    (
+        "load_race_default_leaves_existing_namespaces_alone",
+        "writes KUnit's filter_glob (no KUnit here)",
+    ),
 ];
 
 fn main() -> std::process::ExitCode {
@@ -1743,7 +1751,7 @@ fn main() -> std::process::ExitCode {
                     "netns" => child_netns(false),
                     "userns" => child_netns(true),
                     "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
-                    "loadrace" => loadrace::child(&arg),
+                    "loadrace" => loadrace::child(&arg, &args.next().unwrap_or_default()),
                     "nsholder" => loadrace::child_ns_holder(),
                     _ => Err(format!("unknown child role {role}")),
                 };
