@@ -25,7 +25,7 @@ KRUSTC ?= rustc
 # Default: the test kernel (build/kernel -> the cached build).
 KDIR ?= $(BUILD)/kernel
 
-.PHONY: stock-module stock-test
+.PHONY: stock-module stock-test stock-dkms-test dkms-src install
 .PHONY: help deps kernel module user test test-host publish-check test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
 help:
 	@echo "rustnl targets:"
@@ -56,6 +56,10 @@ help:
 	@echo "                 regenerated with Debian's toolchain in a trixie chroot, cached)"
 	@echo "  make stock-test    the guest tests on Debian's unmodified kernel (debug-only ones ignored)"
 	@echo "                 (make vm / vm-run KERNEL=stock: the VM on Debian's kernel)"
+	@echo "  make install   the module (modules_install layout, INSTALL_MOD_PATH, depmod) and the CLI"
+	@echo "                 (PREFIX, default /usr/local); KERNEL=stock for Debian's kernel"
+	@echo "  make dkms-src  the DKMS tree in /usr/src/rustnl-<version> (see dkms.conf)"
+	@echo "  make stock-dkms-test  dkms build/install in the trixie chroot, then load it in the stock VM"
 	@echo "Variables: KDIR=<Rust-enabled kernel build>  RUSTNL_ACCEL=auto|kvm|tcg  VM_TIMEOUT=<s>"
 
 deps:
@@ -128,6 +132,27 @@ stock-module: deps
 stock-test: stock-module user
 	@$(STOCK_VM_ENV) VM_FILES="$(BUILD)/stock/rustnl_c.ko $(VM_FILES)" GUEST_ARGS="--stock $(GUEST_ARGS)" \
 	  bash scripts/vm.sh test
+
+# DKMS (dkms.conf): dkms-src writes $(DESTDIR)/usr/src/rustnl-<version>/;
+# stock-dkms-test runs dkms add/build/install in the trixie chroot (with
+# trixie-backports' headers and source, as on a user's machine) and loads
+# the module dkms installed in the stock VM.
+dkms-src:
+	@bash scripts/install.sh dkms-src
+
+stock-dkms-test: deps user
+	@bash scripts/stock.sh dkms-test $(BUILD)/stock/dkms
+	@$(STOCK_VM_ENV) KO=$(BUILD)/stock/dkms/rustnl.ko CMD='rustnl echo "Hello from the module dkms built"' \
+	  bash scripts/vm.sh run
+
+# make install: the module with modules_install's layout
+# ($(INSTALL_MOD_PATH)/lib/modules/<release>/updates/rustnl.ko, depmod) and
+# the CLI in $(DESTDIR)$(PREFIX)/bin. KERNEL=stock: the module for Debian's
+# stock kernel; otherwise the one built against KDIR.
+PREFIX ?= /usr/local
+install: $(if $(filter stock,$(KERNEL)),stock-module,module) user
+	@INSTALL_MOD_PATH="$(INSTALL_MOD_PATH)" INSTALL_MOD_DIR="$(INSTALL_MOD_DIR)" PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" \
+	  bash scripts/install.sh module $(if $(filter stock,$(KERNEL)),$(BUILD)/stock/rustnl.ko,$(CURDIR)/kmod/rustnl.ko) $(BUILD)/bin/rustnl
 
 uapi: deps
 	@bash scripts/uapi.sh generate

@@ -20,6 +20,8 @@
 #   vmlinuz        prints the stock kernel image
 #   gen-cpio       prints the initramfs writer (built from the source once)
 #   run CMD...     run CMD in the chroot (the cache and the tree mounted)
+#   dkms-test OUTDIR   dkms add/build/install in the chroot (made a trixie +
+#                  backports machine); the installed module to OUTDIR/rustnl.ko
 #   dkms RELEASE   (dkms.conf's MAKE) on a Debian machine with Debian's kernel
 #                  toolchain installed (trixie: gcc-14, rustc, rust-src,
 #                  bindgen, libclang-19-dev, pahole), linux-headers-RELEASE and
@@ -324,6 +326,53 @@ ensure_metadata() {
     flock -u 6
 }
 
+# --- DKMS, proved in the chroot ------------------------------------------------------
+# The chroot plays a Debian trixie machine: trixie-backports added (pinned to
+# 100, as scripts/deps.sh does here), dkms + linux-headers-RELEASE +
+# linux-source-7.3 installed by apt, the DKMS tree from `install.sh
+# dkms-src`, then `dkms add / build / install -k RELEASE` exactly as a user
+# runs them (its own cache, /var/cache/rustnl in the chroot: a cold build).
+# The installed module is copied (uncompressed) to OUTDIR/rustnl.ko.
+dkms_test() {  # OUTDIR
+    local outdir; outdir=$(mkdir -p "$1" && cd "$1" && pwd)
+    ensure_chroot
+    local uri; uri=$(debian_uri)
+    [ -n "$uri" ] || die "cannot find the Debian mirror URI in the apt sources"
+    if [ ! -f "$ROOT/etc/apt/sources.list.d/$SUITE-backports.sources" ]; then
+        printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "$uri" "$SUITE" | $SUDO tee "$ROOT/etc/apt/sources.list.d/$SUITE-backports.sources" >/dev/null
+        printf 'Package: *\nPin: release n=%s-backports\nPin-Priority: 100\n' "$SUITE" \
+            | $SUDO tee "$ROOT/etc/apt/preferences.d/$SUITE-backports" >/dev/null
+        in_chroot apt-get update -qq >&2 || die "apt-get update in the chroot failed"
+    fi
+    local srcpkg; srcpkg=linux-source-$(echo "$RELEASE" | cut -d. -f1-2)
+    log "installing dkms, linux-headers-$RELEASE, $srcpkg in the chroot"
+    in_chroot apt-get install -y -qq --no-install-recommends dkms "linux-headers-$RELEASE" "$srcpkg" >"$STOCK/chroot-dkms-apt.log" 2>&1 \
+        || die "apt-get install dkms linux-headers-$RELEASE $srcpkg in the chroot failed (see $STOCK/chroot-dkms-apt.log)"
+    local src; src=$(DESTDIR=$ROOT bash "$HERE/scripts/install.sh" dkms-src)
+    local ver=${src##*/rustnl-}
+    in_chroot dkms remove "rustnl/$ver" --all >/dev/null 2>&1 || true
+    in_chroot dkms add "rustnl/$ver" >&2 || die "dkms add rustnl/$ver failed"
+    log "dkms build rustnl/$ver -k $RELEASE (regenerates the Rust metadata: waits for the CPU lock)"
+    local t0=$SECONDS
+    cpu_heavy in_chroot dkms build "rustnl/$ver" -k "$RELEASE" >&2 \
+        || { cat "$ROOT/var/lib/dkms/rustnl/$ver/build/make.log" >&2 2>/dev/null; die "dkms build rustnl/$ver -k $RELEASE failed"; }
+    log "dkms build took $((SECONDS - t0))s"
+    in_chroot dkms install "rustnl/$ver" -k "$RELEASE" >&2 || die "dkms install rustnl/$ver -k $RELEASE failed"
+    in_chroot dkms status >&2
+    local ko; ko=$(find "$ROOT/lib/modules/$RELEASE/updates" -name 'rustnl.ko*' | head -n1)
+    [ -n "$ko" ] || die "dkms install left no rustnl.ko under /lib/modules/$RELEASE/updates"
+    log "installed: ${ko#"$ROOT"}"
+    case "$ko" in
+        *.xz) xz -dc "$ko" > "$outdir/rustnl.ko" ;;
+        *.zst) zstd -dc "$ko" > "$outdir/rustnl.ko" ;;
+        *.gz) gzip -dc "$ko" > "$outdir/rustnl.ko" ;;
+        *) cp "$ko" "$outdir/rustnl.ko" ;;
+    esac
+    HDR=$ROOT/usr/src/linux-headers-$RELEASE check_module "$outdir/rustnl.ko"
+    echo "$outdir/rustnl.ko"
+}
+
 # --- the module --------------------------------------------------------------------
 vermagic_expected() {
     local v="$RELEASE SMP"
@@ -407,6 +456,9 @@ metadata)
     ensure_metadata; echo "$META" ;;
 dkms)
     build_dkms ;;
+dkms-test)
+    [ -n "${2:-}" ] || die "usage: stock.sh dkms-test OUTDIR"
+    dkms_test "$2" ;;
 module)
     [ -n "${2:-}" ] || die "usage: stock.sh module OUTDIR"
     build_module "$2" ;;
