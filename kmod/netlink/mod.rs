@@ -105,16 +105,24 @@ pub(crate) fn realtime_ns() -> u64 {
 /// The C `gfp_t` of `flags`.
 ///
 /// `Flags::as_raw` is private to the kernel crate in 7.3, so the raw value
-/// is rebuilt from the public constants `flags` contains. Every `Flags` a
-/// module can name is a union of these, so nothing is lost; with `#[inline]`
-/// and constant flags the loop folds to the constant.
+/// is found by comparison with the public constants. The comparisons use
+/// the derived (inlined) `==`, so with constant flags this folds to the
+/// constant; `Flags::contains` is not inlined across crates and would cost
+/// a call per constant on every allocation. A combination of constants is
+/// rebuilt bit group by bit group.
 #[inline(always)]
 pub(crate) fn raw_gfp(flags: Flags) -> bindings::gfp_t {
     use kernel::alloc::flags::{
         GFP_ATOMIC, GFP_KERNEL, GFP_KERNEL_ACCOUNT, GFP_NOWAIT, __GFP_HIGHMEM, __GFP_NOWARN,
         __GFP_ZERO,
     };
-    let known = [
+    if flags == GFP_KERNEL {
+        return bindings::GFP_KERNEL;
+    }
+    if flags == GFP_ATOMIC {
+        return bindings::GFP_ATOMIC;
+    }
+    [
         (GFP_KERNEL, bindings::GFP_KERNEL),
         (GFP_KERNEL_ACCOUNT, bindings::GFP_KERNEL_ACCOUNT),
         (GFP_ATOMIC, bindings::GFP_ATOMIC),
@@ -122,11 +130,10 @@ pub(crate) fn raw_gfp(flags: Flags) -> bindings::gfp_t {
         (__GFP_ZERO, bindings::__GFP_ZERO),
         (__GFP_HIGHMEM, bindings::__GFP_HIGHMEM),
         (__GFP_NOWARN, bindings::__GFP_NOWARN),
-    ];
-    known
-        .iter()
-        .filter(|(f, _)| flags.contains(*f))
-        .fold(0, |acc, (_, raw)| acc | raw)
+    ]
+    .iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .fold(0, |acc, (_, raw)| acc | raw)
 }
 
 /// In-kernel unit tests of the layer and of the shared decoder as the kernel
@@ -140,7 +147,7 @@ mod tests {
         NLMSG_HDRLEN, NLM_F_REQUEST,
     };
     use core::fmt;
-    use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_ZERO};
+    use kernel::alloc::flags::{GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN, __GFP_ZERO};
 
     #[test]
     fn message_builder_lays_out_header_parts_and_padding() {
@@ -192,6 +199,10 @@ mod tests {
         assert_eq!(
             raw_gfp(GFP_KERNEL | __GFP_ZERO),
             bindings::GFP_KERNEL | bindings::__GFP_ZERO
+        );
+        assert_eq!(
+            raw_gfp(GFP_ATOMIC | __GFP_NOWARN),
+            bindings::GFP_ATOMIC | bindings::__GFP_NOWARN
         );
     }
 

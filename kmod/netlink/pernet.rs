@@ -101,13 +101,15 @@ unsafe extern "C" fn pernet_init<P: Protocol>(net: *mut bindings::net) -> c_int 
     }
 }
 
-/// Sets up `net`: state, then socket, then tick.
+/// Sets up `net`, or leaves it without the unit where failing is not an
+/// option.
 ///
 /// # Safety
 ///
 /// `net` is a namespace being set up by the pernet core (its slot zeroed).
 unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
-    if LOADING.load(Relaxed) && UNIT_PUBLISHED.load(Relaxed) && !SERVE_EXISTING.load(Relaxed) {
+    let loading_published = || LOADING.load(Relaxed) && UNIT_PUBLISHED.load(Relaxed);
+    if loading_published() && !SERVE_EXISTING.load(Relaxed) {
         // The unit is usable already, and processes may be inside this
         // namespace: on a kernel without the netlink fix, creating its
         // socket now opens the window described in `mod.rs`. Left without
@@ -115,6 +117,36 @@ unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
         SKIPPED.fetch_add(1, Relaxed);
         return Ok(());
     }
+    // SAFETY: As required by the caller.
+    match unsafe { try_serve::<P>(net) } {
+        Ok(()) => {
+            if LOADING.load(Relaxed) {
+                UNIT_PUBLISHED.store(true, Relaxed);
+            }
+            Ok(())
+        }
+        Err(e) if loading_published() => {
+            // Failing now would fail the module's load while user sockets
+            // opened since the unit became usable hold references to it
+            // (the loader frees a module whose init failed regardless).
+            // This namespace goes without the unit instead.
+            pr_err!(
+                "cannot set up a network namespace (errno {}): it is left without the unit\n",
+                e.to_errno()
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets up `net`: state, then socket, then tick. On failure nothing is
+/// left behind (the slot is as it was).
+///
+/// # Safety
+///
+/// `net` is a namespace being set up by the pernet core (its slot zeroed).
+unsafe fn try_serve<P: Protocol>(net: *mut bindings::net) -> Result {
     let cfg = P::config();
     // Everything that can fail, before the socket exists.
     let state = KBox::new(P::new_state()?, GFP_KERNEL)?;
@@ -140,18 +172,6 @@ unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
     // SAFETY: `net` is live; `input_trampoline` finds the state set above.
     let socket = match unsafe { KernelSocket::new(net, &cfg, input_trampoline::<P>) } {
         Ok(socket) => socket,
-        Err(e) if LOADING.load(Relaxed) && UNIT_PUBLISHED.load(Relaxed) => {
-            // Failing now would fail the module's load while user sockets
-            // opened since the unit became usable hold references to it
-            // (the loader frees a module whose init failed regardless).
-            // This namespace goes without the unit instead; `exit` frees
-            // the state.
-            pr_err!(
-                "cannot create the netlink socket of a network namespace (errno {}): it is left without the unit\n",
-                e.to_errno()
-            );
-            return Ok(());
-        }
         Err(e) => {
             // SAFETY: Unpublished (no socket was created): take it back.
             unsafe { (*slot).state = core::ptr::null() };
@@ -160,9 +180,6 @@ unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
             return Err(e);
         }
     };
-    if LOADING.load(Relaxed) {
-        UNIT_PUBLISHED.store(true, Relaxed);
-    }
     if let Some(ticker) = serving.ticker.as_mut() {
         // SAFETY: The state and the socket live until `pre_exit` stops the
         // ticker (the state until `exit`, the socket until its release).
