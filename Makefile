@@ -74,6 +74,10 @@ kernel: deps
 module: $(if $(filter $(BUILD)/kernel,$(KDIR)),kernel)
 	@test -f "$(KDIR)/Module.symvers" -o -f "$(KDIR)/.config" || \
 	  { echo "module: KDIR=$(KDIR) is not a kernel build tree"; exit 1; }
+	@grep -qx 'CONFIG_RUST=y' "$(KDIR)/.config" || \
+	  { echo "module: KDIR=$(KDIR) is not a Rust-enabled kernel (no CONFIG_RUST=y in its .config)"; exit 1; }
+	@test -f "$(KDIR)/rust/libkernel.rmeta" || \
+	  { echo "module: KDIR=$(KDIR) has no Rust metadata (rust/libkernel.rmeta): distribution headers lack it; for Debian's 7.3 kernel use make stock-module"; exit 1; }
 	$(MAKE) -C "$(KDIR)" M=$(CURDIR) LLVM=$(LLVM) RUSTC=$(KRUSTC) BINDGEN=bindgen modules
 	@echo "module: $(CURDIR)/kmod/rustnl.ko"
 
