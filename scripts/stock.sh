@@ -128,9 +128,10 @@ ensure_chroot() {
         $SUDO touch "$ROOT/.rustnl-debootstrap"
         log "debootstrap done in $((SECONDS - t0))s"
     fi
-    local missing=() p
+    local missing=() p have
+    have=$(in_chroot dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${CHROOT_PKGS[@]}" 2>/dev/null || true)
     for p in "${CHROOT_PKGS[@]}"; do
-        [ "$(in_chroot dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+        grep -qx "$p installed" <<<"$have" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing in the $SUITE chroot: ${missing[*]}"
@@ -242,7 +243,9 @@ kmake_to() {  # log-file make-args...: a kernel make in the chroot, appending to
 # runs niced: the cores are shared.
 cpu_heavy() {
     (
+        local t0=$SECONDS
         flock 5
+        [ $((SECONDS - t0)) -lt 2 ] || log "waited $((SECONDS - t0))s for the CPU lock"
         renice -n 5 -p "$BASHPID" >/dev/null
         "$@"
     ) 5>"$CACHE/locks/cpu-heavy.lock"
