@@ -13,6 +13,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use rustnl::families::proc_events::{self, ProcEvent, ProcEvents};
 use rustnl::families::route::{self, RouteEvent, RouteEvents};
 use rustnl::families::table;
+use rustnl::genl::{Family, GenlSocket};
 use rustnl::proto::{DEFAULT_UNIT, MAX_GROUPS, MAX_LINKS, MAX_PAYLOAD_LIMIT, NLMSG_HDRLEN};
 use rustnl::{Client, Error, Subscription};
 use serde::Serialize;
@@ -33,7 +34,7 @@ const MAX_BATCH_BYTES: usize = 16 << 20;
 const AFTER_HELP: &str = "\
 Options go after the command (`rustnl echo --unit 30 hi`); `--unit`, `--timeout` and `--json` are also accepted before it, for the commands that take them.
 
-JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, fork, exec, comm, exit, link, addr, route, family). Watchers print one line per event as it arrives.
+JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, fork, exec, comm, exit, link, addr, route, family, genl_family). Watchers print one line per event as it arrives.
 
 Exit status: 0 success (also when listen/watch end at --count or --timeout), 1 failure (one line on stderr), 2 usage error.";
 
@@ -173,6 +174,12 @@ enum Command {
         #[arg(long, help_heading = "Output")]
         json: bool,
     },
+    /// Generic netlink: the families registered in this network namespace,
+    /// like `genl ctrl list` (works without rustnl).
+    Genl {
+        #[command(subcommand)]
+        what: GenlCommand,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -210,6 +217,26 @@ struct WatchOpts {
     /// Print JSON Lines: one object per line, `type` first.
     #[arg(long, help_heading = "Output")]
     json: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum GenlCommand {
+    /// Every family: id, version, header size, highest attribute, its
+    /// operations with their capabilities, its multicast groups with their
+    /// ids.
+    List {
+        /// Print JSON Lines: one object per family, `type` first.
+        #[arg(long, help_heading = "Output")]
+        json: bool,
+    },
+    /// One family, looked up by name (exit 1 if it is not registered).
+    Show {
+        /// The family's name (e.g. nlctrl, ethtool, devlink, rustnl).
+        name: String,
+        /// Print JSON Lines: one object, `type` first.
+        #[arg(long, help_heading = "Output")]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone, Copy)]
@@ -268,6 +295,11 @@ enum Plan {
         groups: u32,
     },
     Families {
+        json: bool,
+    },
+    Genl {
+        /// One family, or all.
+        name: Option<String>,
         json: bool,
     },
     Completions(clap_complete::Shell),
@@ -444,6 +476,20 @@ fn plan(cli: Cli) -> Result<Plan, clap::Error> {
                 return Err(usage_error("`families` takes no --timeout"));
             }
             Plan::Families {
+                json: json || cli.json,
+            }
+        }
+        Command::Genl { what } => {
+            no_unit("genl")?;
+            if cli.timeout.is_some() {
+                return Err(usage_error("`genl` takes no --timeout"));
+            }
+            let (name, json) = match what {
+                GenlCommand::List { json } => (None, json),
+                GenlCommand::Show { name, json } => (Some(name), json),
+            };
+            Plan::Genl {
+                name,
                 json: json || cli.json,
             }
         }
@@ -969,6 +1015,75 @@ fn families(json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// One family as `genl ctrl list` prints it.
+fn print_family(f: &Family) {
+    println!("Name: {}", f.name);
+    println!(
+        "\tID: {:#x}  Version: {:#x}  header size: {}  max attribs: {}",
+        f.id, f.version, f.hdr_size, f.max_attr
+    );
+    if !f.ops.is_empty() {
+        println!("\tcommands supported:");
+        for (i, op) in f.ops.iter().enumerate() {
+            let caps = op.capabilities();
+            if caps.is_empty() {
+                println!("\t\t#{}:  ID-{:#x}", i + 1, op.id);
+            } else {
+                println!(
+                    "\t\t#{}:  ID-{:#x}  Capabilities ({:#x}): {}",
+                    i + 1,
+                    op.id,
+                    op.flags,
+                    caps.join("; ")
+                );
+            }
+        }
+    }
+    if !f.mcast_groups.is_empty() {
+        println!("\tmulticast groups:");
+        for (i, g) in f.mcast_groups.iter().enumerate() {
+            println!("\t\t#{}:  ID-{:#x}  name: {}", i + 1, g.id, g.name);
+        }
+    }
+}
+
+fn genl(name: Option<&str>, json: bool) -> Result<(), Error> {
+    let mut sock = GenlSocket::open()?;
+    let families = match name {
+        Some(n) => vec![sock.family(n)?],
+        None => sock.families()?,
+    };
+    for (i, f) in families.iter().enumerate() {
+        if json {
+            json_line(&Tagged {
+                ty: "genl_family",
+                value: f,
+            })?;
+        } else {
+            if i > 0 {
+                println!();
+            }
+            print_family(f);
+        }
+    }
+    Ok(())
+}
+
+/// A generic netlink failure, with what to do for a family that is not
+/// registered.
+fn genl_failure(e: Error) -> Failure {
+    match &e {
+        Error::FamilyNotFound { name } if name == "rustnl" => Failure(format!(
+            "{e} (the rustnl module registers it when loaded: {})",
+            load_hint(DEFAULT_UNIT)
+        )),
+        Error::FamilyNotFound { .. } => Failure(format!(
+            "{e} in this network namespace (its module may not be loaded; `rustnl genl list` lists the registered families)"
+        )),
+        _ => Failure(format!("generic netlink: {e}")),
+    }
+}
+
 fn broadcast(group: u32, text: &str, t: Target) -> Result<(), Error> {
     let r = connect(t)?.broadcast(group, text.as_bytes())?;
     if t.json {
@@ -1066,6 +1181,7 @@ fn run(plan: Plan) -> Result<(), Failure> {
             watch_route(watching, groups).map_err(|e| watch_failure("route", e))
         }
         Plan::Families { json } => families(json).map_err(Failure::from),
+        Plan::Genl { name, json } => genl(name.as_deref(), json).map_err(genl_failure),
         Plan::Completions(shell) => {
             clap_complete::generate(shell, &mut Cli::command(), "rustnl", &mut std::io::stdout());
             Ok(())

@@ -134,7 +134,7 @@ fn render_command(path: &str, cmd: &Command, w: &mut dyn Write) -> io::Result<()
     Ok(())
 }
 
-const JSON_OUTPUT: &str = "With --json every command prints JSON Lines: one JSON object per line, whose first field, type, names the record: echo, echo_summary, broadcast, event, info, family; for watch exec: fork, exec, comm, exit (exit_code or signal, core_dumped, wait_status); for watch route: link, addr, route (table, protocol and scope by name, as in the text output). Field names are stable. The watchers print one line per event as it arrives.";
+const JSON_OUTPUT: &str = "With --json every command prints JSON Lines: one JSON object per line, whose first field, type, names the record: echo, echo_summary, broadcast, event, info, family, genl_family (name, id, version, hdr_size, max_attr, ops with id and flags, mcast_groups with name and id); for watch exec: fork, exec, comm, exit (exit_code or signal, core_dumped, wait_status); for watch route: link, addr, route (table, protocol and scope by name, as in the text output). Field names are stable. The watchers print one line per event as it arrives.";
 
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success; also when listen or watch end at --count or --timeout."),
@@ -174,6 +174,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "rustnl families --json",
         "The netlink units in use, one JSON object per unit.",
+    ),
+    (
+        "rustnl genl show nlctrl",
+        "The generic netlink controller: its id, operations and multicast groups, like genl ctrl get name nlctrl.",
     ),
     ("rustnl man | man -l -", "Read this page."),
 ];

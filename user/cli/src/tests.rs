@@ -369,6 +369,8 @@ fn man_page_is_self_contained() {
         "rustnl watch exec",
         "rustnl watch route",
         "rustnl families",
+        "rustnl genl list",
+        "rustnl genl show",
     ] {
         assert!(page.contains(&format!(".SS \"{cmd}")), "no {cmd}");
     }
@@ -399,6 +401,82 @@ fn not_loaded_error_gets_the_cli_hint() {
     );
 }
 
+// Generic netlink: `genl list` / `genl show NAME`, --json before or after,
+// no --unit or --timeout.
+#[test]
+fn genl_commands_parse_and_refuse_what_they_do_not_take() {
+    assert_eq!(
+        plan_of(&["genl", "list"]).unwrap(),
+        Plan::Genl {
+            name: None,
+            json: false
+        }
+    );
+    assert_eq!(
+        plan_of(&["--json", "genl", "show", "nlctrl"]).unwrap(),
+        Plan::Genl {
+            name: Some("nlctrl".into()),
+            json: true
+        }
+    );
+    assert_eq!(
+        plan_of(&["genl", "show", "ethtool", "--json"]).unwrap(),
+        Plan::Genl {
+            name: Some("ethtool".into()),
+            json: true
+        }
+    );
+    // Any name parses: the kernel (or the library, for names too long to
+    // be registered) answers "not registered".
+    assert!(plan_of(&["genl", "show", "a-name-much-too-long-for-genl"]).is_ok());
+    for args in [
+        &["--unit", "30", "genl", "list"][..],
+        &["--timeout", "1s", "genl", "show", "nlctrl"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::ArgumentConflict, "{args:?}");
+    }
+    assert_eq!(
+        usage_kind(&["genl", "list", "--unit", "30"]),
+        ErrorKind::UnknownArgument
+    );
+    assert_eq!(
+        usage_kind(&["genl", "show"]),
+        ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        usage_kind(&["genl", "list", "extra"]),
+        ErrorKind::UnknownArgument
+    );
+    let help = Cli::command().render_long_help().to_string();
+    assert!(
+        help.contains("genl") && help.contains("genl ctrl list"),
+        "{help}"
+    );
+}
+
+#[test]
+fn family_not_found_gets_the_cli_hint() {
+    let lib = Error::FamilyNotFound {
+        name: "rustnl".into(),
+    }
+    .to_string();
+    assert_eq!(lib, "generic netlink family \"rustnl\" not registered");
+    let Failure(msg) = genl_failure(Error::FamilyNotFound {
+        name: "rustnl".into(),
+    });
+    assert!(
+        msg.contains("insmod kmod/rustnl.ko") && !msg.contains('\n'),
+        "{msg}"
+    );
+    let Failure(msg) = genl_failure(Error::FamilyNotFound {
+        name: "wireguard".into(),
+    });
+    assert!(
+        msg.contains("\"wireguard\" not registered") && msg.contains("rustnl genl list"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn arguments_that_are_not_utf8_are_usage_errors() {
     use std::os::unix::ffi::OsStrExt;
@@ -424,6 +502,10 @@ fn token() -> impl Strategy<Value = String> {
             "exec",
             "route",
             "families",
+            "genl",
+            "list",
+            "show",
+            "nlctrl",
             "completions",
             "man",
             "bash",

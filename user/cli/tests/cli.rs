@@ -182,3 +182,44 @@ fn watch_exec_reports_exit_code_and_signal_separately() {
     assert!(code3.contains(r#""exit_code":3,"signal":null"#), "{code3}");
     assert!(sig9.contains(r#""exit_code":null,"signal":9"#), "{sig9}");
 }
+
+/// `rustnl genl` against the host kernel's controller: the list matches
+/// `show` for nlctrl (iproute2's layout), JSON has one line per family, an
+/// unknown family is one line and exit 1.
+#[test]
+fn genl_lists_and_shows_the_host_families() {
+    let out = rustnl(&["genl", "list"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Name: nlctrl\n\tID: 0x10  Version: 0x"),
+        "{text}"
+    );
+    assert!(text.contains("\t\t#1:  ID-0x10  name: notify"), "{text}");
+    let names = text.lines().filter(|l| l.starts_with("Name: ")).count();
+    let json = rustnl(&["genl", "list", "--json"]);
+    assert!(json.status.success());
+    let lines: Vec<String> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Families may come and go between the two dumps; nlctrl stays.
+    assert!(lines.len().abs_diff(names) <= 2, "{names} vs {lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with(r#"{"type":"genl_family","name":""#)));
+    let show = rustnl(&["--json", "genl", "show", "nlctrl"]);
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.starts_with(r#"{"type":"genl_family","name":"nlctrl","id":16,"#)
+            && show.contains(r#""mcast_groups":[{"name":"notify","id":16}]"#),
+        "{show}"
+    );
+    let (code, err) = fails(&["genl", "show", "rustnl-absent"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("generic netlink family \"rustnl-absent\" not registered")
+            && err.contains("rustnl genl list"),
+        "{err}"
+    );
+}

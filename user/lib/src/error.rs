@@ -79,6 +79,14 @@ pub enum Error {
     /// A request that cannot be encoded (e.g. longer than `u32::MAX`).
     #[error("request too large: {0} bytes")]
     TooLarge(usize),
+    /// The generic netlink controller (`nlctrl`) has no family of this name
+    /// (it answered `ENOENT`): the family is not registered in this
+    /// network namespace (its module is not loaded, or it does not exist).
+    #[error("generic netlink family {name:?} not registered")]
+    FamilyNotFound {
+        /// The name asked for.
+        name: String,
+    },
 }
 
 impl Error {
@@ -99,6 +107,7 @@ impl Error {
             }
             Error::Timeout | Error::WouldBlock => Some(libc::EAGAIN),
             Error::Overrun => Some(libc::ENOBUFS),
+            Error::FamilyNotFound { .. } => Some(libc::ENOENT),
             _ => None,
         }
     }

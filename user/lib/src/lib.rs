@@ -7,13 +7,19 @@
 //! - [`proto`]: the rustnl message layouts and the zero-copy, never-panicking
 //!   message splitter ([`proto::Messages`]), shared with the kernel module.
 //! - [`Client`]: the rustnl protocol (ECHO) over a [`Socket`].
+//! - [`genl`]: generic netlink for any family: resolution by name through
+//!   `nlctrl` ([`genl::Family`]) and requests with a `genlmsghdr`.
+//! - [`attr`]: netlink attributes: a builder with nesting and typed,
+//!   zero-copy getters.
 //!
 //! The library never prints; every failure is an [`Error`].
 
+pub mod attr;
 pub mod client;
 pub mod conn;
 pub mod error;
 pub mod families;
+pub mod genl;
 pub mod message;
 pub mod request;
 pub mod socket;
