@@ -26,7 +26,7 @@ KRUSTC ?= rustc
 KDIR ?= $(BUILD)/kernel
 
 .PHONY: stock-module stock-test stock-dkms-test dkms-src install
-.PHONY: help deps kernel module user test test-host publish-check test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress bench bench-profile bench-modules
+.PHONY: help deps kernel module user test test-host publish-check test-vm demo vm vm-run clean uapi check-uapi man fuzz fuzz-kernel stress load-race coverage bench bench-profile bench-modules
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
@@ -48,6 +48,8 @@ help:
 	@echo "                 size, debug kernel); prints the report table"
 	@echo "  make load-race 8 namespaces hammer the unit while the module loads and unloads"
 	@echo "                 500 times (the load-time BUG of issue 11; KERNEL_PATCHES=none: unpatched)"
+	@echo "  make coverage  the module's basic blocks the QEMU suite (and the fuzzer) executes:"
+	@echo "                 per-function table, blocks never run with their reasons (build/coverage/)"
 	@echo "  make bench     Rust module vs the C reference module (tests/bench) on the bench"
 	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
 	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
@@ -186,6 +188,11 @@ load-race: kernel module user
 	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \
 	  GUEST_ARGS="--scale full hardening_load_race" \
 	  bash scripts/vm.sh test
+
+# Module code coverage (issue 11): the suite and the fuzzer under QEMU's
+# translation log; table + build/coverage/.
+coverage: kernel module user
+	@KBUILD=$(BUILD)/kernel KO=$(CURDIR)/kmod/rustnl.ko BINDIR=$(BUILD)/bin bash scripts/coverage.sh
 
 stress: kernel module user
 	@$(VM_ENV) VM_TIMEOUT=$(HARDEN_TIMEOUT) \

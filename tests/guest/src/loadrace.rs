@@ -299,7 +299,11 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
             }
         }
     }
-    let name = if reach_all { "load_race" } else { "load_race_default" };
+    let name = if reach_all {
+        "load_race"
+    } else {
+        "load_race_default"
+    };
     let sends: u64 = sent.iter().map(|c| c.load(SeqCst)).sum();
     let per_cycle = format!("{:.2}", elapsed.as_secs_f64() / cycles as f64);
     for (key, value) in [
@@ -313,6 +317,19 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
     ] {
         report(&format!("{name}.{key}"), value);
     }
+    Ok(())
+}
+
+/// Child (`--child nsidle`): a network namespace of its own, kept until
+/// stdin closes.
+pub fn child_ns_idle() -> TestResult {
+    // SAFETY: plain system call in a single-threaded child.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("unshare: {}", std::io::Error::last_os_error()));
+    }
+    println!("ready");
+    let mut s = String::new();
+    let _ = std::io::stdin().read_line(&mut s);
     Ok(())
 }
 
@@ -389,7 +406,13 @@ pub fn t_namespace_teardown(ctx: &Ctx) -> TestResult {
     let cleanup_ms = start.elapsed().as_secs_f64() * 1e3;
     insmod(ctx, &[])?;
     report("teardown.namespaces", N);
-    report("teardown.rmmod_with_namespaces_ms", format!("{rmmod_ms:.0}"));
-    report("teardown.namespaces_exit_then_rmmod_ms", format!("{cleanup_ms:.0}"));
+    report(
+        "teardown.rmmod_with_namespaces_ms",
+        format!("{rmmod_ms:.0}"),
+    );
+    report(
+        "teardown.namespaces_exit_then_rmmod_ms",
+        format!("{cleanup_ms:.0}"),
+    );
     Ok(())
 }

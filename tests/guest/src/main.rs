@@ -1,7 +1,8 @@
 //! rustnl guest tests: run inside the QEMU guest, as root, against the real
 //! module on the debug kernel. Loads and unloads the module itself.
 //!
-//! Usage: `rustnl-guest-tests [--ko PATH] [--stock] [FILTER]`. Prints one
+//! Usage: `rustnl-guest-tests [--ko PATH] [--stock] [--skip FRAGMENTS] [FILTER]`.
+//! FILTER and FRAGMENTS are comma-separated parts of test names. Prints one
 //! `test NAME ... ok|FAILED` line per test and a cargo-style
 //! `test result:` line; exits non-zero if any test failed.
 
@@ -93,6 +94,7 @@ fn insmod(ctx: &Ctx, params: &[&str]) -> Result<(), String> {
         .output()
         .map_err(|e| format!("running insmod: {e}"))?;
     if out.status.success() {
+        print_sections();
         Ok(())
     } else {
         Err(format!(
@@ -100,6 +102,21 @@ fn insmod(ctx: &Ctx, params: &[&str]) -> Result<(), String> {
             params.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
+    }
+}
+
+/// Prints where the module's code sections are, for `make coverage`
+/// (scripts/coverage.py maps QEMU's translation log to the module with it).
+fn print_sections() {
+    let sections = [".text", ".init.text", ".exit.text"]
+        .iter()
+        .filter_map(|s| {
+            let addr = std::fs::read_to_string(format!("/sys/module/rustnl/sections/{s}")).ok()?;
+            Some(format!("{s}={}", addr.trim()))
+        })
+        .collect::<Vec<_>>();
+    if !sections.is_empty() {
+        println!("RUSTNL-SECTIONS {}", sections.join(" "));
     }
 }
 
@@ -458,6 +475,39 @@ fn t_bad_units_rejected(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// Every parameter out of its range is refused (EINVAL) with a log line
+/// naming it and its range; nothing stays loaded.
+fn t_bad_parameters_rejected(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
+    for (param, text) in [
+        ("groups=0", "groups=0 is out of range: 1..1024"),
+        ("groups=1025", "groups=1025 is out of range: 1..1024"),
+        (
+            "max_payload=1048577",
+            "max_payload=1048577 is out of range: 0..1048576",
+        ),
+        (
+            "heartbeat_ms=9",
+            "heartbeat_ms=9 is out of range: 0 (off) or 10..3600000",
+        ),
+        (
+            "heartbeat_ms=3600001",
+            "heartbeat_ms=3600001 is out of range: 0 (off) or 10..3600000",
+        ),
+    ] {
+        let before = module_log().len();
+        match insmod(ctx, &[param]) {
+            Err(e) if e.contains("Invalid argument") || e.contains("Invalid parameters") => {}
+            other => return Err(format!("insmod {param}: {other:?}")),
+        }
+        last_log_contains(before, text)?;
+        ensure!(!module_loaded(), "module stayed loaded after {param}");
+    }
+    insmod(ctx, &[])
+}
+
 fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     t_echo_round_trip(ctx)?;
@@ -607,6 +657,41 @@ fn t_broadcast_no_listeners(_: &Ctx) -> TestResult {
     let mut c = connect(DEFAULT_UNIT)?;
     let r = c.broadcast(17, b"anyone?").map_err(|e| e.to_string())?;
     ensure!(!r.delivered && !r.delivery_failed, "result {r:?}");
+    Ok(())
+}
+
+/// A group whose only listener's queue is full, and which did not ask for
+/// `NETLINK_BROADCAST_ERROR`: nobody receives the broadcast, and the
+/// result says that it failed (not "no listeners"), counted as a delivery
+/// failure.
+fn t_broadcast_to_full_listener(_: &Ctx) -> TestResult {
+    let sub = subscribe(&[18])?;
+    sub.socket()
+        .set_recv_buffer_size(1)
+        .map_err(|e| e.to_string())?;
+    let mut c = connect(DEFAULT_UNIT)?;
+    let before = c.info().map_err(|e| e.to_string())?.counters;
+    let payload = [7u8; 1024];
+    let mut sent = 0;
+    let result = loop {
+        let r = c.broadcast(18, &payload).map_err(|e| e.to_string())?;
+        sent += 1;
+        if !r.delivered {
+            break r;
+        }
+        ensure!(sent < 64, "the listener's queue never filled: {r:?}");
+    };
+    ensure!(
+        result.delivery_failed,
+        "a broadcast nobody could receive: {result:?}"
+    );
+    let after = c.info().map_err(|e| e.to_string())?.counters;
+    ensure!(
+        after.delivery_failures > before.delivery_failures
+            && after.no_listeners == before.no_listeners,
+        "counters before {before:?} after {after:?}"
+    );
+    drop(sub);
     Ok(())
 }
 
@@ -1639,6 +1724,7 @@ const TESTS: &[Test] = &[
     ("cli_echo", t_cli_echo),
     ("unit_param_honoured", t_unit_param),
     ("bad_units_rejected", t_bad_units_rejected),
+    ("bad_parameters_rejected", t_bad_parameters_rejected),
     ("rmmod_and_insmod_again", t_rmmod_and_reload),
     ("kunit_suites_pass", t_kunit),
     (
@@ -1649,6 +1735,10 @@ const TESTS: &[Test] = &[
     (
         "broadcast_without_listeners_is_reported",
         t_broadcast_no_listeners,
+    ),
+    (
+        "broadcast_to_a_full_listener_is_a_failure",
+        t_broadcast_to_full_listener,
     ),
     ("listen_on_group_above_32", t_listen_on_group_above_32),
     ("broadcast_and_type_errors", t_broadcast_errors),
@@ -1739,6 +1829,8 @@ fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ko = "/lib/modules/rustnl.ko".to_string();
     let mut filter: Option<String> = None;
+    // --skip: comma-separated name fragments of tests not to run.
+    let mut skip: Option<String> = None;
     let mut stock = false;
     let (mut scale, mut seed, mut fuzz_messages) = (Scale::Ci, None, None);
     while let Some(a) = args.next() {
@@ -1753,6 +1845,7 @@ fn main() -> std::process::ExitCode {
                     "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
                     "loadrace" => loadrace::child(&arg, &args.next().unwrap_or_default()),
                     "nsholder" => loadrace::child_ns_holder(),
+                    "nsidle" => loadrace::child_ns_idle(),
                     _ => Err(format!("unknown child role {role}")),
                 };
                 return match r {
@@ -1786,6 +1879,7 @@ fn main() -> std::process::ExitCode {
                     fuzz_messages = Some(v);
                 }
             }
+            "--skip" => skip = args.next(),
             "--list" => {
                 for (name, _) in TESTS {
                     println!("{name}");
@@ -1819,6 +1913,9 @@ fn main() -> std::process::ExitCode {
             filter
                 .as_deref()
                 .is_none_or(|f| f.split(',').any(|p| n.contains(p)))
+                && !skip
+                    .as_deref()
+                    .is_some_and(|f| f.split(',').any(|p| n.contains(p)))
         })
         .collect();
     println!(

@@ -970,13 +970,13 @@ pub fn t_faults_worker(ctx: &Ctx) -> TestResult {
 }
 
 /// `finit_module` of the module from this thread; `Err(errno)` on failure.
-fn finit_module(ko: &str) -> Result<(), i32> {
+fn finit_module(ko: &str, params: &std::ffi::CStr) -> Result<(), i32> {
     let f = std::fs::File::open(ko).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     use std::os::fd::AsRawFd;
-    // SAFETY: finit_module with an open descriptor and an empty,
-    // NUL-terminated parameter string.
+    // SAFETY: finit_module with an open descriptor and a NUL-terminated
+    // parameter string.
     crate::syscall_result(unsafe {
-        libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0)
+        libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0)
     })
 }
 
@@ -984,10 +984,25 @@ const KUNIT_FILTER: &str = "/sys/module/kunit/parameters/filter_glob";
 
 /// Module load with allocations in its init failing: each attempt either
 /// loads a working module or fails with ENOMEM and leaves nothing behind.
+/// Three other network namespaces exist meanwhile, and every other attempt
+/// loads with `existing_netns=1`: a failure in one of them, once the unit
+/// is usable, must leave that namespace without the unit (logged), never
+/// fail the load.
 pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
     if module_loaded() {
         rmmod()?;
     }
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut child = crate::spawn_child("nsidle", &[])?;
+        let stdout = child.stdout.take().ok_or("child without stdout")?;
+        use std::io::BufRead;
+        match std::io::BufReader::new(stdout).lines().next() {
+            Some(Ok(l)) if l == "ready" => idle.push(child),
+            other => return Err(format!("namespace child did not start: {other:?}")),
+        }
+    }
+    let log_before = crate::module_log().len();
     // The in-kernel tests would (rightly) fail under injection: skip them
     // for these loads.
     std::fs::write(KUNIT_FILTER, "rustnl_skipped_under_fault_injection").map_err(err)?;
@@ -996,9 +1011,14 @@ pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
     let mut errnos = std::collections::BTreeMap::new();
     faults_on(20, true)?;
     let run = (|| -> TestResult {
-        for _ in 0..attempts {
+        for attempt in 0..attempts {
+            let params = if attempt % 2 == 0 {
+                c"existing_netns=1"
+            } else {
+                c""
+            };
             make_it_fail(true)?;
-            let r = finit_module(&ctx.ko);
+            let r = finit_module(&ctx.ko, params);
             make_it_fail(false)?;
             match r {
                 Ok(()) => {
@@ -1025,8 +1045,18 @@ pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
     })();
     let hits = faults_off();
     let _ = std::fs::write(KUNIT_FILTER, "*");
+    for mut c in idle {
+        drop(c.stdin.take());
+        let _ = c.wait();
+    }
     let hits = hits?;
     run?;
+    let left_out = crate::module_log()
+        .iter()
+        .skip(log_before)
+        .filter(|l| l.contains("it is left without the unit"))
+        .count();
+    report("faults.insmod.namespaces_left_without_unit", left_out);
     report("faults.insmod.attempts", attempts);
     report("faults.insmod.loaded", loaded);
     report("faults.insmod.failed_cleanly", failed);
