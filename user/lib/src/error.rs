@@ -87,6 +87,14 @@ pub enum Error {
         /// The name asked for.
         name: String,
     },
+    /// A generic netlink family has no multicast group of this name.
+    #[error("generic netlink family {family:?} has no multicast group {group:?}")]
+    GroupNotFound {
+        /// The family.
+        family: String,
+        /// The group asked for.
+        group: String,
+    },
 }
 
 impl Error {
@@ -107,7 +115,7 @@ impl Error {
             }
             Error::Timeout | Error::WouldBlock => Some(libc::EAGAIN),
             Error::Overrun => Some(libc::ENOBUFS),
-            Error::FamilyNotFound { .. } => Some(libc::ENOENT),
+            Error::FamilyNotFound { .. } | Error::GroupNotFound { .. } => Some(libc::ENOENT),
             _ => None,
         }
     }

@@ -7,7 +7,10 @@
 //!
 //! A generic netlink family has a number the kernel assigns when it
 //! registers, and multicast group ids likewise: clients look both up by
-//! name (`CTRL_CMD_GETFAMILY`) before anything else.
+//! name (`CTRL_CMD_GETFAMILY`) before anything else. [`GenlSocket::resolve`]
+//! and [`GenlSocket::resolve_group`] remember what they looked up (as the
+//! rust-netlink `genetlink` crate's resolver does); [`GenlSocket::join`]
+//! joins a group by name.
 //!
 //! ```
 //! use rustnl::genl::{GenlSocket, GENL_ID_CTRL, CTRL_CMD_GETFAMILY};
@@ -16,6 +19,7 @@
 //! assert_eq!(ctrl.id, GENL_ID_CTRL);
 //! assert!(ctrl.op(CTRL_CMD_GETFAMILY.into()).is_some_and(|op| op.can_dump()));
 //! assert!(ctrl.group("notify").is_some());
+//! assert_eq!(genl.join("nlctrl", "notify")?, u32::from(GENL_ID_CTRL));
 //! match genl.family("no-such-family") {
 //!     Err(rustnl::Error::FamilyNotFound { name }) => assert_eq!(name, "no-such-family"),
 //!     other => panic!("{other:?}"),
@@ -29,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{Message, NLM_F_DUMP, NLM_F_REQUEST};
 use crate::socket::Socket;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The netlink protocol unit of generic netlink (`NETLINK_GENERIC`).
@@ -318,13 +323,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A generic netlink connection: a `NETLINK_GENERIC` [`Socket`] (or, in
 /// tests, any [`Conn`] such as [`FakeConn`](crate::testing::FakeConn)),
-/// its sequence numbers and request buffer.
+/// its sequence numbers and request buffer, and the families it resolved
+/// ([`GenlSocket::resolve`]).
 #[derive(Debug)]
 pub struct GenlSocket<C = Socket> {
     conn: C,
     seq: u32,
     out: MessageBuilder,
     attrs: AttrWriter,
+    cache: HashMap<String, Family>,
 }
 
 impl GenlSocket<Socket> {
@@ -346,6 +353,7 @@ impl<C: Conn> GenlSocket<C> {
             seq: 0,
             out: MessageBuilder::new(),
             attrs: AttrWriter::new(),
+            cache: HashMap::new(),
         }
     }
 
@@ -420,7 +428,10 @@ impl<C: Conn> GenlSocket<C> {
         self.attrs = attrs;
         match r {
             Ok(_) => {}
-            Err(Error::Kernel(k)) if k.errno == libc::ENOENT => return Err(not_found()),
+            Err(Error::Kernel(k)) if k.errno == libc::ENOENT => {
+                self.cache.remove(name);
+                return Err(not_found());
+            }
             Err(e) => return Err(e),
         }
         let family = found.ok_or_else(|| Error::Unexpected("no answer from nlctrl".into()))?;
@@ -430,7 +441,38 @@ impl<C: Conn> GenlSocket<C> {
                 family.name
             )));
         }
+        self.cache.insert(family.name.clone(), family.clone());
         Ok(family)
+    }
+
+    /// Family `name`, looked up once and then remembered (the kernel keeps
+    /// a family's id and group ids while it stays registered; after its
+    /// module reloads they may differ: [`GenlSocket::forget`] it, or look it
+    /// up afresh with [`GenlSocket::family`], which refreshes the cache).
+    pub fn resolve(&mut self, name: &str) -> Result<&Family> {
+        if !self.cache.contains_key(name) {
+            self.family(name)?;
+        }
+        self.cache
+            .get(name)
+            .ok_or_else(|| Error::Unexpected(format!("family {name:?} vanished from the cache")))
+    }
+
+    /// The id of multicast group `group` of family `family` (resolved and
+    /// cached as [`GenlSocket::resolve`] does): [`Error::GroupNotFound`]
+    /// if the family has no such group.
+    pub fn resolve_group(&mut self, family: &str, group: &str) -> Result<u32> {
+        self.resolve(family)?
+            .group(group)
+            .ok_or_else(|| Error::GroupNotFound {
+                family: family.to_string(),
+                group: group.to_string(),
+            })
+    }
+
+    /// Forgets what [`GenlSocket::resolve`] remembered of `name`.
+    pub fn forget(&mut self, name: &str) {
+        self.cache.remove(name);
     }
 
     /// Every registered family (a `CTRL_CMD_GETFAMILY` dump), in the
@@ -449,6 +491,17 @@ impl<C: Conn> GenlSocket<C> {
             },
         )?;
         Ok(out)
+    }
+}
+
+impl GenlSocket<Socket> {
+    /// Joins multicast group `group` of family `family` (resolved by name)
+    /// and returns its id; the socket then receives the family's
+    /// notifications on that group.
+    pub fn join(&mut self, family: &str, group: &str) -> Result<u32> {
+        let id = self.resolve_group(family, group)?;
+        self.conn.add_membership(id)?;
+        Ok(id)
     }
 }
 

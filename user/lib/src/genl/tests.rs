@@ -98,6 +98,29 @@ fn resolves_by_name_and_lists_through_a_fake_controller() {
 }
 
 #[test]
+fn resolve_caches_families_and_groups_until_forgotten() {
+    let mut genl = GenlSocket::with_conn(FakeConn::new(controller(vec![nlctrl_like()])));
+    assert_eq!(genl.resolve("nlctrl").unwrap().id, GENL_ID_CTRL);
+    assert_eq!(genl.resolve_group("nlctrl", "notify").unwrap(), 0x10);
+    assert_eq!(genl.resolve("nlctrl").unwrap().id, GENL_ID_CTRL);
+    assert_eq!(genl.conn().sent().len(), 1, "answered from the cache");
+    match genl.resolve_group("nlctrl", "nope") {
+        Err(e @ Error::GroupNotFound { .. }) => assert_eq!(
+            e.to_string(),
+            "generic netlink family \"nlctrl\" has no multicast group \"nope\""
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        genl.resolve_group("absent", "x"),
+        Err(Error::FamilyNotFound { .. })
+    ));
+    genl.forget("nlctrl");
+    genl.resolve("nlctrl").unwrap();
+    assert_eq!(genl.conn().sent().len(), 3);
+}
+
+#[test]
 fn other_errors_pass_through_and_bad_answers_are_malformed() {
     let mut genl = GenlSocket::with_conn(FakeConn::new(|req: &[Message<'_>]| {
         Ok(req
@@ -260,6 +283,19 @@ fn host_kernel_unknown_family_is_family_not_found() {
     }
     // The socket stays usable after the refusal.
     assert_eq!(genl.family("nlctrl").unwrap().id, GENL_ID_CTRL);
+}
+
+#[test]
+fn host_kernel_join_by_name_receives_on_the_group() {
+    let mut genl = GenlSocket::open().unwrap();
+    assert_eq!(
+        genl.join("nlctrl", "notify").unwrap(),
+        u32::from(GENL_ID_CTRL)
+    );
+    assert!(matches!(
+        genl.join("nlctrl", "no-such-group"),
+        Err(Error::GroupNotFound { .. })
+    ));
 }
 
 #[test]
