@@ -286,7 +286,7 @@ fn host_kernel_unknown_family_is_family_not_found() {
 }
 
 #[test]
-fn host_kernel_join_by_name_receives_on_the_group() {
+fn host_kernel_joins_a_group_by_name() {
     let mut genl = GenlSocket::open().unwrap();
     assert_eq!(
         genl.join("nlctrl", "notify").unwrap(),
