@@ -202,7 +202,7 @@ stress: kernel module user
 # Benchmarks (issue 7). The bench kernel is the test kernel's fragment plus
 # tests/bench/kernel.config (debug watchers off), cached like the test kernel.
 bench: deps user
-	@bash scripts/bench.sh run
+	@KERNEL=$(KERNEL) bash scripts/bench.sh run
 
 # Where the module's instructions go: per-function counts for one echo.
 bench-profile: deps user

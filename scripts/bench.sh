@@ -9,6 +9,8 @@
 #                                   build rustnl.ko and rustnl_c.ko against
 #                                   KDIR into OUTDIR (sources copied there, so
 #                                   builds for several kernels never mix)
+# KERNEL=stock (make bench KERNEL=stock): on Debian's stock kernel instead
+# (scripts/stock.sh), into build/bench-stock/.
 # Environment: BENCH_ROUNDS (default 4: A B, B A, A B, B A), RUSTNL_ACCEL, BENCH_CODEC=0
 # to skip the userspace codec benchmark.
 #
@@ -58,15 +60,26 @@ run|profile) ;;
 esac
 
 ROUNDS=${BENCH_ROUNDS:-4}
-kb=$(bash "$HERE/scripts/kernel.sh" "$HERE/tests/kernel.config" "$HERE/tests/bench/kernel.config" benchkernel)
-mkdir -p "$OUT"
-ln -sfn "$kb" "$BUILD/benchkernel"
-build_modules "$kb" "$OUT/modules"
+if [ "${KERNEL:-test}" = stock ]; then
+    # KERNEL=stock: Debian's unmodified kernel, both modules built for it by
+    # scripts/stock.sh; results in build/bench-stock/.
+    OUT=$BUILD/bench-stock
+    mkdir -p "$OUT"
+    bash "$HERE/scripts/stock.sh" module "$OUT/modules" >/dev/null
+    VMK=(KERNEL_IMAGE="$(bash "$HERE/scripts/stock.sh" vmlinuz)" GEN_CPIO="$(bash "$HERE/scripts/stock.sh" gen-cpio)"
+         KERNEL_NAME="Debian's stock kernel")
+else
+    kb=$(bash "$HERE/scripts/kernel.sh" "$HERE/tests/kernel.config" "$HERE/tests/bench/kernel.config" benchkernel)
+    mkdir -p "$OUT"
+    ln -sfn "$kb" "$BUILD/benchkernel"
+    build_modules "$kb" "$OUT/modules"
+    VMK=(KBUILD="$kb")
+fi
 
 run_vm() {  # name, extra env...
     local name=$1; shift
     log "VM run '$name': $ROUNDS rounds of Rust, C"
-    env "$@" KBUILD="$kb" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$OUT/vm-$name" \
+    env "$@" "${VMK[@]}" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$OUT/vm-$name" \
         VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off VM_TIMEOUT="${BENCH_TIMEOUT:-5400}" \
         CMD="rustnl-bench --rust /lib/modules/rustnl.ko --c /rustnl_c.ko --rounds $ROUNDS" \
         bash "$HERE/scripts/vm.sh" run >&2
@@ -81,7 +94,7 @@ if [ "$1" = profile ]; then
         rm -rf "$out"; mkdir -p "$out"
         cmd="grep '\\[$m\\]' /proc/kallsyms; rustnl echo --count $n --size 64 >/dev/null"
         [ "$m" = rustnl_c ] && cmd="rmmod rustnl && insmod /rustnl_c.ko && $cmd"
-        KBUILD="$kb" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$out" \
+        env "${VMK[@]}" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$out" \
             VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off RUSTNL_ACCEL=tcg VM_VERBOSE=1 \
             QEMU_EXTRA="-d in_asm,exec,nochain -dfilter 0xffffffffa0000000..0xffffffffff000000 -D $out/qemu.log" \
             CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 || die "profile VM run ($m): see $out/vm.txt"
