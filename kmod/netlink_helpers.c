@@ -37,7 +37,23 @@ void *rustnl_net_generic(const struct net *net, unsigned int id)
 
 void *rustnl_sock_net_generic(const struct sock *sk, unsigned int id)
 {
+	/*
+	 * The namespace's slot, cached in sk_user_data once the socket exists
+	 * (rustnl_set_sk_user_data). The slot lives as long as the namespace
+	 * and is not RCU-freed: only the dependency ordering of the load is
+	 * needed, which rcu_dereference_raw() gives without lockdep's
+	 * read-section check. Before the store, net_generic() finds it.
+	 */
+	uintptr_t v = (uintptr_t)rcu_dereference_raw(sk->sk_user_data);
+
+	if (likely(v & SK_USER_DATA_PTRMASK))
+		return (void *)(v & SK_USER_DATA_PTRMASK);
 	return net_generic(sock_net(sk), id);
+}
+
+void rustnl_set_sk_user_data(struct sock *sk, void *data)
+{
+	rcu_assign_sk_user_data(sk, data);
 }
 
 void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func)

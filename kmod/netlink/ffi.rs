@@ -19,8 +19,11 @@ extern "C" {
     pub(super) fn rustnl_sock_refcnt(sk: *const bindings::sock) -> c_uint;
     /// `net_generic(net, id)`.
     pub(super) fn rustnl_net_generic(net: *const bindings::net, id: c_uint) -> *mut c_void;
-    /// `net_generic(sock_net(sk), id)`: one call on the input path.
+    /// The slot cached in `sk->sk_user_data`, or `net_generic(sock_net(sk),
+    /// id)` before it is: one call on the input path.
     pub(super) fn rustnl_sock_net_generic(sk: *const bindings::sock, id: c_uint) -> *mut c_void;
+    /// `rcu_assign_sk_user_data(sk, data)`.
+    pub(super) fn rustnl_set_sk_user_data(sk: *mut bindings::sock, data: *mut c_void);
     /// `INIT_DELAYED_WORK(dwork, func)`.
     pub(super) fn rustnl_init_delayed_work(
         dwork: *mut bindings::delayed_work,

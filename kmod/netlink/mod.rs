@@ -7,7 +7,8 @@
 //! - [`pernet`]: [`Pernet`] registers a [`Protocol`] with every network
 //!   namespace. Each namespace gets its protocol state, built in full and
 //!   stored in the namespace's `net_generic` slot *before* its kernel socket
-//!   exists, then its [`KernelSocket`] and, if the protocol asks, a
+//!   exists (then cached in the socket's `sk_user_data` for the input
+//!   path), then its [`KernelSocket`] and, if the protocol asks, a
 //!   [`Ticker`](ticker::Ticker).
 //! - [`socket`]: [`KernelSocket`] owns a kernel netlink socket (`struct
 //!   sock` from `__netlink_kernel_create`); [`Sock`] is the reference-counted

@@ -180,6 +180,10 @@ unsafe fn try_serve<P: Protocol>(net: *mut bindings::net) -> Result {
             return Err(e);
         }
     };
+    // SAFETY: The slot lives as long as the namespace, which outlives its
+    // socket. Input finds the slot here from now on, and through
+    // `net_generic` until this store: the same slot either way.
+    unsafe { socket.cache_user_data(slot.cast()) };
     if let Some(ticker) = serving.ticker.as_mut() {
         // SAFETY: The state and the socket live until `pre_exit` stops the
         // ticker (the state until `exit`, the socket until its release).
@@ -318,6 +322,9 @@ unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) 
     let sk = datagram.kernel_sock();
     // SAFETY: `sk` is the receiving kernel socket, valid during the callback;
     // its namespace is live and our registration active while it exists.
+    // The helper returns the slot cached in `sk_user_data` (stored once,
+    // after the socket was created) or, before that store, the one
+    // `net_generic` finds: the same slot.
     let slot = unsafe { ffi::rustnl_sock_net_generic(sk.as_ptr(), PERNET_ID.load(Acquire)) }
         .cast::<Slot<P>>();
     // SAFETY: The slot of a namespace being served; `state` was stored

@@ -211,6 +211,18 @@ impl KernelSocket {
         unsafe { KernelSock::from_raw(self.sk.as_ptr()) }
     }
 
+    /// Caches `data` in the socket's `sk_user_data`, where the input path
+    /// finds it with one load (published with release semantics).
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid for as long as the socket exists.
+    pub(super) unsafe fn cache_user_data(&self, data: *mut c_void) {
+        // SAFETY: A kernel socket owned by `self` (invariant); the caller
+        // keeps `data` valid while the socket exists.
+        unsafe { ffi::rustnl_set_sk_user_data(self.sk.as_ptr(), data) };
+    }
+
     /// Releases the socket: from now on no sender finds it. The returned
     /// value waits, when dropped, for senders that found it before.
     pub(super) fn release(self) -> ReleasedSocket {
