@@ -148,7 +148,7 @@ dkms-src:
 
 stock-dkms-test: deps user
 	@bash scripts/stock.sh dkms-test $(BUILD)/stock/dkms
-	@$(STOCK_VM_ENV) KO=$(BUILD)/stock/dkms/rustnl.ko CMD='rustnl echo "Hello from the module dkms built"' \
+	@$(STOCK_VM_ENV) KO=$(BUILD)/stock/dkms/rustnl.ko VM_FILES=tests/vm/install-check.sh CMD='sh /install-check.sh' \
 	  bash scripts/vm.sh run
 
 # make install: the module with modules_install's layout
