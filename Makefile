@@ -116,6 +116,7 @@ test-vm: kernel module user bench-modules
 test: deps
 	@$(MAKE) --no-print-directory test-host
 	@$(MAKE) --no-print-directory test-vm
+	@$(MAKE) --no-print-directory stock-test
 
 demo: kernel module user
 	@$(VM_ENV) bash scripts/vm.sh demo

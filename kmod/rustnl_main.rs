@@ -22,6 +22,8 @@ module! {
     authors: ["rustnl developers"],
     description: "Netlink echo and multicast example protocol (NETLINK_TEST) in Rust",
     license: "GPL",
+    // socket(AF_NETLINK, SOCK_RAW, 31) loads the installed module.
+    alias: ["net-pf-16-proto-31"],
     params: {
         unit: u32 {
             default: 31,

@@ -1819,10 +1819,6 @@ const DEBUG_KERNEL_ONLY: &[(&str, &str)] = &[
         "hardening_load_race_namespaces",
         "needs KUnit and the test kernel's netlink fix (tests/kernel-patches)",
     ),
-    (
-        "load_race_default_leaves_existing_namespaces_alone",
-        "writes KUnit's filter_glob (no KUnit here)",
-    ),
 ];
 
 fn main() -> std::process::ExitCode {
