@@ -35,7 +35,7 @@ void *rustnl_net_generic(const struct net *net, unsigned int id)
 	return net_generic(net, id);
 }
 
-void *rustnl_sock_net_generic(const struct sock *sk, unsigned int id)
+void *rustnl_sock_net_generic(const struct sock *sk, const unsigned int *id)
 {
 	/*
 	 * The namespace's slot, cached in sk_user_data once the socket exists
@@ -48,7 +48,7 @@ void *rustnl_sock_net_generic(const struct sock *sk, unsigned int id)
 
 	if (likely(v & SK_USER_DATA_PTRMASK))
 		return (void *)(v & SK_USER_DATA_PTRMASK);
-	return net_generic(sock_net(sk), id);
+	return net_generic(sock_net(sk), *id);
 }
 
 void rustnl_set_sk_user_data(struct sock *sk, void *data)

@@ -20,8 +20,12 @@ extern "C" {
     /// `net_generic(net, id)`.
     pub(super) fn rustnl_net_generic(net: *const bindings::net, id: c_uint) -> *mut c_void;
     /// The slot cached in `sk->sk_user_data`, or `net_generic(sock_net(sk),
-    /// id)` before it is: one call on the input path.
-    pub(super) fn rustnl_sock_net_generic(sk: *const bindings::sock, id: c_uint) -> *mut c_void;
+    /// *id)` before it is: one call on the input path, which reads the id
+    /// only in that case.
+    pub(super) fn rustnl_sock_net_generic(
+        sk: *const bindings::sock,
+        id: *const c_uint,
+    ) -> *mut c_void;
     /// `rcu_assign_sk_user_data(sk, data)`.
     pub(super) fn rustnl_set_sk_user_data(sk: *mut bindings::sock, data: *mut c_void);
     /// `INIT_DELAYED_WORK(dwork, func)`.

@@ -25,7 +25,7 @@ use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     bindings,
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Full, Relaxed, Release},
+    sync::atomic::{Atomic, Full, Relaxed, Release},
     types::Opaque,
 };
 
@@ -61,8 +61,28 @@ struct PernetOps(Opaque<bindings::pernet_operations>);
 // owned by the pernet core, which serialises access.
 unsafe impl Sync for PernetOps {}
 static PERNET_OPS: PernetOps = PernetOps(Opaque::uninit());
-/// The pernet id, assigned by the core at registration.
-static PERNET_ID: Atomic<u32> = Atomic::new(0);
+/// The pernet id: the core writes it inside `register_pernet_subsys`,
+/// before the first `init`, and nothing writes it afterwards.
+struct PernetId(core::cell::UnsafeCell<c_uint>);
+// SAFETY: Written only by the pernet core during registration, before any
+// reader (`init`, `pre_exit`, `exit`, input) can run; only read after.
+unsafe impl Sync for PernetId {}
+static PERNET_ID: PernetId = PernetId(core::cell::UnsafeCell::new(0));
+
+impl PernetId {
+    /// The location, for the core and the input helper.
+    #[inline(always)]
+    fn as_ptr(&self) -> *mut c_uint {
+        self.0.get()
+    }
+
+    /// The id (only read once registration has begun `init`s).
+    #[inline(always)]
+    fn get(&self) -> c_uint {
+        // SAFETY: See `PernetId`'s `Sync`: no write after registration.
+        unsafe { *self.as_ptr() }
+    }
+}
 /// Only one registration per module (the statics above are single).
 static PERNET_REGISTERED: Atomic<bool> = Atomic::new(false);
 /// Set while `register_pernet_subsys` runs `init` for the namespaces that
@@ -85,7 +105,7 @@ static SKIPPED: Atomic<u32> = Atomic::new(0);
 unsafe fn slot<P: Protocol>(net: *mut bindings::net) -> *mut Slot<P> {
     // SAFETY: As required by the caller; with `size` set, the core allocated
     // a zeroed `Slot<P>`-sized block for this id in every namespace.
-    unsafe { ffi::rustnl_net_generic(net, PERNET_ID.load(Relaxed)).cast() }
+    unsafe { ffi::rustnl_net_generic(net, PERNET_ID.get()).cast() }
 }
 
 /// Pernet `init`.
@@ -325,7 +345,7 @@ unsafe extern "C" fn input_trampoline<P: Protocol>(skb: *mut bindings::sk_buff) 
     // The helper returns the slot cached in `sk_user_data` (stored once,
     // after the socket was created) or, before that store, the one
     // `net_generic` finds: the same slot.
-    let slot = unsafe { ffi::rustnl_sock_net_generic(sk.as_ptr(), PERNET_ID.load(Acquire)) }
+    let slot = unsafe { ffi::rustnl_sock_net_generic(sk.as_ptr(), PERNET_ID.as_ptr()) }
         .cast::<Slot<P>>();
     // SAFETY: The slot of a namespace being served; `state` was stored
     // before the socket was created, which ordered the store before any
