@@ -9,3 +9,6 @@
 
 mod proto;
 pub use proto::*;
+
+/// The generic netlink face: the numbers of the YNL spec `spec/rustnl.yaml`.
+pub mod genl;
