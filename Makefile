@@ -109,6 +109,7 @@ test-host:
 	@$(MAKE) --no-print-directory publish-check
 	@bash tests/harness/selftest.sh
 	@bash scripts/uapi.sh check
+	@bash scripts/spec.sh check
 
 test-vm: kernel module user bench-modules
 	@$(VM_ENV) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test

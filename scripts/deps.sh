@@ -18,7 +18,7 @@ KSRC_PKG=${KSRC_PKG:-linux-source-7.3}
 BACKPORTS_SUITE=trixie-backports
 
 APT_PKGS=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
-          python3 perl clang-19 lld-19 llvm-19 libclang-19-dev
+          python3 python3-yaml python3-jsonschema perl clang-19 lld-19 llvm-19 libclang-19-dev
           qemu-system-x86 busybox-static)
 
 log() { printf 'deps: %s\n' "$*" >&2; }
