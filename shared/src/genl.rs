@@ -393,7 +393,7 @@ impl CounterAttr {
 
     /// Position in `Counters::to_array()`.
     pub const fn index(self) -> usize {
-        self as usize - 1
+        (self as usize).saturating_sub(1)
     }
 
     /// The name in the spec (the `serde` name of the `Counters` field).
