@@ -93,22 +93,8 @@ fi
 # --- 4. Linux 7.3 source from trixie-backports ------------------------------
 # The apt source entry uses the same URI as the machine's existing Debian entry
 # (read here at run time; no host name is written into the repository).
-debian_uri() {
-    local f uri=
-    f=/etc/apt/sources.list.d/debian.sources
-    if [ -r "$f" ]; then
-        # deb822: first stanza whose Suites has a plain release (not -security)
-        uri=$(awk 'BEGIN{RS=""; FS="\n"}
-                   { u=""; s="";
-                     for(i=1;i<=NF;i++){ if($i ~ /^URIs:/){sub(/^URIs:[ \t]*/,"",$i); split($i,a," "); u=a[1]}
-                                         if($i ~ /^Suites:/){s=$i} }
-                     if(u!="" && s !~ /security/ && s ~ /(bookworm|trixie|stable)/){print u; exit} }' "$f")
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if($i ~ /^[a-z]+:\/\//){print $i; exit}}' /etc/apt/sources.list)
-    fi
-    printf '%s' "$uri"
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 KSRC_LIST=/etc/apt/sources.list.d/rustnl-$BACKPORTS_SUITE.sources
 KSRC_PIN=/etc/apt/preferences.d/rustnl-$BACKPORTS_SUITE

@@ -10,7 +10,7 @@
 #       $DESTDIR$PREFIX/bin (PREFIX default /usr/local).
 #   scripts/install.sh dkms-src
 #       the DKMS source tree: $DESTDIR/usr/src/rustnl-<version>/ (dkms.conf,
-#       Kbuild, kmod/, the shared sources, scripts/stock.sh).
+#       Kbuild, kmod/, the shared sources, scripts/stock.sh and lib.sh).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf 'install: %s\n' "$*" >&2; }
@@ -50,7 +50,7 @@ dkms-src)
     (cd "$HERE" && find Kbuild kmod shared/src -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
         ! -name '*.mod.c' ! -name '.*' -exec cp --parents {} "$dest/" \;)
     cp "$HERE/dkms.conf" "$dest/"
-    cp "$HERE/scripts/stock.sh" "$dest/scripts/"
+    cp "$HERE/scripts/stock.sh" "$HERE/scripts/lib.sh" "$dest/scripts/"
     log "DKMS source: $dest (next: dkms add rustnl/$ver && dkms install rustnl/$ver)"
     echo "$dest" ;;
 *)

@@ -64,23 +64,10 @@ STOCK=$CACHE/stock
 ROOT=$STOCK/chroot-$SUITE
 mkdir -p "$STOCK" "$CACHE/locks"
 
-# The machine's Debian mirror, as scripts/deps.sh reads it (no host name is
-# written into the repository).
-debian_uri() {
-    local f uri=
-    f=/etc/apt/sources.list.d/debian.sources
-    if [ -r "$f" ]; then
-        uri=$(awk 'BEGIN{RS=""; FS="\n"}
-                   { u=""; s="";
-                     for(i=1;i<=NF;i++){ if($i ~ /^URIs:/){sub(/^URIs:[ \t]*/,"",$i); split($i,a," "); u=a[1]}
-                                         if($i ~ /^Suites:/){s=$i} }
-                     if(u!="" && s !~ /security/ && s ~ /(bookworm|trixie|stable)/){print u; exit} }' "$f")
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if($i ~ /^[a-z]+:\/\//){print $i; exit}}' /etc/apt/sources.list)
-    fi
-    printf '%s' "$uri"
-}
+# The machine's Debian mirror (debian_uri): no host name is written into
+# the repository.
+# shellcheck source=scripts/lib.sh
+. "$HERE/scripts/lib.sh"
 
 is_installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 host_pkgs() {  # install host packages that are missing

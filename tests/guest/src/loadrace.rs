@@ -255,18 +255,7 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
                 }
             }
             // Unload into a gap between the children's sockets.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                match crate::try_rmmod() {
-                    Ok(()) => break,
-                    Err(e) if e == libc::EWOULDBLOCK => refusals += 1,
-                    Err(e) => return Err(format!("cycle {cycle}: rmmod: errno {e}")),
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("cycle {cycle}: no gap to unload in 60 s"));
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            refusals += crate::rmmod_into_a_gap(cycle)?;
         }
         Ok(())
     })();

@@ -890,6 +890,26 @@ fn try_rmmod() -> Result<(), i32> {
     })
 }
 
+/// `rmmod` retried into a gap between other processes' sockets (open
+/// sockets pin the module) for up to 60 s; returns how often it was refused
+/// as in use. Any other error, or no gap, fails.
+fn rmmod_into_a_gap(cycle: u64) -> Result<u64, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut refusals = 0u64;
+    loop {
+        match try_rmmod() {
+            Ok(()) => return Ok(refusals),
+            Err(e) if e == libc::EWOULDBLOCK => refusals += 1,
+            Err(e) => return Err(format!("cycle {cycle}: rmmod: errno {e}")),
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "cycle {cycle}: no gap to unload in 60 s ({refusals} refusals)"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// Open user sockets pin the module (it owns the unit, like every in-tree
 /// netlink family): `rmmod` is refused while a client or a listener is
 /// connected, and both keep working; once they close it goes, and a new

@@ -555,19 +555,7 @@ pub fn t_unload_under_load(ctx: &Ctx) -> TestResult {
                 );
                 std::thread::sleep(Duration::from_millis(5));
             }
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                match crate::try_rmmod() {
-                    Ok(()) => break,
-                    Err(e) if e == libc::EWOULDBLOCK => refusals += 1,
-                    Err(e) => return Err(format!("cycle {cycle}: rmmod: errno {e}")),
-                }
-                ensure!(
-                    Instant::now() < deadline,
-                    "cycle {cycle}: no gap to unload in 60 s ({refusals} refusals)"
-                );
-                std::thread::sleep(Duration::from_micros(300));
-            }
+            refusals += crate::rmmod_into_a_gap(cycle)?;
             ensure!(!module_loaded(), "cycle {cycle}: still loaded after rmmod");
         }
         // Back again: clients work.
