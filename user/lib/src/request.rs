@@ -8,7 +8,7 @@ use crate::proto::{
     Attrs, Message, NlMsgHdr, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR,
     NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_MULTI,
 };
-use crate::socket::Socket;
+use crate::socket::{Datagram, Socket};
 
 /// `NLM_F_DUMP_INTR`: set on the messages of a dump during which the
 /// kernel's state changed (the dump may be inconsistent).
@@ -39,6 +39,39 @@ impl Exchange {
             seen: 0,
             interrupted: false,
         }
+    }
+
+    /// The exchange for the encoded `request`, sent from `port_id`.
+    pub(crate) fn start(request: &[u8], port_id: u32) -> Result<Exchange> {
+        let hdr = NlMsgHdr::parse(request)
+            .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
+        Ok(Exchange::new(&hdr, port_id))
+    }
+
+    /// Takes one received datagram: datagrams not from the kernel are
+    /// skipped, its messages go to [`Exchange::on_message`] in order;
+    /// `Some` when the exchange is over.
+    pub(crate) fn on_datagram<F>(
+        &mut self,
+        dgram: &Datagram<'_>,
+        each: &mut F,
+    ) -> Option<Result<usize>>
+    where
+        F: FnMut(&Message<'_>) -> Result<()>,
+    {
+        if dgram.sender != 0 {
+            return None;
+        }
+        for msg in dgram.messages() {
+            let end = match msg {
+                Ok(msg) => self.on_message(&msg, each),
+                Err(m) => Some(Err(Error::Malformed(m.to_string()))),
+            };
+            if end.is_some() {
+                return end;
+            }
+        }
+        None
     }
 
     /// Takes one received message; `Some` when the exchange is over.
@@ -137,20 +170,11 @@ where
     C: Conn + ?Sized,
     F: FnMut(&Message<'_>) -> Result<()>,
 {
-    let hdr = NlMsgHdr::parse(request)
-        .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
-    let mut exchange = Exchange::new(&hdr, conn.port_id());
+    let mut exchange = Exchange::start(request, conn.port_id())?;
     conn.send(request)?;
     loop {
-        let dgram = conn.recv()?;
-        if dgram.sender != 0 {
-            continue;
-        }
-        for msg in dgram.messages() {
-            let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-            if let Some(end) = exchange.on_message(&msg, &mut each) {
-                return end;
-            }
+        if let Some(end) = exchange.on_datagram(&conn.recv()?, &mut each) {
+            return end;
         }
     }
 }

@@ -28,7 +28,7 @@
 use crate::client::{decode_event, OwnedEvent, Subscription};
 use crate::error::{Error, Result};
 use crate::families::{proc_events, route};
-use crate::proto::{Message, NlMsgHdr};
+use crate::proto::Message;
 use crate::request::Exchange;
 use crate::socket::{Datagram, Socket};
 use ::tokio::io::unix::AsyncFd;
@@ -107,20 +107,11 @@ impl AsyncSocket {
     where
         F: FnMut(&Message<'_>) -> Result<()>,
     {
-        let hdr = NlMsgHdr::parse(request)
-            .ok_or_else(|| Error::Unexpected("request shorter than a netlink header".into()))?;
-        let mut exchange = Exchange::new(&hdr, self.get_ref().port_id());
+        let mut exchange = Exchange::start(request, self.get_ref().port_id())?;
         self.send(request).await?;
         loop {
-            let dgram = self.recv().await?;
-            if dgram.sender != 0 {
-                continue;
-            }
-            for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-                if let Some(end) = exchange.on_message(&msg, &mut each) {
-                    return end;
-                }
+            if let Some(end) = exchange.on_datagram(&self.recv().await?, &mut each) {
+                return end;
             }
         }
     }
