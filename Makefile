@@ -223,6 +223,11 @@ bench-modules: kernel
 # previous run would otherwise be reused.
 publish-check:
 	@cargo clean -q --target-dir target/publish -p rustnl-shared -p rustnl -p rustnl-cli
+	@# The packaged crates, their temporary registry, and cargo's unpacked
+	@# copies of ours from it (registry/src/-HASH/, a name-less local
+	@# registry, never crates.io's): cargo does not unpack a crate of the same
+	@# version again, so a second run would verify against old sources.
+	@rm -rf target/publish/package "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/-*/rustnl-*
 	CARGO_TARGET_DIR=target/publish cargo publish --dry-run --workspace --locked --allow-dirty
 
 FUZZ_SECONDS ?= 60
