@@ -13,7 +13,7 @@
 //! `super::proto`, so the module includes both files side by side:
 //! `#[path = ".../proto.rs"] mod proto;` and `#[path = ".../genl.rs"] mod genl;`.
 
-use super::proto::{Counters, MAX_GROUPS, NLA_HDRLEN};
+use super::proto::{Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS, NLA_HDRLEN};
 
 /// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
 pub const FAMILY_NAME: &str = "rustnl";
@@ -449,5 +449,244 @@ impl McastGroup {
             McastGroup::Events => b"events\0",
             McastGroup::Heartbeat => b"heartbeat\0",
         }
+    }
+}
+
+// --- Encoding -----------------------------------------------------------------
+
+/// `NLA_ALIGNTO`: attributes start on 4-byte boundaries.
+pub const NLA_ALIGNTO: usize = 4;
+
+/// Zero bytes to pad an attribute payload with (at most 3 are used).
+pub const NLA_PAD: [u8; NLA_ALIGNTO] = [0; NLA_ALIGNTO];
+
+/// `NLA_F_NESTED`, set in the type of an attribute holding attributes.
+pub const NLA_F_NESTED: u16 = 1 << 15;
+
+/// How many padding bytes follow an attribute payload of `len` bytes.
+#[inline]
+pub const fn nla_pad_len(len: usize) -> usize {
+    (NLA_ALIGNTO - len % NLA_ALIGNTO) % NLA_ALIGNTO
+}
+
+/// The header of an attribute of type `ty` with a payload of `len` bytes
+/// (`nla_len` counts the header, not the padding); `None` if it does not fit
+/// a u16, i.e. `len` > [`MAX_ATTR_PAYLOAD`].
+#[inline]
+pub const fn nla_header(ty: u16, len: usize) -> Option<[u8; NLA_HDRLEN]> {
+    if len > MAX_ATTR_PAYLOAD {
+        return None;
+    }
+    let l = ((len + NLA_HDRLEN) as u16).to_ne_bytes();
+    let t = ty.to_ne_bytes();
+    Some([l[0], l[1], t[0], t[1]])
+}
+
+/// The generic netlink header of a message of this family carrying `cmd`.
+#[inline]
+pub const fn genl_header(cmd: Cmd) -> [u8; GENL_HDRLEN] {
+    [cmd.raw(), FAMILY_VERSION, 0, 0]
+}
+
+/// The attribute is not room for what was written ([`AttrWriter`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoRoom;
+
+/// Writes attributes into a fixed buffer, as the kernel's `nla_put_*` lay
+/// them out: header, payload, zeroed padding to 4 bytes. Used by the kernel
+/// module for its replies and events (on the stack) and by the tests that
+/// model them.
+#[derive(Debug)]
+pub struct AttrWriter<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> AttrWriter<'b> {
+    /// A writer filling `buf` from its start.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        AttrWriter { buf, len: 0 }
+    }
+
+    /// The attributes written so far.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes `data` at the end, then zeroes `pad` bytes.
+    fn push(&mut self, data: &[u8], pad: usize) -> Result<(), NoRoom> {
+        let end = self.len.checked_add(data.len()).ok_or(NoRoom)?;
+        let padded = end.checked_add(pad).ok_or(NoRoom)?;
+        let dst = self.buf.get_mut(self.len..padded).ok_or(NoRoom)?;
+        let (body, tail) = dst.split_at_mut(data.len());
+        body.copy_from_slice(data);
+        tail.fill(0);
+        self.len = padded;
+        Ok(())
+    }
+
+    /// `nla_put`: an attribute of type `ty` carrying `data`.
+    pub fn put(&mut self, ty: u16, data: &[u8]) -> Result<(), NoRoom> {
+        let hdr = nla_header(ty, data.len()).ok_or(NoRoom)?;
+        let start = self.len;
+        self.push(&hdr, 0)?;
+        self.push(data, nla_pad_len(data.len()))
+            .inspect_err(|_| self.len = start)
+    }
+
+    /// `nla_put_u32`.
+    pub fn put_u32(&mut self, ty: u16, v: u32) -> Result<(), NoRoom> {
+        self.put(ty, &v.to_ne_bytes())
+    }
+
+    /// `nla_put_uint`: 4 bytes when the value fits a u32, else 8.
+    pub fn put_uint(&mut self, ty: u16, v: u64) -> Result<(), NoRoom> {
+        match u32::try_from(v) {
+            Ok(small) => self.put_u32(ty, small),
+            Err(_) => self.put(ty, &v.to_ne_bytes()),
+        }
+    }
+
+    /// `nla_put_flag`: an attribute without payload, written only if `set`.
+    pub fn put_flag(&mut self, ty: u16, set: bool) -> Result<(), NoRoom> {
+        if set {
+            self.put(ty, &[])
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `nla_nest_start` … `nla_nest_end`: the attributes `fill` writes,
+    /// nested in one of type `ty` (with [`NLA_F_NESTED`]).
+    pub fn nest(
+        &mut self,
+        ty: u16,
+        fill: impl FnOnce(&mut AttrWriter<'_>) -> Result<(), NoRoom>,
+    ) -> Result<(), NoRoom> {
+        let start = self.len;
+        let inner_start = start.checked_add(NLA_HDRLEN).ok_or(NoRoom)?;
+        let inner_buf = self.buf.get_mut(inner_start..).ok_or(NoRoom)?;
+        let mut inner = AttrWriter::new(inner_buf);
+        fill(&mut inner)?;
+        let inner_len = inner.len;
+        let hdr = nla_header(ty | NLA_F_NESTED, inner_len).ok_or(NoRoom)?;
+        self.push(&hdr, 0)?;
+        self.len = inner_start + inner_len;
+        Ok(())
+    }
+
+    /// The counters of one face, as the `counters` attribute set.
+    pub fn put_counters(&mut self, ty: u16, c: &Counters) -> Result<(), NoRoom> {
+        let values = c.to_array();
+        self.nest(ty, |w| {
+            CounterAttr::ALL
+                .iter()
+                .zip(values.iter())
+                .try_for_each(|(a, v)| w.put_uint(a.raw(), *v))
+        })
+    }
+}
+
+// --- Requests -------------------------------------------------------------------
+
+/// What a request of the family carries, once the kernel's policy has
+/// validated it (types, lengths, the `group` range 1..=[`GROUP_MAX`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// `genlmsghdr.cmd`.
+    pub cmd: u8,
+    /// Attribute `payload`, if present.
+    pub payload: Option<&'a [u8]>,
+    /// Attribute `group`, if present.
+    pub group: Option<u32>,
+}
+
+/// Why a policy-valid request is refused by the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// As on the classic face: payload over `max_payload`, group over
+    /// `groups`.
+    Request(RequestError),
+    /// A required attribute is absent (`NLMSGERR_ATTR_MISS_TYPE`).
+    Missing(Attr),
+    /// A command the family has no `do` operation for (the core refuses
+    /// these first; kept so the function is total).
+    NotAnOperation(u8),
+}
+
+impl Refusal {
+    /// The class (and so the errno) of the refusal.
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            Refusal::Request(e) => e.kind(),
+            Refusal::Missing(_) => ErrorKind::Invalid,
+            Refusal::NotAnOperation(_) => ErrorKind::NotSupported,
+        }
+    }
+
+    /// The attribute the ext-ack points at (`NLMSGERR_ATTR_OFFS`), if any.
+    pub const fn bad_attr(&self) -> Option<Attr> {
+        match self {
+            Refusal::Request(RequestError::PayloadTooLarge { .. }) => Some(Attr::Payload),
+            Refusal::Request(RequestError::BadGroup { .. }) => Some(Attr::Group),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Refusal::Request(e) => e.fmt(f),
+            Refusal::Missing(a) => write!(f, "missing attribute: {}", a.name()),
+            Refusal::NotAnOperation(cmd) => write!(f, "command {cmd} is not an operation"),
+        }
+    }
+}
+
+/// Decides what a policy-valid request asks for, or why it is refused: the
+/// checks the policy cannot express (the module's `groups` and
+/// `max_payload`, a required `group`), in the classic face's order.
+#[inline]
+pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Action<'a>, Refusal> {
+    let payload = req.payload.unwrap_or(&[]);
+    let too_large = |len: usize| {
+        if len > limits.max_payload {
+            Err(Refusal::Request(RequestError::PayloadTooLarge {
+                len,
+                max: limits.max_payload,
+            }))
+        } else {
+            Ok(())
+        }
+    };
+    match Cmd::from_raw(req.cmd) {
+        Some(Cmd::Echo) => {
+            too_large(payload.len())?;
+            Ok(Action::Echo { payload })
+        }
+        Some(Cmd::Broadcast) => {
+            let group = req.group.ok_or(Refusal::Missing(Attr::Group))?;
+            if group == 0 || group > limits.groups {
+                return Err(Refusal::Request(RequestError::BadGroup {
+                    group,
+                    groups: limits.groups,
+                }));
+            }
+            too_large(payload.len())?;
+            Ok(Action::Broadcast { group, payload })
+        }
+        Some(Cmd::GetInfo) => Ok(Action::GetInfo),
+        _ => Err(Refusal::NotAnOperation(req.cmd)),
     }
 }

@@ -1,0 +1,162 @@
+//! The attribute writer and the request classifier of `src/genl.rs`, which
+//! the kernel module uses for every generic netlink answer and refusal:
+//! byte layouts as the kernel's `nla_put_*` write them, and an independent
+//! attribute walk that reads back what was written.
+
+use proptest::prelude::*;
+use rustnl_shared::genl::*;
+use rustnl_shared::{Action, Counters, ErrorKind, Limits, RequestError};
+
+/// Walks attributes the way `nla_for_each_attr` does: (type, payload).
+fn walk(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+        let ty = u16::from_ne_bytes([b[2], b[3]]);
+        assert!(
+            len >= 4 && len <= b.len(),
+            "attribute length {len} out of {}",
+            b.len()
+        );
+        out.push((ty, b[4..len].to_vec()));
+        let next = (len + 3) & !3;
+        b = &b[next.min(b.len())..];
+    }
+    assert!(b.is_empty(), "trailing bytes");
+    out
+}
+
+#[test]
+fn scalars_flags_and_padding_are_laid_out_like_nla_put() {
+    let mut buf = [0xAAu8; 64];
+    let mut w = AttrWriter::new(&mut buf);
+    w.put_u32(Attr::Group.raw(), 7).unwrap();
+    w.put(Attr::Payload.raw(), b"abcde").unwrap();
+    w.put_flag(Attr::Delivered.raw(), true).unwrap();
+    w.put_flag(Attr::DeliveryFailed.raw(), false).unwrap();
+    w.put_uint(Attr::EventSeq.raw(), 5).unwrap();
+    w.put_uint(Attr::TimestampNs.raw(), 1 << 40).unwrap();
+    let b = w.bytes().to_vec();
+    // u32: 8, "abcde": 4 + 5 + 3 padding, flag: 4, small uint: 8, big: 12.
+    assert_eq!(b.len(), 8 + 12 + 4 + 8 + 12);
+    assert_eq!(
+        &b[8..20],
+        &[9, 0, 1, 0, b'a', b'b', b'c', b'd', b'e', 0, 0, 0]
+    );
+    assert_eq!(
+        walk(&b),
+        vec![
+            (2, 7u32.to_ne_bytes().to_vec()),
+            (1, b"abcde".to_vec()),
+            (3, vec![]),
+            (5, 5u32.to_ne_bytes().to_vec()),
+            (7, (1u64 << 40).to_ne_bytes().to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn counters_nest_with_the_nested_flag_in_counter_order() {
+    let mut buf = [0u8; 256];
+    let mut w = AttrWriter::new(&mut buf);
+    let c = Counters::from_array([1, 2, 3, 4, 5, 6, 7, 8, 9, u64::MAX]);
+    w.put_counters(Attr::GenlCounters.raw(), &c).unwrap();
+    let outer = walk(w.bytes());
+    assert_eq!(outer.len(), 1);
+    assert_eq!(outer[0].0, Attr::GenlCounters.raw() | NLA_F_NESTED);
+    let inner = walk(&outer[0].1);
+    assert_eq!(inner.len(), Counters::COUNT);
+    for (i, (ty, v)) in inner.iter().enumerate() {
+        assert_eq!(*ty, CounterAttr::ALL[i].raw());
+        let want = c.to_array()[i];
+        let got = match v.len() {
+            4 => u32::from_ne_bytes(v[..].try_into().unwrap()) as u64,
+            8 => u64::from_ne_bytes(v[..].try_into().unwrap()),
+            n => panic!("uint of {n} bytes"),
+        };
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn no_room_writes_nothing_partial() {
+    let mut buf = [0u8; 10];
+    let mut w = AttrWriter::new(&mut buf);
+    w.put_u32(1, 1).unwrap();
+    assert_eq!(w.put(2, b"xyz"), Err(NoRoom));
+    assert_eq!(w.len(), 8);
+    assert_eq!(w.nest(3, |w| w.put_u32(1, 1)), Err(NoRoom));
+    assert_eq!(w.len(), 8);
+    assert_eq!(nla_header(1, MAX_ATTR_PAYLOAD + 1), None);
+    assert_eq!(nla_header(1, MAX_ATTR_PAYLOAD), Some([0xff, 0xff, 1, 0]));
+}
+
+const LIMITS: Limits = Limits {
+    max_payload: 100,
+    groups: 8,
+};
+
+#[test]
+fn classify_mirrors_the_classic_checks() {
+    let req = |cmd: Cmd, payload: Option<&'static [u8]>, group| Request {
+        cmd: cmd.raw(),
+        payload,
+        group,
+    };
+    assert_eq!(
+        classify(&req(Cmd::Echo, None, None), &LIMITS),
+        Ok(Action::Echo { payload: b"" })
+    );
+    assert_eq!(
+        classify(&req(Cmd::Echo, Some(&[0; 101]), None), &LIMITS),
+        Err(Refusal::Request(RequestError::PayloadTooLarge {
+            len: 101,
+            max: 100
+        }))
+    );
+    assert_eq!(
+        classify(&req(Cmd::Broadcast, Some(b"x"), None), &LIMITS),
+        Err(Refusal::Missing(Attr::Group))
+    );
+    let bad = classify(&req(Cmd::Broadcast, Some(b"x"), Some(9)), &LIMITS).unwrap_err();
+    assert_eq!(
+        bad,
+        Refusal::Request(RequestError::BadGroup {
+            group: 9,
+            groups: 8
+        })
+    );
+    assert_eq!(bad.kind(), ErrorKind::Invalid);
+    assert_eq!(bad.bad_attr(), Some(Attr::Group));
+    assert_eq!(bad.to_string(), "group 9 is not in 1..=8");
+    assert_eq!(
+        Refusal::Missing(Attr::Group).to_string(),
+        "missing attribute: group"
+    );
+    assert_eq!(
+        classify(&req(Cmd::Broadcast, None, Some(8)), &LIMITS),
+        Ok(Action::Broadcast {
+            group: 8,
+            payload: b""
+        })
+    );
+    assert_eq!(
+        classify(&req(Cmd::GetInfo, None, None), &LIMITS),
+        Ok(Action::GetInfo)
+    );
+    let ev = classify(&req(Cmd::Event, None, None), &LIMITS).unwrap_err();
+    assert_eq!(ev.kind(), ErrorKind::NotSupported);
+}
+
+proptest! {
+    #[test]
+    fn whatever_fits_reads_back(attrs in proptest::collection::vec((1u16..0x7fff, proptest::collection::vec(any::<u8>(), 0..40)), 0..12)) {
+        let mut buf = vec![0u8; 12 * 48];
+        let mut w = AttrWriter::new(&mut buf);
+        for (t, d) in &attrs {
+            w.put(*t, d).unwrap();
+        }
+        prop_assert_eq!(w.len() % 4, 0);
+        prop_assert_eq!(walk(w.bytes()), attrs);
+    }
+}
