@@ -8,7 +8,11 @@
 //! ack, or an `NLMSG_ERROR` with the errno and an extended-ack text.
 #![forbid(unsafe_code)]
 
-use crate::netlink::{Datagram, Delivery, KernelSock, Protocol, SocketConfig};
+use crate::genl::{self, genl_header, nla_header, nla_pad_len, Attr, AttrWriter, Cmd, McastGroup, NLA_PAD};
+use crate::netlink::genl::{AttrRule, Op, Permission, Request};
+use crate::netlink::{
+    Datagram, Delivery, GenlNet, GenlProtocol, KernelSock, Netns, Protocol, SocketConfig,
+};
 use crate::proto::{
     classify, Action, BroadcastResult, Counters, ErrorKind, EventHdr, Info, Limits, Malformed,
     Message, Messages, MsgType, RequestError, KERNEL_EVENT_GROUP, NLM_F_ACK, PROTOCOL_VERSION,
@@ -106,7 +110,10 @@ enum Unanswered {
 
 /// The rustnl protocol state of one network namespace.
 pub(crate) struct Rustnl {
+    /// Counters of the classic face.
     stats: Stats,
+    /// Counters of the generic netlink face.
+    genl: Stats,
     /// Sequence number of the last event sent in this namespace.
     event_seq: Atomic<u64>,
     /// The parameters, read once: they cannot change while loaded (no
@@ -128,6 +135,7 @@ impl Protocol for Rustnl {
     fn new_state() -> Result<Self> {
         Ok(Rustnl {
             stats: Stats::new(),
+            genl: Stats::new(),
             event_seq: Atomic::new(0),
             config: crate::config(),
         })
@@ -147,23 +155,43 @@ impl Protocol for Rustnl {
             .add(Counter::DeliveryFailures, u64::from(datagram.flush()));
     }
 
-    fn tick(&self, sock: &KernelSock) {
-        // Nobody listening: skip the allocation, count it.
-        if !sock.has_listeners(KERNEL_EVENT_GROUP) {
-            self.stats.bump(Counter::NoListeners);
+    fn tick(&self, ns: &Netns<'_>) {
+        // Nobody listening on a face: skip its allocation, count it.
+        let classic = ns.classic.filter(|sock| {
+            let listens = sock.has_listeners(KERNEL_EVENT_GROUP);
+            if !listens {
+                self.stats.bump(Counter::NoListeners);
+            }
+            listens
+        });
+        let genl = ns.genl.filter(|net| {
+            let listens = net.has_listeners(McastGroup::Heartbeat.index());
+            if !listens {
+                self.genl.bump(Counter::NoListeners);
+            }
+            listens
+        });
+        if classic.is_none() && genl.is_none() {
             return;
         }
-        let _ = self.send_event(
-            sock,
-            MsgType::Heartbeat,
-            KERNEL_EVENT_GROUP,
-            0,
-            HEARTBEAT_TEXT,
-        );
+        // One heartbeat, one sequence number, on both faces.
+        let seq = self.next_seq();
+        if let Some(sock) = classic {
+            let _ = self.send_event(sock, MsgType::Heartbeat, KERNEL_EVENT_GROUP, 0, seq, HEARTBEAT_TEXT);
+        }
+        if let Some(net) = genl {
+            let _ = self.send_genl_event(net, Cmd::Heartbeat, KERNEL_EVENT_GROUP, 0, seq, HEARTBEAT_TEXT);
+        }
     }
 
-    fn closing(&self, sock: &KernelSock) {
-        let _ = self.send_event(sock, MsgType::Goodbye, KERNEL_EVENT_GROUP, 0, b"");
+    fn closing(&self, ns: &Netns<'_>) {
+        let seq = self.next_seq();
+        if let Some(sock) = ns.classic {
+            let _ = self.send_event(sock, MsgType::Goodbye, KERNEL_EVENT_GROUP, 0, seq, b"");
+        }
+        if let Some(net) = ns.genl {
+            let _ = self.send_genl_event(net, Cmd::Goodbye, KERNEL_EVENT_GROUP, 0, seq, b"");
+        }
     }
 }
 
@@ -219,20 +247,11 @@ impl Rustnl {
     ) -> core::result::Result<(), Unanswered> {
         self.stats.bump(Counter::Broadcasts);
         let origin = datagram.sender_portid();
-        let (event_seq, delivery) = self
-            .send_event(sock, MsgType::Event, group, origin, payload)
+        let event_seq = self.next_seq();
+        let delivery = self
+            .send_event(sock, MsgType::Event, group, origin, event_seq, payload)
             .map_err(Unanswered::Event)?;
-        let result = BroadcastResult {
-            group,
-            // Known to have reached a listener.
-            delivered: delivery == Delivery::Delivered,
-            // Known to have failed for a listener.
-            delivery_failed: matches!(
-                delivery,
-                Delivery::FailureReported | Delivery::NoneReceived
-            ),
-            event_seq,
-        };
+        let result = broadcast_result(group, event_seq, delivery);
         datagram
             .reply(msg, MsgType::Broadcast.raw(), 0, &[&result.to_bytes()])
             .map_err(Unanswered::Reply)
@@ -295,41 +314,244 @@ impl Rustnl {
         }
     }
 
-    /// Multicasts an event of type `ty` to `group`; returns its sequence
-    /// number and how delivery went.
+    /// The sequence number of the next event of this namespace.
+    fn next_seq(&self) -> u64 {
+        self.event_seq.fetch_add(1u64, Relaxed).wrapping_add(1)
+    }
+
+    /// Counts how an event's delivery went, on `stats`' face.
+    fn count_delivery(stats: &Stats, delivery: Result<Delivery>) -> Result<Delivery> {
+        let delivery = delivery.inspect_err(|_| stats.bump(Counter::DeliveryFailures))?;
+        match delivery {
+            Delivery::Delivered => stats.bump(Counter::EventsSent),
+            Delivery::NoListeners => stats.bump(Counter::NoListeners),
+            Delivery::NoneReceived => stats.bump(Counter::DeliveryFailures),
+            Delivery::FailureReported => {
+                stats.bump(Counter::EventsSent);
+                stats.bump(Counter::DeliveryFailures);
+            }
+        }
+        Ok(delivery)
+    }
+
+    /// Multicasts a classic event of type `ty` to `group`; returns how
+    /// delivery went.
     fn send_event(
         &self,
         sock: &KernelSock,
         ty: MsgType,
         group: u32,
         origin: u32,
+        seq: u64,
         payload: &[u8],
-    ) -> Result<(u64, Delivery)> {
-        let seq = self.event_seq.fetch_add(1u64, Relaxed).wrapping_add(1);
+    ) -> Result<Delivery> {
         let hdr = EventHdr {
             group,
             origin,
             seq,
             timestamp_ns: crate::netlink::realtime_ns(),
         };
-        let delivery = sock
-            .broadcast(
-                group,
-                ty.raw(),
-                seq as u32,
-                &[&hdr.to_bytes(), payload],
-                GFP_KERNEL,
-            )
-            .inspect_err(|_| self.stats.bump(Counter::DeliveryFailures))?;
-        match delivery {
-            Delivery::Delivered => self.stats.bump(Counter::EventsSent),
-            Delivery::NoListeners => self.stats.bump(Counter::NoListeners),
-            Delivery::NoneReceived => self.stats.bump(Counter::DeliveryFailures),
-            Delivery::FailureReported => {
-                self.stats.bump(Counter::EventsSent);
-                self.stats.bump(Counter::DeliveryFailures);
+        let delivery = sock.broadcast(
+            group,
+            ty.raw(),
+            seq as u32,
+            &[&hdr.to_bytes(), payload],
+            GFP_KERNEL,
+        );
+        Self::count_delivery(&self.stats, delivery)
+    }
+}
+
+/// What a broadcast's answer says of its event (both faces).
+fn broadcast_result(group: u32, event_seq: u64, delivery: Delivery) -> BroadcastResult {
+    BroadcastResult {
+        group,
+        // Known to have reached a listener.
+        delivered: delivery == Delivery::Delivered,
+        // Known to have failed for a listener.
+        delivery_failed: matches!(delivery, Delivery::FailureReported | Delivery::NoneReceived),
+        event_seq,
+    }
+}
+
+// --- The generic netlink face ---------------------------------------------------
+//
+// The family `rustnl` of `shared/spec/rustnl.yaml`. The policies below are
+// the spec's checks; the core validates every request against its
+// operation's policy (strictly: unknown attributes, wrong lengths and
+// trailing bytes are refused with the core's ext-ack) before the handler
+// runs. What a policy cannot say (`groups`, `max_payload`, a required
+// `group`) is `genl::classify`, shared with the host tests.
+
+/// Policy of `echo`: `payload`.
+static ECHO_POLICY: [AttrRule; 2] = [
+    AttrRule::UNUSED,
+    AttrRule::binary(genl::MAX_ATTR_PAYLOAD as u16),
+];
+/// Policy of `broadcast`: `payload`, `group` (1..=`max-groups`).
+static BROADCAST_POLICY: [AttrRule; 3] = [
+    AttrRule::UNUSED,
+    AttrRule::binary(genl::MAX_ATTR_PAYLOAD as u16),
+    AttrRule::u32_range(genl::GROUP_MIN as u16, genl::GROUP_MAX as u16),
+];
+// The policies index attributes by their spec ids.
+const _: () = assert!(Attr::Payload.raw() == 1 && Attr::Group.raw() == 2);
+const _: () = assert!(genl::GROUP_MAX <= i16::MAX as u32);
+
+/// The family's name, as `genl.rs` spells it.
+const FAMILY_NAME: &CStr = c"rustnl";
+const _: () = {
+    let (a, b) = (FAMILY_NAME.to_bytes_with_nul(), genl::FAMILY_NAME_NUL);
+    assert!(a.len() == b.len());
+    let mut i = 0;
+    while i < a.len() {
+        assert!(a[i] == b[i]);
+        i += 1;
+    }
+};
+
+impl GenlProtocol for Rustnl {
+    const NAME: &'static CStr = FAMILY_NAME;
+    const VERSION: u8 = genl::FAMILY_VERSION;
+    const OPS: &'static [Op] = &[
+        Op {
+            cmd: Cmd::Echo.raw(),
+            policy: &ECHO_POLICY,
+        },
+        Op {
+            cmd: Cmd::Broadcast.raw(),
+            policy: &BROADCAST_POLICY,
+        },
+        // Takes no attributes: no policy (the core does not parse any).
+        Op {
+            cmd: Cmd::GetInfo.raw(),
+            policy: &[],
+        },
+    ];
+    const MCAST_GROUPS: &'static [&'static CStr] = &[c"events", c"heartbeat"];
+
+    fn permission(cmd: u8) -> Permission {
+        match Cmd::from_raw(cmd) {
+            Some(c) if c.uns_admin_perm() && !crate::config().open_broadcast => {
+                Permission::NetAdmin
             }
+            _ => Permission::Anyone,
         }
-        Ok((seq, delivery))
+    }
+
+    fn genl_request(&self, req: &Request<'_>) -> Result {
+        self.genl.bump(Counter::Requests);
+        let request = genl::Request {
+            cmd: req.cmd(),
+            payload: req.attr(Attr::Payload.raw()),
+            group: req.attr_u32(Attr::Group.raw()),
+        };
+        match genl::classify(&request, &self.config.limits) {
+            Ok(Action::Echo { payload }) => {
+                self.genl.bump(Counter::Echoes);
+                let hdr = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
+                let pad = NLA_PAD.get(..nla_pad_len(payload.len())).unwrap_or(&[]);
+                self.genl_answer(req, &[&genl_header(Cmd::Echo), &hdr, payload, pad])
+            }
+            Ok(Action::Broadcast { group, payload }) => self.genl_broadcast(req, group, payload),
+            Ok(Action::GetInfo) => self.genl_info(req),
+            Ok(Action::Noop) => Ok(()),
+            Err(refusal) => Err(self.genl_refuse(req, refusal)),
+        }
+    }
+}
+
+impl Rustnl {
+    /// Sends a generic netlink answer; counts and explains a failure.
+    fn genl_answer(&self, req: &Request<'_>, parts: &[&[u8]]) -> Result {
+        req.reply(parts).inspect_err(|e| {
+            self.genl.bump(Counter::DeliveryFailures);
+            if *e == ENOMEM {
+                req.ext_ack(None, format_args!("cannot allocate the answer"));
+            }
+        })
+    }
+
+    /// A request the module refuses past the policy.
+    #[cold]
+    fn genl_refuse(&self, req: &Request<'_>, refusal: genl::Refusal) -> Error {
+        self.genl.refused(refusal.kind());
+        match refusal {
+            genl::Refusal::Missing(attr) => req.missing_attr(attr.raw(), format_args!("{refusal}")),
+            _ => req.ext_ack(refusal.bad_attr().map(Attr::raw), format_args!("{refusal}")),
+        }
+        errno(refusal.kind())
+    }
+
+    /// `broadcast`: the event to this namespace's `events` listeners, then
+    /// the answer.
+    #[inline(never)]
+    fn genl_broadcast(&self, req: &Request<'_>, group: u32, payload: &[u8]) -> Result {
+        self.genl.bump(Counter::Broadcasts);
+        let seq = self.next_seq();
+        let delivery = self
+            .send_genl_event(req.net(), Cmd::Event, group, req.sender_portid(), seq, payload)
+            .inspect_err(|e| {
+                if *e == ENOMEM {
+                    req.ext_ack(None, format_args!("cannot allocate the event"));
+                }
+            })?;
+        let r = broadcast_result(group, seq, delivery);
+        let mut buf = [0u8; 32];
+        let mut w = AttrWriter::new(&mut buf);
+        w.put_u32(Attr::Group.raw(), r.group)
+            .and_then(|()| w.put_flag(Attr::Delivered.raw(), r.delivered))
+            .and_then(|()| w.put_flag(Attr::DeliveryFailed.raw(), r.delivery_failed))
+            .and_then(|()| w.put_uint(Attr::EventSeq.raw(), r.event_seq))
+            .map_err(|_| EMSGSIZE)?;
+        self.genl_answer(req, &[&genl_header(Cmd::Broadcast), w.bytes()])
+    }
+
+    /// `get-info`: configuration and both faces' counters.
+    #[inline(never)]
+    fn genl_info(&self, req: &Request<'_>) -> Result {
+        let c = &self.config;
+        let mut buf = [0u8; 320];
+        let mut w = AttrWriter::new(&mut buf);
+        w.put_u32(Attr::Version.raw(), PROTOCOL_VERSION)
+            .and_then(|()| w.put_u32(Attr::Unit.raw(), c.unit))
+            .and_then(|()| w.put_u32(Attr::Groups.raw(), c.limits.groups))
+            .and_then(|()| w.put_u32(Attr::MaxPayload.raw(), c.limits.max_payload as u32))
+            .and_then(|()| w.put_u32(Attr::HeartbeatMs.raw(), c.heartbeat_ms))
+            .and_then(|()| w.put_flag(Attr::OpenBroadcast.raw(), c.open_broadcast))
+            .and_then(|()| w.put_counters(Attr::ClassicCounters.raw(), &self.stats.snapshot()))
+            .and_then(|()| w.put_counters(Attr::GenlCounters.raw(), &self.genl.snapshot()))
+            .map_err(|_| EMSGSIZE)?;
+        self.genl_answer(req, &[&genl_header(Cmd::GetInfo), w.bytes()])
+    }
+
+    /// Multicasts a generic netlink event (`event`, `heartbeat`, `goodbye`)
+    /// to its group's listeners in this namespace; counts how it went on the
+    /// generic netlink face.
+    fn send_genl_event(
+        &self,
+        net: GenlNet<'_>,
+        cmd: Cmd,
+        group: u32,
+        origin: u32,
+        seq: u64,
+        payload: &[u8],
+    ) -> Result<Delivery> {
+        let mut buf = [0u8; 48];
+        let mut w = AttrWriter::new(&mut buf);
+        w.put_u32(Attr::Group.raw(), group)
+            .and_then(|()| w.put_u32(Attr::OriginPortid.raw(), origin))
+            .and_then(|()| w.put_uint(Attr::EventSeq.raw(), seq))
+            .and_then(|()| w.put_uint(Attr::TimestampNs.raw(), crate::netlink::realtime_ns()))
+            .map_err(|_| EMSGSIZE)?;
+        let mcgrp = cmd.mcast_group().map_or(0, McastGroup::index);
+        let delivery = if cmd == Cmd::Goodbye {
+            net.multicast(mcgrp, &[&genl_header(cmd), w.bytes()])
+        } else {
+            let hdr = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
+            let pad = NLA_PAD.get(..nla_pad_len(payload.len())).unwrap_or(&[]);
+            net.multicast(mcgrp, &[&genl_header(cmd), w.bytes(), &hdr, payload, pad])
+        };
+        Self::count_delivery(&self.genl, delivery)
     }
 }

@@ -14,6 +14,9 @@ mod netlink;
 #[path = "../shared/src/proto.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod proto;
+#[path = "../shared/src/genl.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod genl;
 mod protocol;
 
 module! {
@@ -92,9 +95,13 @@ fn validate(c: &protocol::Config) -> Result {
     Ok(())
 }
 
+/// The module: both faces of the protocol. Field order is drop order: the
+/// namespaces' states (and with them the unit's sockets) go first, saying
+/// goodbye on both faces, then the generic netlink family.
 struct RustnlModule {
     unit: u32,
     _pernet: netlink::Pernet<protocol::Rustnl>,
+    _genl: netlink::GenlFamily<protocol::Rustnl>,
 }
 
 impl kernel::Module for RustnlModule {
@@ -134,9 +141,25 @@ impl kernel::Module for RustnlModule {
                 skipped
             );
         }
+        // After the states exist: an operation may run as soon as the
+        // family is registered. On failure `pernet` unregisters.
+        let genl = netlink::GenlFamily::<protocol::Rustnl>::register().inspect_err(|e| {
+            pr_err!(
+                "cannot register the generic netlink family {} (errno {})\n",
+                genl::FAMILY_NAME,
+                e.to_errno()
+            );
+        })?;
+        pr_info!(
+            "generic netlink family {} registered (groups {} and {})\n",
+            genl::FAMILY_NAME,
+            genl::McastGroup::Events.name(),
+            genl::McastGroup::Heartbeat.name()
+        );
         Ok(RustnlModule {
             unit: c.unit,
             _pernet: pernet,
+            _genl: genl,
         })
     }
 }

@@ -59,12 +59,14 @@ use kernel::{alloc::Flags, bindings, prelude::*};
 
 pub(crate) mod datagram;
 mod ffi;
+pub(crate) mod genl;
 pub(crate) mod pernet;
 pub(crate) mod skb;
 pub(crate) mod socket;
 mod ticker;
 
 pub(crate) use datagram::Datagram;
+pub(crate) use genl::{GenlFamily, GenlNet, GenlProtocol};
 pub(crate) use pernet::Pernet;
 pub(crate) use socket::{Delivery, KernelSock};
 
@@ -92,9 +94,20 @@ pub(crate) trait Protocol: Sized + Send + Sync + 'static {
     /// Handles one datagram; runs in the sending task's context (may sleep).
     fn receive(&self, sock: &KernelSock, datagram: &Datagram<'_>);
     /// Runs every `tick_ms` in process context (may sleep).
-    fn tick(&self, sock: &KernelSock);
-    /// Runs once before the namespace's socket is released.
-    fn closing(&self, sock: &KernelSock);
+    fn tick(&self, ns: &Netns<'_>);
+    /// Runs once when the namespace stops being served (it goes away, or
+    /// the module unloads), before the unit's socket is released.
+    fn closing(&self, ns: &Netns<'_>);
+}
+
+/// What a protocol can send on in one namespace, outside a request.
+pub(crate) struct Netns<'a> {
+    /// The unit's kernel socket; `None` in a namespace served without it
+    /// (one that existed at load, with `existing_netns=0`).
+    pub(crate) classic: Option<&'a KernelSock>,
+    /// The generic netlink family's listeners here; `None` while the family
+    /// is not registered.
+    pub(crate) genl: Option<GenlNet<'a>>,
 }
 
 /// `CLOCK_REALTIME` now, in nanoseconds (NMI-safe, any context).

@@ -17,9 +17,10 @@
 use super::{
     datagram::Datagram,
     ffi,
+    genl::GenlNet,
     socket::{KernelSocket, ReleasedSocket},
     ticker::Ticker,
-    Protocol,
+    Netns, Protocol,
 };
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
@@ -36,8 +37,9 @@ use kernel::{
 ///
 /// `state` is null or came from `KBox::<P>::into_raw`; it is set before the
 /// namespace's kernel socket is created and cleared only in `exit`, after the
-/// socket was released and every sender has left the input callback. So
-/// whenever input runs, `state` is set. `serving` is null or came from
+/// socket was released and every sender has left the input callback, under
+/// `genl_mutex`. So whenever input runs, `state` is set, and a generic
+/// netlink operation (run under `genl_mutex`) sees it set or null. `serving` is null or came from
 /// `KBox::<Serving<P>>::into_raw`; it is only touched by `init`, `pre_exit`
 /// and `exit`, which the pernet core serialises per namespace.
 #[repr(C)]
@@ -108,6 +110,25 @@ unsafe fn slot<P: Protocol>(net: *mut bindings::net) -> *mut Slot<P> {
     unsafe { ffi::rustnl_net_generic(net, PERNET_ID.get()).cast() }
 }
 
+/// The protocol state of `net`, for the generic netlink face: `None` while
+/// the namespace is not served (its set-up failed, or it is torn down).
+///
+/// # Safety
+///
+/// `net` must be live for `'a` and the registration active, and the caller
+/// must hold `genl_mutex` for `'a` (a generic netlink operation of a family
+/// that is not `parallel_ops`): `exit` takes the state away under it.
+pub(super) unsafe fn state_of<'a, P: Protocol>(net: *mut bindings::net) -> Option<&'a P> {
+    // SAFETY: As required by the caller.
+    let slot = unsafe { slot::<P>(net) };
+    // SAFETY: The slot lives with the namespace; `state` is cleared only
+    // under `genl_mutex` (`Slot`'s invariants), which the caller holds.
+    let state = unsafe { (*slot).state };
+    // SAFETY: Non-null: set by `try_serve`, and not freed while the caller
+    // holds `genl_mutex`.
+    (!state.is_null()).then(|| unsafe { &*state })
+}
+
 /// Pernet `init`.
 ///
 /// # Safety
@@ -133,12 +154,21 @@ unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
         // The unit is usable already, and processes may be inside this
         // namespace: on a kernel without the netlink fix, creating its
         // socket now opens the window described in `mod.rs`. Left without
-        // the unit (`Pernet::register`'s `serve_existing`).
+        // the unit (`Pernet::register`'s `serve_existing`); its other faces
+        // (generic netlink, whose kernel sockets exist from boot) are
+        // served.
         SKIPPED.fetch_add(1, Relaxed);
-        return Ok(());
+        // SAFETY: As required by the caller.
+        return unsafe { try_serve::<P>(net, false) }.or_else(|e| {
+            pr_err!(
+                "cannot set up a network namespace (errno {}): it is left without rustnl\n",
+                e.to_errno()
+            );
+            Ok(())
+        });
     }
     // SAFETY: As required by the caller.
-    match unsafe { try_serve::<P>(net) } {
+    match unsafe { try_serve::<P>(net, true) } {
         Ok(()) => {
             if LOADING.load(Relaxed) {
                 UNIT_PUBLISHED.store(true, Relaxed);
@@ -160,13 +190,13 @@ unsafe fn serve<P: Protocol>(net: *mut bindings::net) -> Result {
     }
 }
 
-/// Sets up `net`: state, then socket, then tick. On failure nothing is
-/// left behind (the slot is as it was).
+/// Sets up `net`: state, then (with `with_socket`) the unit's socket, then
+/// tick. On failure nothing is left behind (the slot is as it was).
 ///
 /// # Safety
 ///
 /// `net` is a namespace being set up by the pernet core (its slot zeroed).
-unsafe fn try_serve<P: Protocol>(net: *mut bindings::net) -> Result {
+unsafe fn try_serve<P: Protocol>(net: *mut bindings::net, with_socket: bool) -> Result {
     let cfg = P::config();
     // Everything that can fail, before the socket exists.
     let state = KBox::new(P::new_state()?, GFP_KERNEL)?;
@@ -189,27 +219,38 @@ unsafe fn try_serve<P: Protocol>(net: *mut bindings::net) -> Result {
     // SAFETY: The slot is ours; nothing else reads it before the socket
     // exists, and creating the socket publishes this store.
     unsafe { (*slot).state = state };
-    // SAFETY: `net` is live; `input_trampoline` finds the state set above.
-    let socket = match unsafe { KernelSocket::new(net, &cfg, input_trampoline::<P>) } {
-        Ok(socket) => socket,
-        Err(e) => {
-            // SAFETY: Unpublished (no socket was created): take it back.
-            unsafe { (*slot).state = core::ptr::null() };
-            // SAFETY: From `KBox::into_raw` above, not shared.
-            drop(unsafe { KBox::from_raw(state) });
-            return Err(e);
+    let socket = if with_socket {
+        // SAFETY: `net` is live; `input_trampoline` finds the state set
+        // above.
+        match unsafe { KernelSocket::new(net, &cfg, input_trampoline::<P>) } {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                // SAFETY: Unpublished: no socket was created, and no generic
+                // netlink operation reaches the slot yet (nobody is inside a
+                // namespace being created; during the load, the family is
+                // registered only after every namespace is set up).
+                unsafe { (*slot).state = core::ptr::null() };
+                // SAFETY: From `KBox::into_raw` above, not shared.
+                drop(unsafe { KBox::from_raw(state) });
+                return Err(e);
+            }
         }
+    } else {
+        None
     };
-    // SAFETY: The slot lives as long as the namespace, which outlives its
-    // socket. Input finds the slot here from now on, and through
-    // `net_generic` until this store: the same slot either way.
-    unsafe { socket.cache_user_data(slot.cast()) };
-    if let Some(ticker) = serving.ticker.as_mut() {
-        // SAFETY: The state and the socket live until `pre_exit` stops the
-        // ticker (the state until `exit`, the socket until its release).
-        unsafe { ticker.as_mut().start(&*state, socket.sock()) };
+    if let Some(socket) = socket.as_ref() {
+        // SAFETY: The slot lives as long as the namespace, which outlives
+        // its socket. Input finds the slot here from now on, and through
+        // `net_generic` until this store: the same slot either way.
+        unsafe { socket.cache_user_data(slot.cast()) };
     }
-    serving.socket = Some(socket);
+    if let Some(ticker) = serving.ticker.as_mut() {
+        // SAFETY: The state, the socket and the namespace live until
+        // `pre_exit` stops the ticker (the state until `exit`, the socket
+        // until its release, the namespace until after `exit`).
+        unsafe { ticker.as_mut().start(&*state, net, socket.as_ref().map(|s| s.sock())) };
+    }
+    serving.socket = socket;
     // SAFETY: The slot is ours (pernet init).
     unsafe { (*slot).serving = KBox::into_raw(serving) };
     Ok(())
@@ -234,8 +275,16 @@ unsafe extern "C" fn pernet_pre_exit<P: Protocol>(net: *mut bindings::net) {
     if let Some(ticker) = serving.ticker.as_ref() {
         ticker.stop();
     }
-    if let Some(socket) = serving.socket.take() {
-        state.closing(socket.sock());
+    let socket = serving.socket.take();
+    // SAFETY: `net` is live and its genl socket exists until its `exit`
+    // (genetlink's pernet `exit` runs after every `pre_exit`); the family
+    // outlives every namespace's state (see `genl.rs`).
+    let genl = unsafe { GenlNet::of(net) };
+    state.closing(&Netns {
+        classic: socket.as_ref().map(|s| s.sock()),
+        genl,
+    });
+    if let Some(socket) = socket {
         serving.released = Some(socket.release());
     }
 }
@@ -257,8 +306,16 @@ unsafe extern "C" fn pernet_exit<P: Protocol>(net: *mut bindings::net) {
         drop(unsafe { KBox::from_raw(serving) });
     }
     // No input can run now: the socket is released and its senders gone.
+    // Generic netlink operations (which do not pin the module) read the
+    // state under `genl_mutex` (`state_of`): once it is taken away under
+    // the mutex, none is using it.
+    // SAFETY: `genl_lock` has no preconditions; the pernet core holds
+    // nothing genetlink operations wait for.
+    unsafe { bindings::genl_lock() };
     // SAFETY: As above for `state`.
     let state = unsafe { core::ptr::replace(&raw mut (*slot).state, core::ptr::null()) };
+    // SAFETY: Taken above.
+    unsafe { bindings::genl_unlock() };
     if !state.is_null() {
         // SAFETY: From `KBox::into_raw` in `serve`, no longer shared.
         drop(unsafe { KBox::from_raw(state.cast_mut()) });

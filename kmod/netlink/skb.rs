@@ -160,6 +160,19 @@ impl SkBuff {
         }
     }
 
+    /// Sets `NETLINK_CB(skb).dst_group`, as `nlmsg_multicast` does: a
+    /// listener's `recvmsg` reports the group in its source address.
+    #[inline]
+    pub(super) fn set_dst_group(&mut self, group: u32) {
+        // SAFETY: The skb is ours (type invariant); its control buffer holds
+        // a `netlink_skb_parms` for netlink skbs (`NETLINK_CB` is this cast;
+        // `cb` is 48 bytes, 8-aligned, larger than the struct).
+        unsafe {
+            let cb = (&raw mut (*self.skb.as_ptr()).cb).cast::<bindings::netlink_skb_parms>();
+            (*cb).dst_group = group;
+        }
+    }
+
     /// Gives up ownership, for a consuming C call.
     #[inline]
     pub(super) fn into_raw(self) -> *mut bindings::sk_buff {

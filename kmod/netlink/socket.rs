@@ -123,7 +123,8 @@ impl KernelSock {
         parts: &[&[u8]],
         flags: Flags,
     ) -> Result<Delivery> {
-        let skb = SkBuff::message(0, seq, ty, 0, parts, flags)?;
+        let mut skb = SkBuff::message(0, seq, ty, 0, parts, flags)?;
+        skb.set_dst_group(group);
         // SAFETY: A kernel netlink socket (type invariant); the skb's
         // ownership passes to `netlink_broadcast`, which always consumes it.
         let ret = unsafe {

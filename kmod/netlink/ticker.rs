@@ -9,7 +9,7 @@
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h).
 
-use super::{ffi, KernelSock, Protocol};
+use super::{ffi, genl::GenlNet, KernelSock, Netns, Protocol};
 use kernel::{bindings, prelude::*, types::Opaque};
 
 /// A self-rearming delayed work item that calls [`Protocol::tick`].
@@ -17,12 +17,14 @@ use kernel::{bindings, prelude::*, types::Opaque};
 /// # Invariants
 ///
 /// `dwork` is initialised. Once [`Ticker::start`] has run, `state` and
-/// `sock` point to the namespace's protocol state and kernel socket, which
-/// stay valid until the ticker is stopped ([`Ticker::stop`] or drop).
+/// `net` point to the namespace's protocol state and the namespace, and
+/// `sock` is null or points to its kernel socket; all stay valid until the
+/// ticker is stopped ([`Ticker::stop`] or drop).
 #[repr(C)]
 pub(super) struct Ticker<P: Protocol> {
     dwork: Opaque<bindings::delayed_work>,
     state: *const P,
+    net: *mut bindings::net,
     sock: *const KernelSock,
     period_ms: u32,
 }
@@ -42,6 +44,7 @@ impl<P: Protocol> Ticker<P> {
             Ticker {
                 dwork: Opaque::uninit(),
                 state: core::ptr::null(),
+                net: core::ptr::null_mut(),
                 sock: core::ptr::null(),
                 period_ms,
             },
@@ -54,19 +57,26 @@ impl<P: Protocol> Ticker<P> {
         Ok(t)
     }
 
-    /// Starts ticking for `state` on `sock`.
+    /// Starts ticking for `state` in `net`, on `sock` if the namespace has
+    /// the unit's socket.
     ///
     /// # Safety
     ///
-    /// `state` and `sock` must stay valid until the ticker is stopped or
-    /// dropped; `start` is called at most once.
-    pub(super) unsafe fn start(self: Pin<&mut Self>, state: &P, sock: &KernelSock) {
+    /// `state`, `net` and `sock` must stay valid until the ticker is stopped
+    /// or dropped; `start` is called at most once.
+    pub(super) unsafe fn start(
+        self: Pin<&mut Self>,
+        state: &P,
+        net: *mut bindings::net,
+        sock: Option<&KernelSock>,
+    ) {
         // SAFETY: Only the unpinned pointer fields are written; `dwork` is
         // not moved. Not queued yet, so nobody else reads them.
         let this = unsafe { self.get_unchecked_mut() };
         // INVARIANT: The caller keeps both valid until the ticker stops.
         this.state = state;
-        this.sock = sock;
+        this.net = net;
+        this.sock = sock.map_or(core::ptr::null(), |s| s as *const KernelSock);
         // SAFETY: `dwork` is initialised (type invariant).
         unsafe { ffi::rustnl_queue_delayed_work(this.dwork.get(), this.period_ms) };
     }
@@ -91,10 +101,18 @@ impl<P: Protocol> Ticker<P> {
         // SAFETY: See above; the ticker is alive while its work runs (it is
         // disabled synchronously before it is freed).
         let this = unsafe { &*this };
-        // SAFETY: A started ticker's state and socket are valid until it is
-        // stopped, which waits for this run (type invariant).
-        let (state, sock) = unsafe { (&*this.state, &*this.sock) };
-        state.tick(sock);
+        // SAFETY: A started ticker's state, namespace and socket (if any) are
+        // valid until it is stopped, which waits for this run (type
+        // invariant).
+        let (state, sock) = unsafe { (&*this.state, this.sock.as_ref()) };
+        // SAFETY: The namespace is live while the ticker runs (type
+        // invariant), and so is its genl socket; the family outlives every
+        // namespace's state (`genl.rs`).
+        let genl = unsafe { GenlNet::of(this.net) };
+        state.tick(&Netns {
+            classic: sock,
+            genl,
+        });
         // Fails once `stop` has disabled the work.
         // SAFETY: `dwork` is initialised (type invariant).
         unsafe { ffi::rustnl_queue_delayed_work(this.dwork.get(), this.period_ms) };

@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Generic netlink: one family with `do` operations, per-operation attribute
+//! policies and multicast groups, served in every network namespace.
+//!
+//! `rust/kernel/net/netlink.rs` (7.3) registers multicast-only families:
+//! its `Family::const_new` leaves operations, policies and `maxattr` empty.
+//! This file adds what a family that answers requests needs, in the same
+//! shape: [`GenlFamily`] owns the registration of a `struct genl_family`
+//! (split operations, as `ynl-gen` emits them, each with its own policy, so
+//! the core validates input strictly and answers with extended acks);
+//! [`Request`] is the borrowed view of one `do` request handed to the
+//! protocol; [`GenlNet`] multicasts to one namespace's listeners
+//! (`genlmsg_multicast_netns`). The policy entries ([`AttrRule`]) are
+//! `const`, so a protocol's policies are static tables like C's.
+//!
+//! C `static inline` helpers re-expressed here: `genlmsg_reply` /
+//! `genlmsg_unicast` (a unicast on the request's socket, which is the
+//! namespace's `genl_sock`), `genlmsg_multicast_netns`, `genl_info_net`,
+//! `nla_data`/`nla_len`/`nla_get_u32`, `NL_SET_ERR_MSG_ATTR`,
+//! `NL_SET_ERR_ATTR_MISS`.
+//!
+//! # Lifetime
+//!
+//! Generic netlink sockets do not pin the module: operations may be in
+//! flight when it unloads. The family is registered after the namespaces'
+//! states exist and unregistered after they are gone (`RustnlModule`'s
+//! field order); `genl_unregister_family` waits for operations in flight.
+//! Operations run under `genl_mutex` (the family is not `parallel_ops`), and
+//! [`super::pernet`] clears a namespace's state under that mutex before
+//! freeing it, so an operation either sees the state whole or sees none
+//! ([`Request::state`]) and is answered `ENODEV`.
+//!
+//! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h).
+
+use super::{socket::Delivery, KernelSock, Protocol};
+use core::{fmt, marker::PhantomData, ptr::NonNull};
+use kernel::{
+    alloc::flags::GFP_KERNEL,
+    bindings,
+    prelude::*,
+    sync::atomic::{Acquire, Atomic, Full, Release},
+    types::Opaque,
+};
+
+/// One entry of an attribute policy (`struct nla_policy`), indexed by
+/// attribute type. Built in `const` context: policies are static tables.
+#[repr(transparent)]
+pub(crate) struct AttrRule(bindings::nla_policy);
+
+// SAFETY: Immutable after construction; the union's pointers are null (only
+// the range and length members are used), so sharing it is sharing plain
+// data.
+unsafe impl Sync for AttrRule {}
+
+impl AttrRule {
+    const fn with(ty: u32, validation: u32, len: u16, min: i16, max: i16) -> Self {
+        AttrRule(bindings::nla_policy {
+            type_: ty as u8,
+            validation_type: validation as u8,
+            len,
+            __bindgen_anon_1: bindings::nla_policy__bindgen_ty_1 {
+                // The pointer-sized member first, so every byte of the
+                // union is initialised, then the range over it.
+                nested_policy: core::ptr::null(),
+            },
+        })
+        .range(min, max)
+    }
+
+    const fn range(mut self, min: i16, max: i16) -> Self {
+        if self.0.validation_type != 0 {
+            self.0.__bindgen_anon_1.__bindgen_anon_1 =
+                bindings::nla_policy__bindgen_ty_1__bindgen_ty_1 { min, max };
+        }
+        self
+    }
+
+    /// Not an attribute of this operation (`NLA_UNSPEC`; attribute 0, and
+    /// holes). Strict validation refuses unknown types past `maxattr`; a
+    /// hole below it would be accepted, so policies have none.
+    pub(crate) const UNUSED: Self = Self::with(bindings::NLA_UNSPEC, 0, 0, 0, 0);
+
+    /// `NLA_POLICY_RANGE(NLA_U32, min, max)`.
+    pub(crate) const fn u32_range(min: u16, max: u16) -> Self {
+        // `nla_policy.min/max` are s16: the caller's bounds must fit.
+        if min > i16::MAX as u16 || max > i16::MAX as u16 {
+            return Self::with(bindings::NLA_REJECT, 0, 0, 0, 0);
+        }
+        Self::with(
+            bindings::NLA_U32,
+            bindings::nla_policy_validation_NLA_VALIDATE_RANGE,
+            0,
+            min as i16,
+            max as i16,
+        )
+    }
+
+    /// `{ .type = NLA_BINARY, .len = max_len }`: at most `max_len` bytes.
+    ///
+    /// Not `NLA_POLICY_MAX_LEN`, which keeps its bound in the s16
+    /// `nla_policy.max`: a bound over 32,767 (the spec's 65,531) would wrap.
+    pub(crate) const fn binary(max_len: u16) -> Self {
+        Self::with(bindings::NLA_BINARY, 0, max_len, 0, 0)
+    }
+}
+
+/// Who may run an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Permission {
+    /// Anyone.
+    Anyone,
+    /// `CAP_NET_ADMIN` in the user namespace owning the network namespace
+    /// (`GENL_UNS_ADMIN_PERM`), checked by the core before the handler.
+    NetAdmin,
+}
+
+/// One `do` operation.
+pub(crate) struct Op {
+    /// The command (`genlmsghdr.cmd`).
+    pub(crate) cmd: u8,
+    /// Its request policy, indexed by attribute type (entry 0 unused); empty
+    /// for an operation that takes no attributes.
+    pub(crate) policy: &'static [AttrRule],
+}
+
+/// A protocol with a generic netlink face.
+pub(crate) trait GenlProtocol: Protocol {
+    /// The family name (at most 15 bytes and the NUL).
+    const NAME: &'static CStr;
+    /// The family version.
+    const VERSION: u8;
+    /// The `do` operations, sorted by command.
+    const OPS: &'static [Op];
+    /// The multicast groups' names; group `i` is index `i` here.
+    const MCAST_GROUPS: &'static [&'static CStr];
+    /// Who may run `cmd` (read once, when the family is registered).
+    fn permission(cmd: u8) -> Permission;
+    /// Handles one policy-valid request of this namespace; runs in the
+    /// sender's task under `genl_mutex` (may sleep). An error is answered
+    /// with an `NLMSG_ERROR` carrying it and what was set with
+    /// [`Request::ext_ack`]; success with an ack if one was asked for.
+    fn genl_request(&self, req: &Request<'_>) -> Result;
+}
+
+/// The most operations and multicast groups a family can have here (the
+/// storage is static, like the family).
+const MAX_OPS: usize = 8;
+const MAX_MCGRPS: usize = 4;
+
+/// The registered `struct genl_family` and the arrays it points to. The core
+/// writes `id`, `mcgrp_offset` and its list links into it while registered.
+struct FamilyStorage {
+    family: Opaque<bindings::genl_family>,
+    ops: Opaque<[bindings::genl_split_ops; MAX_OPS]>,
+    mcgrps: Opaque<[bindings::genl_multicast_group; MAX_MCGRPS]>,
+}
+
+// SAFETY: Written only by `GenlFamily::register` while unregistered (under
+// `FAMILY_CLAIMED`), then owned by the genetlink core, which serialises its
+// writes (`genl_lock_all`); readers here read `id`/`mcgrp_offset`, written
+// before `FAMILY_LIVE` was set.
+unsafe impl Sync for FamilyStorage {}
+
+static FAMILY: FamilyStorage = FamilyStorage {
+    family: Opaque::uninit(),
+    ops: Opaque::uninit(),
+    mcgrps: Opaque::uninit(),
+};
+/// Taken by the one [`GenlFamily`] of the module.
+static FAMILY_CLAIMED: Atomic<bool> = Atomic::new(false);
+/// Set (release) once the family is registered, cleared before it is
+/// unregistered: multicasts from outside a request ([`GenlNet::of`]) check
+/// it.
+static FAMILY_LIVE: Atomic<bool> = Atomic::new(false);
+
+/// The family's id and the netlink group of its multicast group 0.
+///
+/// # Safety
+///
+/// The family must be registered (by [`GenlFamily::register`]).
+#[inline]
+unsafe fn family_ids() -> (u16, u32) {
+    // SAFETY: Registered (caller): the core wrote both fields before
+    // registration returned and does not change them while registered.
+    let f = unsafe { &*FAMILY.family.get() };
+    (f.id as u16, f.mcgrp_offset)
+}
+
+/// The registration of `P`'s generic netlink family; unregisters on drop.
+///
+/// # Invariants
+///
+/// While the value exists, the family is registered and `FAMILY` holds it.
+pub(crate) struct GenlFamily<P: GenlProtocol> {
+    _p: PhantomData<P>,
+}
+
+impl<P: GenlProtocol> GenlFamily<P> {
+    /// Registers the family in every network namespace (`netnsok`).
+    ///
+    /// The protocol's per-namespace states ([`super::Pernet`]) must exist
+    /// first: an operation may run as soon as this starts.
+    pub(crate) fn register() -> Result<Self> {
+        if P::OPS.len() > MAX_OPS || P::MCAST_GROUPS.len() > MAX_MCGRPS {
+            return Err(EINVAL);
+        }
+        if FAMILY_CLAIMED.xchg(true, Full) {
+            return Err(EBUSY);
+        }
+        let mut family = bindings::genl_family {
+            version: P::VERSION.into(),
+            n_split_ops: P::OPS.len() as u8,
+            n_mcgrps: P::MCAST_GROUPS.len() as u8,
+            split_ops: FAMILY.ops.get().cast(),
+            mcgrps: FAMILY.mcgrps.get().cast(),
+            module: <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+            ..Default::default()
+        };
+        family.set_netnsok(1);
+        copy_name(&mut family.name, P::NAME)?;
+        let mut ops = [bindings::genl_split_ops::default(); MAX_OPS];
+        for (dst, op) in ops.iter_mut().zip(P::OPS) {
+            let mut flags = bindings::GENL_CMD_CAP_DO;
+            if P::permission(op.cmd) == Permission::NetAdmin {
+                flags |= bindings::GENL_UNS_ADMIN_PERM;
+            }
+            dst.__bindgen_anon_1.__bindgen_anon_1.doit = Some(doit::<P>);
+            dst.cmd = op.cmd;
+            dst.flags = flags as u8;
+            if let Some(max) = op.policy.len().checked_sub(1).filter(|m| *m > 0) {
+                dst.policy = op.policy.as_ptr().cast();
+                dst.maxattr = max as u32;
+            }
+        }
+        let mut mcgrps = [bindings::genl_multicast_group::default(); MAX_MCGRPS];
+        for (dst, name) in mcgrps.iter_mut().zip(P::MCAST_GROUPS) {
+            copy_name(&mut dst.name, name)?;
+        }
+        // SAFETY: Unregistered and claimed (above): nobody else reads or
+        // writes the storage until it is registered below.
+        unsafe {
+            FAMILY.ops.get().write(ops);
+            FAMILY.mcgrps.get().write(mcgrps);
+            FAMILY.family.get().write(family);
+        }
+        // SAFETY: The family and its arrays are initialised and static; the
+        // policies are static tables; `doit::<P>` lives as long as the
+        // module, which unregisters the family before it goes.
+        let ret = unsafe { bindings::genl_register_family(FAMILY.family.get()) };
+        if ret < 0 {
+            FAMILY_CLAIMED.store(false, Release);
+            return Err(Error::from_errno(ret));
+        }
+        FAMILY_LIVE.store(true, Release);
+        // INVARIANT: Registered.
+        Ok(GenlFamily { _p: PhantomData })
+    }
+}
+
+impl<P: GenlProtocol> Drop for GenlFamily<P> {
+    fn drop(&mut self) {
+        FAMILY_LIVE.store(false, Release);
+        // SAFETY: Registered (type invariant). Waits for operations in
+        // flight; afterwards no handler of ours runs and the storage is
+        // ours again.
+        let ret = unsafe { bindings::genl_unregister_family(FAMILY.family.get()) };
+        if ret < 0 {
+            pr_warn!("genl_unregister_family failed (errno {})\n", ret);
+        }
+        FAMILY_CLAIMED.store(false, Release);
+    }
+}
+
+/// Copies a name, NUL included, into a C name buffer.
+fn copy_name(dst: &mut [c_char], name: &CStr) -> Result {
+    let src = name.to_bytes_with_nul();
+    if src.len() > dst.len() {
+        return Err(EINVAL);
+    }
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s as c_char;
+    }
+    Ok(())
+}
+
+/// The `doit` of every operation.
+///
+/// # Safety
+///
+/// Called by the genetlink core with the request `skb` (its `sk` the
+/// namespace's genl kernel socket) and its `info`, both valid for the call,
+/// for a policy-valid request of a registered family of `P`.
+unsafe extern "C" fn doit<P: GenlProtocol>(
+    skb: *mut bindings::sk_buff,
+    info: *mut bindings::genl_info,
+) -> c_int {
+    let (Some(skb), Some(info)) = (NonNull::new(skb), NonNull::new(info)) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: As documented.
+    let Some(req) = (unsafe { Request::from_raw::<P>(skb, info) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: The namespace is live while its request runs; we run under
+    // `genl_mutex` (not `parallel_ops`), which the namespace's teardown
+    // takes before it frees the state.
+    let state = unsafe { super::pernet::state_of::<P>(req.net) };
+    let Some(state) = state else {
+        req.ext_ack(None, format_args!("rustnl is not serving this network namespace (unloading)"));
+        return ENODEV.to_errno();
+    };
+    match state.genl_request(&req) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// One `do` request, borrowed for the handler.
+///
+/// # Invariants
+///
+/// `skb` and `info` are the core's, valid for `'a`; `skb->sk` is the
+/// namespace's genl kernel socket (`sk`); `info.attrs` is null or has
+/// `maxattr + 1` entries, each null or a policy-valid attribute in the
+/// request; `net` is the request's namespace, live for `'a`.
+pub(crate) struct Request<'a> {
+    info: &'a bindings::genl_info,
+    sk: &'a KernelSock,
+    net: *mut bindings::net,
+    cmd: u8,
+    maxattr: usize,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a> Request<'a> {
+    /// # Safety
+    ///
+    /// As for [`doit`], for `'a`.
+    unsafe fn from_raw<P: GenlProtocol>(
+        skb: NonNull<bindings::sk_buff>,
+        info: NonNull<bindings::genl_info>,
+    ) -> Option<Self> {
+        // SAFETY: Valid for `'a` (caller).
+        let (s, info) = unsafe { (skb.as_ref(), &*info.as_ptr()) };
+        if s.sk.is_null() || info.genlhdr.is_null() || info._net.net.is_null() {
+            return None;
+        }
+        // SAFETY: `skb->sk` is the genl kernel socket that received the
+        // request, alive while its input runs.
+        let sk = unsafe { KernelSock::from_raw(s.sk) };
+        // SAFETY: The core set `genlhdr` to the request's header.
+        let cmd = unsafe { (*info.genlhdr).cmd };
+        // The op's policy sized `attrs` (when it has one).
+        let maxattr = P::OPS
+            .iter()
+            .find(|op| op.cmd == cmd)
+            .map_or(0, |op| op.policy.len().saturating_sub(1));
+        // INVARIANT: As guaranteed by the caller; `attrs` was parsed with the
+        // op's policy of `maxattr` entries (none when it has no policy: then
+        // `attrs` is null).
+        Some(Request {
+            info,
+            sk,
+            net: info._net.net,
+            cmd,
+            maxattr,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The command.
+    #[inline]
+    pub(crate) fn cmd(&self) -> u8 {
+        self.cmd
+    }
+
+    /// The attribute `ty` (as `nla_data`, `nla_len` give it), if present.
+    #[inline]
+    pub(crate) fn attr(&self, ty: u16) -> Option<&'a [u8]> {
+        let ty = usize::from(ty);
+        if self.info.attrs.is_null() || ty == 0 || ty > self.maxattr {
+            return None;
+        }
+        // SAFETY: `attrs` has `maxattr + 1` entries (type invariant).
+        let nla = unsafe { *self.info.attrs.add(ty) };
+        if nla.is_null() {
+            return None;
+        }
+        // SAFETY: A validated attribute inside the request (type
+        // invariant): `nla_len >= NLA_HDRLEN` bytes readable from `nla`,
+        // for `'a`.
+        unsafe {
+            let len = usize::from((*nla).nla_len).saturating_sub(crate::proto::NLA_HDRLEN);
+            Some(core::slice::from_raw_parts(
+                nla.cast::<u8>().add(crate::proto::NLA_HDRLEN),
+                len,
+            ))
+        }
+    }
+
+    /// `nla_get_u32` of attribute `ty`, if present (4 bytes, as the
+    /// policy checked).
+    #[inline]
+    pub(crate) fn attr_u32(&self, ty: u16) -> Option<u32> {
+        let b = self.attr(ty)?;
+        Some(u32::from_ne_bytes(*b.first_chunk::<4>()?))
+    }
+
+    /// The sender's port id (`info->snd_portid`): replies go there.
+    #[inline]
+    pub(crate) fn sender_portid(&self) -> u32 {
+        self.info.snd_portid
+    }
+
+    /// The request's namespace, for multicasts to its listeners.
+    #[inline]
+    pub(crate) fn net(&self) -> GenlNet<'a> {
+        // INVARIANT: The request's socket is the namespace's genl socket and
+        // the family is registered while its operations run.
+        GenlNet { sk: self.sk }
+    }
+
+    /// `genlmsg_reply`: answers with one message of this family carrying
+    /// `parts` (the genl header, then attributes) concatenated. The core
+    /// adds the ack if one was asked for. Fails with `ENOMEM` if no buffer
+    /// could be had, or with the unicast's error (the sender's queue is
+    /// full: netlink flagged `ENOBUFS` on it).
+    #[inline]
+    pub(crate) fn reply(&self, parts: &[&[u8]]) -> Result {
+        // SAFETY: Registered while its operations run.
+        let (id, _) = unsafe { family_ids() };
+        let skb = super::skb::SkBuff::message(
+            self.info.snd_portid,
+            self.info.snd_seq,
+            id,
+            0,
+            parts,
+            GFP_KERNEL,
+        )?;
+        // SAFETY: The request's socket is alive during the request; the skb
+        // is ours and `netlink_unicast` always consumes it.
+        let ret = unsafe {
+            bindings::netlink_unicast(
+                self.sk.as_ptr(),
+                skb.into_raw(),
+                self.info.snd_portid,
+                bindings::MSG_DONTWAIT as c_int,
+            )
+        };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(())
+    }
+
+    /// Sets the extended ack of an error answer: `text`
+    /// (`NLMSGERR_ATTR_MSG`) and, with `bad_attr`, the offset of that
+    /// attribute of the request (`NLMSGERR_ATTR_OFFS`), as
+    /// `NL_SET_ERR_MSG_ATTR` does.
+    pub(crate) fn ext_ack(&self, bad_attr: Option<u16>, text: fmt::Arguments<'_>) {
+        let Some(extack) = NonNull::new(self.info.extack) else {
+            return;
+        };
+        let bad = bad_attr.and_then(|ty| self.raw_attr(ty));
+        // SAFETY: The core's extack for this request, valid and only ours
+        // during the handler.
+        let extack = unsafe { &mut *extack.as_ptr() };
+        let mut w = super::datagram::CBufWriter::new(&mut extack._msg_buf);
+        // Truncation is fine for a message text.
+        let _ = fmt::write(&mut w, text);
+        w.terminate();
+        extack._msg = extack._msg_buf.as_ptr();
+        if let Some(nla) = bad {
+            extack.bad_attr = nla;
+        }
+    }
+
+    /// Reports attribute `ty` missing (`NL_SET_ERR_ATTR_MISS`:
+    /// `NLMSGERR_ATTR_MISS_TYPE`), with `text`.
+    pub(crate) fn missing_attr(&self, ty: u16, text: fmt::Arguments<'_>) {
+        self.ext_ack(None, text);
+        if let Some(extack) = NonNull::new(self.info.extack) {
+            // SAFETY: As in `ext_ack`.
+            let extack = unsafe { &mut *extack.as_ptr() };
+            extack.miss_nest = core::ptr::null();
+            extack.miss_type = ty;
+        }
+    }
+
+    /// The `struct nlattr` of attribute `ty`, if present.
+    fn raw_attr(&self, ty: u16) -> Option<*const bindings::nlattr> {
+        let ty = usize::from(ty);
+        if self.info.attrs.is_null() || ty == 0 || ty > self.maxattr {
+            return None;
+        }
+        // SAFETY: `attrs` has `maxattr + 1` entries (type invariant).
+        let nla = unsafe { *self.info.attrs.add(ty) };
+        (!nla.is_null()).then_some(nla.cast_const())
+    }
+}
+
+/// One namespace's listeners of the family, for multicasts
+/// (`genlmsg_multicast_netns`).
+///
+/// # Invariants
+///
+/// `sk` is the namespace's genl kernel socket (`net->genl_sock`), alive for
+/// `'a`, and the family is registered for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct GenlNet<'a> {
+    sk: &'a KernelSock,
+}
+
+impl<'a> GenlNet<'a> {
+    /// The family's listeners in `net`, if the family is registered.
+    ///
+    /// # Safety
+    ///
+    /// `net` must be live for `'a`, in a state where its genl socket exists
+    /// (from its set-up until its `exit`), and the family must stay
+    /// registered for `'a` once it is seen registered here (the module
+    /// unregisters it only after every namespace's state is gone).
+    pub(super) unsafe fn of(net: *mut bindings::net) -> Option<Self> {
+        if !FAMILY_LIVE.load(Acquire) {
+            return None;
+        }
+        // SAFETY: `net` is live (caller).
+        let sk = unsafe { (*net).genl_sock };
+        if sk.is_null() {
+            return None;
+        }
+        // SAFETY: The namespace's genl kernel socket, alive while the
+        // namespace is (caller).
+        let sk = unsafe { KernelSock::from_raw(sk) };
+        // INVARIANT: See the caller's guarantees.
+        Some(GenlNet { sk })
+    }
+
+    /// The netlink group of multicast group `group`.
+    #[inline]
+    fn netlink_group(&self, group: usize) -> u32 {
+        // SAFETY: Registered (type invariant).
+        let (_, offset) = unsafe { family_ids() };
+        offset + group as u32
+    }
+
+    /// Whether anyone in the namespace listens on multicast group `group`.
+    pub(crate) fn has_listeners(&self, group: usize) -> bool {
+        self.sk.has_listeners(self.netlink_group(group))
+    }
+
+    /// Multicasts one message of the family (`parts`: genl header, then
+    /// attributes) to multicast group `group` in this namespace only.
+    pub(crate) fn multicast(&self, group: usize, parts: &[&[u8]]) -> Result<Delivery> {
+        // SAFETY: Registered (type invariant).
+        let (id, _) = unsafe { family_ids() };
+        self.sk
+            .broadcast(self.netlink_group(group), id, 0, parts, GFP_KERNEL)
+    }
+}
