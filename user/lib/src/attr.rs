@@ -118,6 +118,9 @@ pub trait AttrExt<'a> {
     fn get_u64(&self) -> Result<u64, AttrError>;
     /// The payload as an `i32`.
     fn get_i32(&self) -> Result<i32, AttrError>;
+    /// The payload as a variable-size unsigned integer (YNL type `uint`,
+    /// the kernel's `nla_get_uint`): 4 bytes or 8.
+    fn get_uint(&self) -> Result<u64, AttrError>;
     /// The payload as a string: up to the first NUL (the whole payload if it
     /// has none), which must be UTF-8.
     fn get_str(&self) -> Result<&'a str, AttrError>;
@@ -150,6 +153,12 @@ impl<'a> AttrExt<'a> for Attr<'a> {
     }
     fn get_i32(&self) -> Result<i32, AttrError> {
         fixed(self).map(i32::from_ne_bytes)
+    }
+    fn get_uint(&self) -> Result<u64, AttrError> {
+        match self.payload.len() {
+            4 => self.get_u32().map(u64::from),
+            _ => self.get_u64(),
+        }
     }
     fn get_str(&self) -> Result<&'a str, AttrError> {
         let p = self.payload;
@@ -235,6 +244,10 @@ impl<'a> AttrTable<'a> {
     table_getter!(
         /// Attribute `ty` as an `i32`.
         i32, get_i32, i32
+    );
+    table_getter!(
+        /// Attribute `ty` as a `uint` (4 or 8 bytes).
+        uint, get_uint, u64
     );
     table_getter!(
         /// Attribute `ty` as a string (up to its NUL).
@@ -341,6 +354,14 @@ impl AttrWriter {
     pub fn put_i32(&mut self, ty: u16, v: i32) -> Result<&mut AttrWriter> {
         self.put(ty, &v.to_ne_bytes())
     }
+    /// Appends a `uint` as the kernel's `nla_put_uint` does: 4 bytes when
+    /// the value fits a `u32`, else 8.
+    pub fn put_uint(&mut self, ty: u16, v: u64) -> Result<&mut AttrWriter> {
+        match u32::try_from(v) {
+            Ok(small) => self.put_u32(ty, small),
+            Err(_) => self.put_u64(ty, v),
+        }
+    }
     /// Appends a NUL-terminated string.
     pub fn put_str(&mut self, ty: u16, s: &str) -> Result<&mut AttrWriter> {
         self.put_parts(ty, &[s.as_bytes(), &[0]])
@@ -436,6 +457,38 @@ mod tests {
     }
 
     #[test]
+    fn uints_take_4_or_8_bytes() {
+        let mut w = AttrWriter::new();
+        w.put_uint(1, 7)
+            .unwrap()
+            .put_uint(2, u64::from(u32::MAX))
+            .unwrap()
+            .put_uint(3, u64::from(u32::MAX) + 1)
+            .unwrap()
+            .put_u64(4, 9)
+            .unwrap()
+            .put(5, &[1, 2, 3])
+            .unwrap();
+        let t = AttrTable::new(w.as_bytes());
+        assert_eq!(t.bytes(1).unwrap().unwrap().len(), 4);
+        assert_eq!(t.bytes(2).unwrap().unwrap().len(), 4);
+        assert_eq!(t.bytes(3).unwrap().unwrap().len(), 8);
+        assert_eq!(t.uint(1), Ok(Some(7)));
+        assert_eq!(t.uint(2), Ok(Some(u64::from(u32::MAX))));
+        assert_eq!(t.uint(3), Ok(Some(u64::from(u32::MAX) + 1)));
+        assert_eq!(t.uint(4), Ok(Some(9)));
+        assert_eq!(
+            t.uint(5),
+            Err(AttrError::Size {
+                ty: 5,
+                expected: 8,
+                got: 3
+            })
+        );
+        assert_eq!(t.uint(6), Ok(None));
+    }
+
+    #[test]
     fn strings_without_nul_and_flags_on_types() {
         let mut w = AttrWriter::new();
         w.put(1, b"abc").unwrap().put_str(2, "").unwrap();
@@ -494,6 +547,7 @@ mod tests {
         Str(String),
         Bytes(Vec<u8>),
         Flag,
+        Uint(u64),
         Nested(Vec<(u16, Value)>),
     }
 
@@ -507,6 +561,7 @@ mod tests {
             "[^\0]{0,20}".prop_map(Value::Str),
             prop::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
             Just(Value::Flag),
+            any::<u64>().prop_map(Value::Uint),
         ];
         leaf.prop_recursive(3, 40, 6, |inner| {
             prop::collection::vec((0u16..0x3fff, inner), 0..6).prop_map(Value::Nested)
@@ -523,6 +578,7 @@ mod tests {
             Value::Str(s) => w.put_str(ty, s),
             Value::Bytes(b) => w.put(ty, b),
             Value::Flag => w.put_flag(ty),
+            Value::Uint(x) => w.put_uint(ty, *x),
             Value::Nested(items) => w.nested(ty, |w| {
                 for (t, v) in items {
                     encode(w, *t, v)?;
@@ -546,6 +602,7 @@ mod tests {
                 assert!(a.payload.is_empty());
                 Value::Flag
             }
+            Value::Uint(_) => Value::Uint(a.get_uint().unwrap()),
             Value::Nested(items) => {
                 let got: Vec<Attr<'_>> = a.get_nested().iter().map(Result::unwrap).collect();
                 assert_eq!(got.len(), items.len());
@@ -584,10 +641,10 @@ mod tests {
         #[test]
         fn any_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), ty in 0u16..8) {
             fn walk(t: AttrTable<'_>, ty: u16, depth: u32) {
-                let _ = (t.u8(ty), t.u16(ty), t.u32(ty), t.u64(ty), t.i32(ty));
+                let _ = (t.u8(ty), t.u16(ty), t.u32(ty), t.u64(ty), t.i32(ty), t.uint(ty));
                 let _ = (t.str(ty), t.bytes(ty), t.flag(ty));
                 for a in t.iter().flatten() {
-                    let _ = (a.get_u8(), a.get_u16(), a.get_u32(), a.get_u64(), a.get_i32(), a.get_str());
+                    let _ = (a.get_u8(), a.get_u16(), a.get_u32(), a.get_u64(), a.get_i32(), a.get_str(), a.get_uint());
                     if depth < 4 {
                         walk(a.get_nested(), ty, depth + 1);
                     }

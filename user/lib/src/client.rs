@@ -4,8 +4,8 @@ use crate::conn::Conn;
 use crate::error::{Error, KernelError, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{
-    BroadcastHdr, BroadcastResult, ErrorMsg, EventHdr, Info, Message, MsgType, NLMSG_ERROR,
-    NLMSG_HDRLEN, NLM_F_REQUEST,
+    nlmsg_align, BroadcastHdr, BroadcastResult, ErrorMsg, EventHdr, Info, Message, MsgType,
+    NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_REQUEST,
 };
 use crate::socket::Socket;
 use std::time::Duration;
@@ -363,7 +363,8 @@ pub fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
 }
 
 /// Turns an `NLMSG_ERROR` with a non-zero error into [`Error::Kernel`]; acks
-/// and other messages pass.
+/// and other messages pass. Every extended-ack attribute this library knows
+/// is kept: text, offset, missing attribute type and nest.
 pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if msg.header.ty != NLMSG_ERROR {
         return Ok(());
@@ -373,9 +374,17 @@ pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if e.error == 0 {
         return Ok(());
     }
-    Err(Error::Kernel(KernelError {
-        errno: e.error.saturating_neg(),
-        message: e.ext_msg.map(|m| String::from_utf8_lossy(m).into_owned()),
-        offset: e.ext_offset,
-    }))
+    let mut k = KernelError::new(e.error.saturating_neg());
+    if msg.header.flags & NLM_F_ACK_TLVS != 0 {
+        // As ErrorMsg::parse finds them: after the request's header, and
+        // its payload unless the kernel capped it.
+        let echoed = if msg.header.flags & NLM_F_CAPPED != 0 {
+            0
+        } else {
+            (e.request.len as usize).saturating_sub(NLMSG_HDRLEN)
+        };
+        let at = 4usize.saturating_add(nlmsg_align(NLMSG_HDRLEN.saturating_add(echoed)));
+        k.read_ext_ack(msg.payload.get(at..).unwrap_or_default());
+    }
+    Err(Error::Kernel(k))
 }

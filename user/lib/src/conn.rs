@@ -198,9 +198,92 @@ pub mod testing {
         message(NLMSG_ERROR, flags, req.header.seq, &payload)
     }
 
+    /// An `NLMSG_ERROR` for `req` as the kernel sends it to a socket with
+    /// `NETLINK_EXT_ACK` (and without `NETLINK_CAP_ACK`): `k.errno`, the
+    /// whole request echoed, then the extended-ack attributes `k` has
+    /// (text, offset, missing attribute type and nest; `NLM_F_ACK_TLVS`
+    /// when there is any). [`KernelError::attr`](crate::KernelError::attr)
+    /// is the client's, not sent.
+    pub fn kernel_error(req: &Message<'_>, k: &crate::KernelError) -> Vec<u8> {
+        use crate::error::{NLMSGERR_ATTR_MISS_NEST, NLMSGERR_ATTR_MISS_TYPE};
+        use crate::proto::{NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLM_F_ACK_TLVS};
+        let mut payload = k.errno.saturating_neg().to_ne_bytes().to_vec();
+        payload.extend_from_slice(req.bytes);
+        payload.resize(4 + crate::proto::nlmsg_align(req.bytes.len()), 0);
+        let mut tlvs = crate::attr::AttrWriter::new();
+        let mut put = |ty: u16, v: &[u8]| tlvs.put(ty, v).map(|_| ());
+        let text = k.message.as_ref().map(|m| [m.as_bytes(), &[0]].concat());
+        // Each fits an attribute (a message is at most the kernel's 80 bytes
+        // in practice; a longer one is left out rather than panic).
+        let _ = text.map(|t| put(NLMSGERR_ATTR_MSG, &t));
+        let _ = k.offset.map(|o| put(NLMSGERR_ATTR_OFFS, &o.to_ne_bytes()));
+        let _ = k
+            .missing_type
+            .map(|t| put(NLMSGERR_ATTR_MISS_TYPE, &u32::from(t).to_ne_bytes()));
+        let _ = k
+            .missing_nest
+            .map(|n| put(NLMSGERR_ATTR_MISS_NEST, &n.to_ne_bytes()));
+        let flags = if tlvs.as_bytes().is_empty() {
+            0
+        } else {
+            NLM_F_ACK_TLVS
+        };
+        payload.extend_from_slice(tlvs.as_bytes());
+        message(NLMSG_ERROR, flags, req.header.seq, &payload)
+    }
+
     /// The ack of `req`.
     pub fn ack(req: &Message<'_>) -> Vec<u8> {
         error(req, 0)
+    }
+
+    /// A fake kernel's closure (for [`FakeConn::new`]) that answers the
+    /// generic netlink controller's `CTRL_CMD_GETFAMILY` with `family` (by
+    /// name; `ENOENT` for any other name; the dump lists `family` alone) and
+    /// passes every other datagram, and every receive without a request, to
+    /// `next` (after mdlayher/genetlink's `genltest.ServeFamily`).
+    ///
+    /// ```
+    /// use rustnl::genl::{Family, GenlSocket};
+    /// use rustnl::testing::{self, FakeConn};
+    ///
+    /// let family = Family::new("example", 0x20);
+    /// let kernel = testing::serve_family(family.clone(), |_| Ok(vec![]));
+    /// let mut genl = GenlSocket::with_conn(FakeConn::new(kernel));
+    /// assert_eq!(genl.family("example")?, family);
+    /// assert!(genl.family("other").is_err());
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
+    pub fn serve_family<F>(
+        family: crate::genl::Family,
+        mut next: F,
+    ) -> impl FnMut(&[Message<'_>]) -> Result<Vec<Vec<u8>>>
+    where
+        F: FnMut(&[Message<'_>]) -> Result<Vec<Vec<u8>>>,
+    {
+        use crate::genl::{
+            encode_family, GenlMessage, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL,
+        };
+        move |req| {
+            if req.first().is_none_or(|m| m.header.ty != GENL_ID_CTRL) {
+                return next(req);
+            }
+            let body = encode_family(&family)?;
+            let mut out = Vec::new();
+            for m in req {
+                let g = GenlMessage::parse(m)?;
+                if g.header.cmd != CTRL_CMD_GETFAMILY {
+                    out.push(error(m, libc::EOPNOTSUPP));
+                } else if m.header.flags & crate::proto::NLM_F_DUMP == crate::proto::NLM_F_DUMP {
+                    out.push(multipart(m, GENL_ID_CTRL, &[&body]));
+                } else if g.attrs.str(CTRL_ATTR_FAMILY_NAME).ok().flatten() == Some(&family.name) {
+                    out.push(answer(m, GENL_ID_CTRL, 0, &body));
+                } else {
+                    out.push(error(m, libc::ENOENT));
+                }
+            }
+            Ok(out)
+        }
     }
 
     /// A multipart answer to `req` in one datagram: one `NLM_F_MULTI`

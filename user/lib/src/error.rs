@@ -95,6 +95,24 @@ pub enum Error {
         /// The group asked for.
         group: String,
     },
+    /// The rustnl module's generic netlink family is not registered in this
+    /// network namespace: the controller (`nlctrl`) does not know the name
+    /// [`FAMILY_NAME`](crate::proto::genl::FAMILY_NAME) (the module is not
+    /// loaded, or it is a build without the generic netlink face).
+    #[error("rustnl generic netlink family not registered: the generic netlink controller knows no family \"rustnl\" in this network namespace (the rustnl kernel module is not loaded)")]
+    GenlNotRegistered,
+    /// A payload too large for the generic netlink face, refused before
+    /// sending: it travels in one attribute, whose `nla_len` is a `u16`, so
+    /// it carries at most
+    /// [`MAX_ATTR_PAYLOAD`](crate::proto::genl::MAX_ATTR_PAYLOAD) bytes. The
+    /// classic face carries up to the module's `max_payload`.
+    #[error("payload of {size} bytes exceeds the generic netlink face's limit of {limit} bytes (one netlink attribute; nla_len is a u16); the classic face carries up to the module's max_payload")]
+    GenlPayloadTooLarge {
+        /// The payload's size.
+        size: usize,
+        /// The limit, [`MAX_ATTR_PAYLOAD`](crate::proto::genl::MAX_ATTR_PAYLOAD).
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -115,22 +133,79 @@ impl Error {
             }
             Error::Timeout | Error::WouldBlock => Some(libc::EAGAIN),
             Error::Overrun => Some(libc::ENOBUFS),
-            Error::FamilyNotFound { .. } | Error::GroupNotFound { .. } => Some(libc::ENOENT),
+            Error::FamilyNotFound { .. }
+            | Error::GroupNotFound { .. }
+            | Error::GenlNotRegistered => Some(libc::ENOENT),
+            Error::GenlPayloadTooLarge { .. } => Some(libc::EMSGSIZE),
             _ => None,
         }
     }
 }
 
 /// An `NLMSG_ERROR` from the kernel: the errno and, when the socket enabled
-/// extended acks, the kernel's own explanation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// extended acks, the kernel's own explanation: a text, the offset of the
+/// offending attribute, the type of a missing one.
+///
+/// Clients that know the family's attributes name the attribute the error
+/// is about ([`KernelError::attr`]): the rustnl generic netlink client
+/// ([`GenlClient`](crate::GenlClient)) does, with the spec's names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct KernelError {
     /// Positive errno (`EINVAL`, ...).
     pub errno: i32,
     /// Extended-ack text (`NLMSGERR_ATTR_MSG`).
     pub message: Option<String>,
-    /// Extended-ack offset of the offending attribute (`NLMSGERR_ATTR_OFFS`).
+    /// Extended-ack offset of the offending attribute (`NLMSGERR_ATTR_OFFS`),
+    /// in bytes from the start of the request's netlink header.
     pub offset: Option<u32>,
+    /// Type of a required attribute the request lacks
+    /// (`NLMSGERR_ATTR_MISS_TYPE`).
+    pub missing_type: Option<u16>,
+    /// Offset of the nest that lacks [`KernelError::missing_type`]
+    /// (`NLMSGERR_ATTR_MISS_NEST`), from the start of the request's netlink
+    /// header; `None` when it is missing at the top level.
+    pub missing_nest: Option<u32>,
+    /// The name of the attribute the error is about (the missing one, or
+    /// the one at [`KernelError::offset`]), filled in by clients that know
+    /// the family's attribute names.
+    pub attr: Option<&'static str>,
+}
+
+impl KernelError {
+    /// An error with `errno` and nothing else.
+    pub fn new(errno: i32) -> KernelError {
+        KernelError {
+            errno,
+            ..KernelError::default()
+        }
+    }
+
+    /// Fills in the extended-ack attributes found in `tlvs` (the stream
+    /// after `struct nlmsgerr`, or after the error of an `NLMSG_DONE`).
+    pub(crate) fn read_ext_ack(&mut self, tlvs: &[u8]) {
+        for a in crate::proto::Attrs::new(tlvs) {
+            let Ok(a) = a else { break };
+            let u32_of = |p: &[u8]| p.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b));
+            match a.ty {
+                NLMSGERR_ATTR_MSG => {
+                    let end = a
+                        .payload
+                        .iter()
+                        .position(|&c| c == 0)
+                        .unwrap_or(a.payload.len());
+                    let text = a.payload.get(..end).unwrap_or_default();
+                    self.message = Some(String::from_utf8_lossy(text).into_owned());
+                }
+                NLMSGERR_ATTR_OFFS => self.offset = u32_of(a.payload),
+                NLMSGERR_ATTR_MISS_TYPE => {
+                    self.missing_type = u32_of(a.payload).and_then(|t| u16::try_from(t).ok());
+                }
+                NLMSGERR_ATTR_MISS_NEST => self.missing_nest = u32_of(a.payload),
+                _ => {}
+            }
+        }
+    }
 }
 
 impl std::error::Error for KernelError {}
@@ -144,9 +219,38 @@ impl fmt::Display for KernelError {
         if let Some(m) = &self.message {
             write!(f, ": {m}")?;
         }
+        let (sep, close) = match &self.message {
+            Some(_) => (" (", ")"),
+            None => (": ", ""),
+        };
+        // The attribute by name, unless the kernel's text names it already.
+        let said = |name: &str| {
+            self.message.as_deref().is_some_and(|m| {
+                m.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+                    .any(|w| w == name)
+            })
+        };
+        match (self.missing_type, self.attr) {
+            (Some(_), Some(name)) if said(name) => {}
+            (Some(_), Some(name)) => write!(f, "{sep}missing attribute {name}{close}")?,
+            (Some(ty), None) => write!(f, "{sep}missing attribute type {ty}{close}")?,
+            (None, Some(name)) if self.offset.is_some() && !said(name) => {
+                write!(f, "{sep}attribute {name}{close}")?
+            }
+            (None, _) => {}
+        }
         Ok(())
     }
 }
+
+/// `NLMSGERR_ATTR_MSG`: the extended-ack text.
+pub const NLMSGERR_ATTR_MSG: u16 = crate::proto::NLMSGERR_ATTR_MSG;
+/// `NLMSGERR_ATTR_OFFS`: offset of the offending attribute.
+pub const NLMSGERR_ATTR_OFFS: u16 = crate::proto::NLMSGERR_ATTR_OFFS;
+/// `NLMSGERR_ATTR_MISS_TYPE`: type of a missing attribute (u32).
+pub const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
+/// `NLMSGERR_ATTR_MISS_NEST`: offset of the nest missing it (u32).
+pub const NLMSGERR_ATTR_MISS_NEST: u16 = 6;
 
 /// Symbolic name of the errnos netlink protocols commonly answer with.
 pub fn errno_name(errno: i32) -> String {

@@ -39,7 +39,7 @@ use std::time::Duration;
 /// The netlink protocol unit of generic netlink (`NETLINK_GENERIC`).
 pub const NETLINK_GENERIC: u32 = 16;
 /// Size of `struct genlmsghdr`.
-pub const GENL_HDRLEN: usize = 4;
+pub use crate::proto::genl::GENL_HDRLEN;
 /// Longest family name, without its NUL (`GENL_NAMSIZ - 1`).
 pub const GENL_NAME_MAX: usize = 15;
 /// The controller's fixed family id (`GENL_ID_CTRL`).
@@ -372,6 +372,14 @@ impl<C: Conn> GenlSocket<C> {
         self.conn
     }
 
+    /// The next request's sequence number (for requests built outside
+    /// [`GenlSocket::request`], e.g. a batch in one datagram, so that the
+    /// numbers never repeat on this socket).
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
     /// Sends a request to family `family` (its id): `nlmsg_flags` `flags`
     /// (`NLM_F_REQUEST` is added; `NLM_F_DUMP` for a dump, `NLM_F_ACK` for
     /// an ack), command `cmd` of interface version `version`, then `attrs`
@@ -390,11 +398,11 @@ impl<C: Conn> GenlSocket<C> {
     where
         F: FnMut(&GenlMessage<'_>) -> Result<()>,
     {
-        self.seq = self.seq.wrapping_add(1);
+        let seq = self.next_seq();
         self.out.clear();
         let hdr = GenlHeader { cmd, version }.to_bytes();
         self.out
-            .push_parts(family, flags | NLM_F_REQUEST, self.seq, &[&hdr, attrs])?;
+            .push_parts(family, flags | NLM_F_REQUEST, seq, &[&hdr, attrs])?;
         crate::request::request(&mut self.conn, self.out.as_bytes(), |msg| {
             each(&GenlMessage::parse(msg)?)
         })

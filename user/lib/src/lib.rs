@@ -9,6 +9,8 @@
 //! - [`Client`]: the rustnl protocol (ECHO) over a [`Socket`].
 //! - [`genl`]: generic netlink for any family: resolution by name through
 //!   `nlctrl` ([`genl::Family`]) and requests with a `genlmsghdr`.
+//! - [`GenlClient`] / [`GenlSubscription`]: the rustnl protocol over the
+//!   module's generic netlink family `rustnl` ([`genl_client`]).
 //! - [`attr`]: netlink attributes: a builder with nesting and typed,
 //!   zero-copy getters.
 //!
@@ -20,6 +22,7 @@ pub mod conn;
 pub mod error;
 pub mod families;
 pub mod genl;
+pub mod genl_client;
 pub mod message;
 pub mod request;
 pub mod socket;
@@ -30,6 +33,7 @@ pub mod tokio;
 pub use client::{Client, Event, EventKind, OwnedEvent, Subscription};
 pub use conn::{testing, Conn};
 pub use error::{Error, KernelError, Result};
+pub use genl_client::{GenlClient, GenlInfo, GenlSubscription};
 pub use message::MessageBuilder;
 pub use request::request;
 pub use rustnl_shared as proto;

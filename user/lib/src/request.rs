@@ -5,8 +5,8 @@ use crate::client::check_error;
 use crate::conn::Conn;
 use crate::error::{Error, KernelError, Result};
 use crate::proto::{
-    Attrs, Message, NlMsgHdr, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR,
-    NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_MULTI,
+    Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK,
+    NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_MULTI,
 };
 use crate::socket::{Datagram, Socket};
 
@@ -135,28 +135,9 @@ fn done_error(msg: &Message<'_>) -> Result<()> {
     if err >= 0 {
         return Ok(());
     }
-    let mut k = KernelError {
-        errno: err.saturating_neg(),
-        message: None,
-        offset: None,
-    };
+    let mut k = KernelError::new(err.saturating_neg());
     if msg.header.flags & NLM_F_ACK_TLVS != 0 {
-        for a in Attrs::new(msg.payload.get(4..).unwrap_or_default()).flatten() {
-            match a.ty {
-                NLMSGERR_ATTR_MSG => {
-                    let end = a
-                        .payload
-                        .iter()
-                        .position(|&c| c == 0)
-                        .unwrap_or(a.payload.len());
-                    k.message = Some(String::from_utf8_lossy(&a.payload[..end]).into_owned());
-                }
-                NLMSGERR_ATTR_OFFS => {
-                    k.offset = a.payload.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b));
-                }
-                _ => {}
-            }
-        }
+        k.read_ext_ack(msg.payload.get(4..).unwrap_or_default());
     }
     Err(Error::Kernel(k))
 }
@@ -234,7 +215,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::NLM_F_REQUEST;
+    use crate::proto::{NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLM_F_REQUEST};
     use crate::MessageBuilder;
 
     #[test]

@@ -320,9 +320,8 @@ impl ProcEvents {
         match answer {
             Some(0) => Ok(ProcEvents { sock, pending }),
             Some(err) => Err(Error::Kernel(crate::KernelError {
-                errno: err as i32,
                 message: Some("the proc connector refused the subscription".into()),
-                offset: None,
+                ..crate::KernelError::new(err as i32)
             })),
             None => Err(Error::NoAnswer {
                 request: "the proc connector subscription",
