@@ -14,8 +14,12 @@ use rustnl::families::proc_events::{self, ProcEvent, ProcEvents};
 use rustnl::families::route::{self, RouteEvent, RouteEvents};
 use rustnl::families::table;
 use rustnl::genl::{Family, GenlSocket};
-use rustnl::proto::{DEFAULT_UNIT, MAX_GROUPS, MAX_LINKS, MAX_PAYLOAD_LIMIT, NLMSG_HDRLEN};
-use rustnl::{Client, Error, Subscription};
+use rustnl::proto::genl::{McastGroup, GENL_HDRLEN, MAX_ATTR_PAYLOAD};
+use rustnl::proto::{
+    BroadcastResult, DEFAULT_UNIT, KERNEL_EVENT_GROUP, MAX_GROUPS, MAX_LINKS, MAX_PAYLOAD_LIMIT,
+    NLA_HDRLEN, NLMSG_HDRLEN,
+};
+use rustnl::{Client, Error, Event, GenlClient, GenlInfo, GenlSubscription, Subscription};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,9 +36,11 @@ const MAX_BATCH: u64 = 4096;
 const MAX_BATCH_BYTES: usize = 16 << 20;
 
 const AFTER_HELP: &str = "\
-Options go after the command (`rustnl echo --unit 30 hi`); `--unit`, `--timeout` and `--json` are also accepted before it, for the commands that take them.
+Options go after the command (`rustnl echo --unit 30 hi`); `--unit`, `--timeout`, `--genl` and `--json` are also accepted before it, for the commands that take them.
 
-JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, fork, exec, comm, exit, link, addr, route, family, genl_family). Watchers print one line per event as it arrives.
+Generic netlink face: echo, broadcast, listen and info take --genl to talk to the module's generic netlink family `rustnl` (looked up by name through the kernel's controller; no --unit; payloads of at most 65531 bytes, one attribute) instead of its classic netlink unit (`rustnl --genl echo hi`, `rustnl info --genl`). `rustnl genl list` lists the kernel's generic netlink families, like `genl ctrl list`.
+
+JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, genl_info, fork, exec, comm, exit, link, addr, route, family, genl_family). Watchers print one line per event as it arrives.
 
 Exit status: 0 success (also when listen/watch end at --count or --timeout), 1 failure (one line on stderr), 2 usage error.";
 
@@ -52,6 +58,9 @@ struct Cli {
     /// Before the command: same as the command's --json.
     #[arg(long, hide = true)]
     json: bool,
+    /// Before the command: same as the command's --genl.
+    #[arg(long, hide = true)]
+    genl: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -109,7 +118,8 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_ECHO_COUNT))]
         count: u64,
         /// Payload size in bytes when no TEXT is given (0..=1048576, the
-        /// protocol's limit; the module refuses sizes above its max_payload).
+        /// protocol's limit; the module refuses sizes above its max_payload;
+        /// with --genl at most 65531).
         #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=MAX_PAYLOAD_LIMIT as u64))]
         size: u64,
         /// Requests per datagram, 1..=4096 (replies drained as a batch; the
@@ -148,6 +158,11 @@ enum Command {
         /// Netlink protocol unit of the module (its `unit=` parameter).
         #[arg(long, value_parser = unit_parser(), help_heading = "Module")]
         unit: Option<u32>,
+        /// Listen on the module's generic netlink family `rustnl` instead of
+        /// its unit: its multicast group `events` (and `heartbeat` for group
+        /// 1, where the heartbeats and the goodbye go).
+        #[arg(long, conflicts_with = "unit", help_heading = "Module")]
+        genl: bool,
         /// Stop listening after this long (default: never); 0 or none: never.
         #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
         timeout: Option<Wait>,
@@ -200,6 +215,10 @@ struct ModuleOpts {
     /// none: forever [default: 2s].
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]
     timeout: Option<Wait>,
+    /// Talk to the module's generic netlink family `rustnl` (looked up by
+    /// name) instead of its netlink unit; payloads of at most 65531 bytes.
+    #[arg(long, conflicts_with = "unit")]
+    genl: bool,
 }
 
 /// Options of the watchers.
@@ -285,6 +304,7 @@ enum Plan {
         unit: u32,
         stop_after: Wait,
         json: bool,
+        genl: bool,
     },
     Info {
         target: Target,
@@ -309,9 +329,12 @@ enum Plan {
 /// Where a request goes and how its answer is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Target {
+    /// The classic unit (unused with `genl`).
     unit: u32,
     timeout: Wait,
     json: bool,
+    /// The generic netlink family instead of the unit.
+    genl: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,14 +370,29 @@ fn usage_error(msg: impl std::fmt::Display) -> clap::Error {
     Cli::command().error(ErrorKind::ArgumentConflict, msg)
 }
 
+/// The face a module command uses: the classic `unit` (given or the
+/// default), or the generic netlink family, which has no unit.
+fn face(unit: Option<u32>, genl: bool) -> Result<(u32, bool), clap::Error> {
+    match (unit, genl) {
+        (Some(_), true) => Err(usage_error(
+            "--unit and --genl exclude each other (the generic netlink family is found by name, it has no unit)",
+        )),
+        (unit, genl) => Ok((unit.unwrap_or(DEFAULT_UNIT), genl)),
+    }
+}
+
 fn plan(cli: Cli) -> Result<Plan, clap::Error> {
-    let target = |m: ModuleOpts, json: bool| Target {
-        unit: m.unit.or(cli.unit).unwrap_or(DEFAULT_UNIT),
-        timeout: m
-            .timeout
-            .or(cli.timeout)
-            .unwrap_or(Wait::For(DEFAULT_TIMEOUT)),
-        json: json || cli.json,
+    let target = |m: ModuleOpts, json: bool| -> Result<Target, clap::Error> {
+        let (unit, genl) = face(m.unit.or(cli.unit), m.genl || cli.genl)?;
+        Ok(Target {
+            unit,
+            timeout: m
+                .timeout
+                .or(cli.timeout)
+                .unwrap_or(Wait::For(DEFAULT_TIMEOUT)),
+            json: json || cli.json,
+            genl,
+        })
     };
     let watching = |o: WatchOpts| Watching {
         count: o.count,
@@ -362,11 +400,15 @@ fn plan(cli: Cli) -> Result<Plan, clap::Error> {
         timestamp: o.timestamp,
         json: o.json || cli.json,
     };
-    let no_unit = |name: &str| match cli.unit {
-        Some(_) => Err(usage_error(format_args!(
-            "--unit has no meaning for `{name}` (it does not talk to the rustnl module)"
-        ))),
-        None => Ok(()),
+    let no_unit = |name: &str| {
+        for (given, option) in [(cli.unit.is_some(), "--unit"), (cli.genl, "--genl")] {
+            if given {
+                return Err(usage_error(format_args!(
+                    "{option} has no meaning for `{name}` (it does not talk to the rustnl module)"
+                )));
+            }
+        }
+        Ok(())
     };
     let nothing_global = |name: &str| {
         no_unit(name)?;
@@ -391,7 +433,14 @@ fn plan(cli: Cli) -> Result<Plan, clap::Error> {
                 // `size` is at most MAX_PAYLOAD_LIMIT: the cast is exact.
                 None => (0..size as usize).map(|i| b'a' + (i % 26) as u8).collect(),
             };
-            let per_message = rustnl::proto::nlmsg_align(NLMSG_HDRLEN + payload.len());
+            let target = target(module, json)?;
+            // The generic netlink face adds its header and the attribute's.
+            let headers = if target.genl {
+                NLMSG_HDRLEN + GENL_HDRLEN + NLA_HDRLEN
+            } else {
+                NLMSG_HDRLEN
+            };
+            let per_message = rustnl::proto::nlmsg_align(headers + payload.len());
             if batch > 1 && per_message.saturating_mul(batch as usize) > MAX_BATCH_BYTES {
                 return Err(Cli::command().error(
                     ErrorKind::ValueValidation,
@@ -406,7 +455,7 @@ fn plan(cli: Cli) -> Result<Plan, clap::Error> {
                 payload,
                 count,
                 batch,
-                target: target(module, json),
+                target,
             }
         }
         Command::Broadcast {
@@ -417,23 +466,28 @@ fn plan(cli: Cli) -> Result<Plan, clap::Error> {
         } => Plan::Broadcast {
             group,
             text,
-            target: target(module, json),
+            target: target(module, json)?,
         },
         Command::Listen {
             group,
             count,
             unit,
+            genl,
             timeout,
             json,
-        } => Plan::Listen {
-            groups: group,
-            count,
-            unit: unit.or(cli.unit).unwrap_or(DEFAULT_UNIT),
-            stop_after: timeout.or(cli.timeout).unwrap_or(Wait::Forever),
-            json: json || cli.json,
-        },
+        } => {
+            let (unit, genl) = face(unit.or(cli.unit), genl || cli.genl)?;
+            Plan::Listen {
+                groups: group,
+                count,
+                unit,
+                stop_after: timeout.or(cli.timeout).unwrap_or(Wait::Forever),
+                json: json || cli.json,
+                genl,
+            }
+        }
         Command::Info { module, json } => Plan::Info {
-            target: target(module, json),
+            target: target(module, json)?,
         },
         Command::Watch {
             what: Watch::Exec { opts },
@@ -580,15 +634,31 @@ impl From<Error> for Failure {
     }
 }
 
-/// The hint for a module that is not loaded.
-fn load_hint(unit: u32) -> String {
+/// How to load the module (with `unit=` unless it is the default).
+fn load_how(unit: u32) -> String {
     let param = if unit == DEFAULT_UNIT {
         String::new()
     } else {
         format!(" unit={unit}")
     };
     format!(
-        "build and load it with `make module && sudo insmod kmod/rustnl.ko{param}` in the rustnl source tree, or `sudo modprobe rustnl{param}` once installed; `rustnl families` lists the netlink units in use"
+        "build and load it with `make module && sudo insmod kmod/rustnl.ko{param}` in the rustnl source tree, or `sudo modprobe rustnl{param}` once installed"
+    )
+}
+
+/// The hint for a module that is not loaded.
+fn load_hint(unit: u32) -> String {
+    format!(
+        "{}; `rustnl families` lists the netlink units in use",
+        load_how(unit)
+    )
+}
+
+/// The hint for a generic netlink family `rustnl` that is not registered.
+fn genl_load_hint() -> String {
+    format!(
+        "{}; `rustnl genl list` lists the registered generic netlink families",
+        load_how(DEFAULT_UNIT)
     )
 }
 
@@ -609,8 +679,16 @@ fn answers_as_rustnl(unit: u32, timeout: Wait) -> bool {
         .is_ok_and(|i| i.unit == unit)
 }
 
-/// Explains a failure of a command that talks to the module on `unit`.
+/// Explains a failure of a command that talks to the module on `unit` (or
+/// to its generic netlink family).
 fn module_failure(target: Target, e: Error) -> Failure {
+    if target.genl {
+        // Found by name: no unit to mistake for another family's.
+        return match e {
+            Error::GenlNotRegistered => Failure(format!("{e}; {}", genl_load_hint())),
+            e => Failure(e.to_string()),
+        };
+    }
     let unit = target.unit;
     if let Error::ModuleNotLoaded { .. } = e {
         return Failure(format!("{e} ({})", load_hint(unit)));
@@ -671,8 +749,47 @@ fn connect(t: Target) -> Result<Client, Error> {
     Ok(client)
 }
 
+/// The module over either face.
+enum Module {
+    Classic(Client),
+    Genl(GenlClient),
+}
+
+impl Module {
+    fn connect(t: Target) -> Result<Module, Error> {
+        if t.genl {
+            let client = GenlClient::connect()?;
+            client.set_timeout(t.timeout.duration())?;
+            Ok(Module::Genl(client))
+        } else {
+            connect(t).map(Module::Classic)
+        }
+    }
+
+    fn echo(&mut self, payload: &[u8]) -> Result<&[u8], Error> {
+        match self {
+            Module::Classic(c) => c.echo(payload),
+            Module::Genl(c) => c.echo(payload),
+        }
+    }
+
+    fn echo_batch(&mut self, payload: &[u8], count: usize) -> Result<(), Error> {
+        match self {
+            Module::Classic(c) => c.echo_batch(payload, count),
+            Module::Genl(c) => c.echo_batch(payload, count),
+        }
+    }
+
+    fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult, Error> {
+        match self {
+            Module::Classic(c) => c.broadcast(group, payload),
+            Module::Genl(c) => c.broadcast(group, payload),
+        }
+    }
+}
+
 fn echo(payload: &[u8], count: u64, batch: u64, t: Target) -> Result<(), Error> {
-    let mut client = connect(t)?;
+    let mut client = Module::connect(t)?;
     let mut rtts = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
         let start = Instant::now();
@@ -755,20 +872,74 @@ fn until(count: Option<u64>, seen: u64) -> bool {
     count.is_none_or(|c| seen < c)
 }
 
+/// A subscription to the module's events, on either face.
+trait Events {
+    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error>;
+    fn next_event(&mut self) -> Result<Event<'_>, Error>;
+}
+
+impl Events for Subscription {
+    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error> {
+        self.socket().set_recv_timeout(wait)
+    }
+    fn next_event(&mut self) -> Result<Event<'_>, Error> {
+        Subscription::next_event(self)
+    }
+}
+
+impl Events for GenlSubscription {
+    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error> {
+        self.socket().set_recv_timeout(wait)
+    }
+    fn next_event(&mut self) -> Result<Event<'_>, Error> {
+        GenlSubscription::next_event(self)
+    }
+}
+
+/// The generic netlink family's multicast groups that carry the events of
+/// numbered `groups`: `events` for all of them, `heartbeat` too for the
+/// group heartbeats and the goodbye go to.
+fn genl_groups(groups: &[u32]) -> Vec<McastGroup> {
+    let mut out = vec![McastGroup::Events];
+    if groups.contains(&KERNEL_EVENT_GROUP) {
+        out.push(McastGroup::Heartbeat);
+    }
+    out
+}
+
 fn listen(
     unit: u32,
+    genl: bool,
+    groups: &[u32],
+    count: Option<u64>,
+    stop_after: Wait,
+    json: bool,
+) -> Result<(), Error> {
+    if genl {
+        let sub = GenlSubscription::new(&genl_groups(groups))?;
+        listen_on(sub, groups, count, stop_after, json)
+    } else {
+        let sub = Subscription::new(unit, groups)?;
+        listen_on(sub, groups, count, stop_after, json)
+    }
+}
+
+/// Prints the events of `groups` from `sub` (the generic netlink family's
+/// `events` group carries every numbered group's).
+fn listen_on(
+    mut sub: impl Events,
     groups: &[u32],
     count: Option<u64>,
     stop_after: Wait,
     json: bool,
 ) -> Result<(), Error> {
     let end = deadline(stop_after);
-    let mut sub = Subscription::new(unit, groups)?;
     let mut seen = 0u64;
     while until(count, seen) {
         let Ok(wait) = left(end) else { break };
-        sub.socket().set_recv_timeout(wait)?;
+        sub.set_wait(wait)?;
         match sub.next_event() {
+            Ok(e) if !groups.contains(&e.header.group) => {}
             Ok(e) => {
                 if json {
                     json_line(&Tagged {
@@ -1075,7 +1246,7 @@ fn genl_failure(e: Error) -> Failure {
     match &e {
         Error::FamilyNotFound { name } if name == "rustnl" => Failure(format!(
             "{e} (the rustnl module registers it when loaded: {})",
-            load_hint(DEFAULT_UNIT)
+            genl_load_hint()
         )),
         Error::FamilyNotFound { .. } => Failure(format!(
             "{e} in this network namespace (its module may not be loaded; `rustnl genl list` lists the registered families)"
@@ -1085,7 +1256,7 @@ fn genl_failure(e: Error) -> Failure {
 }
 
 fn broadcast(group: u32, text: &str, t: Target) -> Result<(), Error> {
-    let r = connect(t)?.broadcast(group, text.as_bytes())?;
+    let r = Module::connect(t)?.broadcast(group, text.as_bytes())?;
     if t.json {
         json_line(&Tagged {
             ty: "broadcast",
@@ -1104,7 +1275,56 @@ fn broadcast(group: u32, text: &str, t: Target) -> Result<(), Error> {
     Ok(())
 }
 
+/// The counters in the order `info` prints them, with their names.
+fn counter_rows(c: &rustnl::proto::Counters) -> [(&'static str, u64); 10] {
+    [
+        ("requests", c.requests),
+        ("echoes", c.echoes),
+        ("broadcasts", c.broadcasts),
+        ("events_sent", c.events_sent),
+        ("errors_invalid", c.invalid),
+        ("errors_not_supported", c.not_supported),
+        ("errors_too_large", c.too_large),
+        ("errors_not_permitted", c.not_permitted),
+        ("delivery_failures", c.delivery_failures),
+        ("no_listeners", c.no_listeners),
+    ]
+}
+
+/// `info --genl`: the configuration, then the counters of both faces side
+/// by side.
+fn genl_info_text(i: &GenlInfo) -> String {
+    let mut out = format!(
+        "protocol_version: {}\nunit: {}\ngroups: {}\nmax_payload: {} (generic netlink: at most {MAX_ATTR_PAYLOAD} per request)\nheartbeat_ms: {}\nopen_broadcast: {}\n",
+        i.version, i.unit, i.groups, i.max_payload, i.heartbeat_ms, i.open_broadcast
+    );
+    out.push_str(&format!(
+        "{:<22}{:>12}{:>12}\n",
+        "counter", "classic", "genl"
+    ));
+    for ((name, classic), (_, genl)) in counter_rows(&i.classic_counters)
+        .into_iter()
+        .zip(counter_rows(&i.genl_counters))
+    {
+        out.push_str(&format!("{name:<22}{classic:>12}{genl:>12}\n"));
+    }
+    out
+}
+
 fn info(t: Target) -> Result<(), Error> {
+    if t.genl {
+        let mut client = GenlClient::connect()?;
+        client.set_timeout(t.timeout.duration())?;
+        let i = client.info()?;
+        if t.json {
+            return json_line(&Tagged {
+                ty: "genl_info",
+                value: &i,
+            });
+        }
+        print!("{}", genl_info_text(&i));
+        return Ok(());
+    }
     let i = connect(t)?.info()?;
     if t.json {
         return json_line(&Tagged {
@@ -1119,18 +1339,7 @@ fn info(t: Target) -> Result<(), Error> {
     println!("max_payload: {}", i.max_payload);
     println!("heartbeat_ms: {}", i.heartbeat_ms);
     println!("open_broadcast: {}", i.open_broadcast);
-    for (name, v) in [
-        ("requests", c.requests),
-        ("echoes", c.echoes),
-        ("broadcasts", c.broadcasts),
-        ("events_sent", c.events_sent),
-        ("errors_invalid", c.invalid),
-        ("errors_not_supported", c.not_supported),
-        ("errors_too_large", c.too_large),
-        ("errors_not_permitted", c.not_permitted),
-        ("delivery_failures", c.delivery_failures),
-        ("no_listeners", c.no_listeners),
-    ] {
+    for (name, v) in counter_rows(&c) {
         println!("{name}: {v}");
     }
     Ok(())
@@ -1156,25 +1365,37 @@ fn run(plan: Plan) -> Result<(), Failure> {
             unit,
             stop_after,
             json,
+            genl,
         } => {
             let target = Target {
                 unit,
                 timeout: Wait::For(DEFAULT_TIMEOUT),
                 json,
+                genl,
             };
             // Not rustnl on that unit: say so now rather than decode foreign
             // multicasts (one GET_INFO; listening needs no privilege, the
             // request none either). Its answer also bounds the groups.
-            let info = connect(target)
-                .and_then(|mut c| c.info())
-                .map_err(|e| module_failure(target, e))?;
-            if let Some(g) = groups.iter().find(|&&g| g > info.groups) {
+            let module_groups = if genl {
+                GenlClient::connect()
+                    .and_then(|mut c| c.info())
+                    .map(|i| i.groups)
+            } else {
+                connect(target).and_then(|mut c| c.info()).map(|i| i.groups)
+            }
+            .map_err(|e| module_failure(target, e))?;
+            if let Some(g) = groups.iter().find(|&&g| g > module_groups) {
+                let face = if genl {
+                    "of the generic netlink family".to_string()
+                } else {
+                    format!("on unit {unit}")
+                };
                 return Err(Failure(format!(
-                    "group {g} is not in 1..={} (the module's groups parameter on unit {unit})",
-                    info.groups
+                    "group {g} is not in 1..={module_groups} (the module's groups parameter {face})"
                 )));
             }
-            listen(unit, &groups, count, stop_after, json).map_err(|e| module_failure(target, e))
+            listen(unit, genl, &groups, count, stop_after, json)
+                .map_err(|e| module_failure(target, e))
         }
         Plan::WatchExec(w) => watch_exec(w).map_err(|e| watch_failure("exec", e)),
         Plan::WatchRoute { watching, groups } => {

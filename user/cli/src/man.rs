@@ -134,7 +134,7 @@ fn render_command(path: &str, cmd: &Command, w: &mut dyn Write) -> io::Result<()
     Ok(())
 }
 
-const JSON_OUTPUT: &str = "With --json every command prints JSON Lines: one JSON object per line, whose first field, type, names the record: echo, echo_summary, broadcast, event, info, family, genl_family (name, id, version, hdr_size, max_attr, ops with id and flags, mcast_groups with name and id); for watch exec: fork, exec, comm, exit (exit_code or signal, core_dumped, wait_status); for watch route: link, addr, route (table, protocol and scope by name, as in the text output). Field names are stable. The watchers print one line per event as it arrives.";
+const JSON_OUTPUT: &str = "With --json every command prints JSON Lines: one JSON object per line, whose first field, type, names the record: echo, echo_summary, broadcast, event, info, genl_info (info --genl: the configuration, classic_counters and genl_counters), family, genl_family (name, id, version, hdr_size, max_attr, ops with id and flags, mcast_groups with name and id); for watch exec: fork, exec, comm, exit (exit_code or signal, core_dumped, wait_status); for watch route: link, addr, route (table, protocol and scope by name, as in the text output). Field names are stable. The watchers print one line per event as it arrives.";
 
 const EXIT_STATUS: &[(&str, &str)] = &[
     ("0", "Success; also when listen or watch end at --count or --timeout."),
@@ -158,6 +158,14 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "sudo rustnl broadcast --group 1 hello",
         "Multicast a text to group 1.",
+    ),
+    (
+        "rustnl echo --genl \"Hello you!\"",
+        "The same echo over the module's generic netlink family rustnl instead of its netlink unit.",
+    ),
+    (
+        "rustnl info --genl",
+        "Configuration and the counters of both faces, classic and generic netlink, side by side.",
     ),
     (
         "rustnl info --unit 30 --timeout none",
@@ -196,7 +204,7 @@ pub fn render(cmd: &Command, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, ".SH COMMANDS")?;
     writeln!(
         w,
-        "Options go after the command. \\-\\-unit, \\-\\-timeout and \\-\\-json are also accepted before it, for the commands that take them."
+        "Options go after the command. \\-\\-unit, \\-\\-timeout, \\-\\-genl and \\-\\-json are also accepted before it, for the commands that take them. With \\-\\-genl, echo, broadcast, listen and info talk to the module's generic netlink family rustnl (found by name; payloads of at most 65531 bytes) instead of its netlink unit."
     )?;
     for sub in cmd
         .get_subcommands()

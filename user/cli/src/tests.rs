@@ -94,7 +94,8 @@ fn module_options_after_the_command_and_before_it() {
         Target {
             unit: 31,
             timeout: Wait::For(Duration::from_secs(2)),
-            json: false
+            json: false,
+            genl: false,
         }
     );
     assert_eq!(
@@ -102,7 +103,8 @@ fn module_options_after_the_command_and_before_it() {
         Target {
             unit: 30,
             timeout: Wait::Forever,
-            json: true
+            json: true,
+            genl: false,
         }
     );
     assert_eq!(t(&["--unit", "30", "--json", "info"]).unit, 30);
@@ -388,6 +390,7 @@ fn not_loaded_error_gets_the_cli_hint() {
             unit: 30,
             timeout: Wait::For(DEFAULT_TIMEOUT),
             json: false,
+            genl: false,
         },
         Error::ModuleNotLoaded { unit: 30 },
     );
@@ -477,6 +480,188 @@ fn family_not_found_gets_the_cli_hint() {
     );
 }
 
+// The generic netlink face: --genl on echo, broadcast, listen and info,
+// after the command or before it; never with --unit; refused elsewhere.
+#[test]
+fn genl_face_flag_on_the_module_commands() {
+    let target = |args: &[&str]| match plan_of(args).unwrap() {
+        Plan::Echo { target, .. } | Plan::Info { target } | Plan::Broadcast { target, .. } => {
+            target
+        }
+        p => panic!("{p:?}"),
+    };
+    assert_eq!(
+        target(&["echo", "--genl", "hi"]),
+        Target {
+            unit: DEFAULT_UNIT,
+            timeout: Wait::For(DEFAULT_TIMEOUT),
+            json: false,
+            genl: true,
+        }
+    );
+    assert!(target(&["--genl", "info"]).genl);
+    assert!(target(&["info", "--genl", "--json", "--timeout", "1s"]).genl);
+    assert!(target(&["broadcast", "--genl", "-g", "2", "x"]).genl);
+    assert!(!target(&["echo", "hi"]).genl);
+    assert!(matches!(
+        plan_of(&["listen", "--genl", "-g", "1,5"]).unwrap(),
+        Plan::Listen { genl: true, groups, .. } if groups == [1, 5]
+    ));
+    assert!(matches!(
+        plan_of(&["--genl", "listen", "-g", "3"]).unwrap(),
+        Plan::Listen { genl: true, .. }
+    ));
+    // The family is found by name: no unit.
+    for args in [
+        &["echo", "--genl", "--unit", "30", "x"][..],
+        &["--unit", "30", "echo", "--genl", "x"],
+        &["--genl", "echo", "--unit", "30", "x"],
+        &["--genl", "--unit", "30", "info"],
+        &["listen", "--genl", "--unit", "30", "-g", "1"],
+        &["--unit", "30", "listen", "--genl", "-g", "1"],
+        // Nothing to do with the module.
+        &["--genl", "families"],
+        &["--genl", "genl", "list"],
+        &["--genl", "watch", "exec"],
+        &["--genl", "man"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::ArgumentConflict, "{args:?}");
+    }
+    for args in [
+        &["families", "--genl"][..],
+        &["genl", "list", "--genl"],
+        &["watch", "route", "--genl"],
+    ] {
+        assert_eq!(usage_kind(args), ErrorKind::UnknownArgument, "{args:?}");
+    }
+    // Any size parses: the library refuses one over an attribute (exit 1).
+    let Plan::Echo { payload, .. } = plan_of(&["echo", "--genl", "--size", "65532"]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(payload.len(), 65532);
+    // A batch counts the generic netlink and attribute headers too.
+    assert!(plan_of(&["echo", "--size", "4080", "--batch", "4096"]).is_ok());
+    assert_eq!(
+        usage_kind(&["echo", "--genl", "--size", "4080", "--batch", "4096"]),
+        ErrorKind::ValueValidation
+    );
+}
+
+#[test]
+fn help_states_the_genl_face() {
+    let help = Cli::command().render_long_help().to_string();
+    assert!(
+        help.contains("Generic netlink face") && help.contains("--genl") && help.contains("65531"),
+        "{help}"
+    );
+    let mut cmd = Cli::command();
+    for name in ["echo", "broadcast", "listen", "info"] {
+        let sub = cmd.find_subcommand_mut(name).unwrap();
+        let help = sub.render_long_help().to_string();
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with("--genl")),
+            "{name}: {help}"
+        );
+    }
+    let mut out = Vec::new();
+    man::render(&Cli::command(), &mut out).unwrap();
+    let page = String::from_utf8(out).unwrap();
+    assert!(page.contains("rustnl echo \\-\\-genl") && page.contains("genl_info"));
+}
+
+#[test]
+fn genl_failures_are_one_line_with_what_to_do() {
+    let genl = Target {
+        unit: DEFAULT_UNIT,
+        timeout: Wait::For(DEFAULT_TIMEOUT),
+        json: false,
+        genl: true,
+    };
+    let Failure(msg) = module_failure(genl, Error::GenlNotRegistered);
+    assert!(
+        msg.starts_with("rustnl generic netlink family not registered")
+            && msg.contains("insmod kmod/rustnl.ko")
+            && msg.contains("modprobe rustnl")
+            && msg.contains("rustnl genl list")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    let Failure(msg) = module_failure(
+        genl,
+        Error::GenlPayloadTooLarge {
+            size: 65532,
+            limit: 65531,
+        },
+    );
+    assert!(
+        msg.contains("65532") && msg.contains("65531") && !msg.contains('\n'),
+        "{msg}"
+    );
+    // A kernel refusal keeps errno, text and attribute; no unit guessing.
+    let mut k = rustnl::KernelError::new(libc::ERANGE);
+    k.message = Some("integer out of range".into());
+    k.offset = Some(20);
+    k.attr = Some("group");
+    let Failure(msg) = module_failure(genl, Error::Kernel(k));
+    assert_eq!(
+        msg,
+        "kernel error ERANGE (Numerical result out of range): integer out of range (attribute group)"
+    );
+    let Failure(msg) = module_failure(genl, Error::Timeout);
+    assert!(!msg.contains("unit"), "{msg}");
+}
+
+#[test]
+fn genl_listen_joins_heartbeat_only_for_the_kernel_group() {
+    assert_eq!(genl_groups(&[2, 3]), [McastGroup::Events]);
+    assert_eq!(
+        genl_groups(&[3, KERNEL_EVENT_GROUP]),
+        [McastGroup::Events, McastGroup::Heartbeat]
+    );
+}
+
+#[test]
+fn genl_info_shows_both_faces() {
+    let mut i = GenlInfo {
+        version: 1,
+        unit: 31,
+        groups: 32,
+        max_payload: 65536,
+        heartbeat_ms: 0,
+        open_broadcast: false,
+        ..Default::default()
+    };
+    i.classic_counters.echoes = 3;
+    i.genl_counters.echoes = 5;
+    i.genl_counters.invalid = 1;
+    let text = genl_info_text(&i);
+    assert!(
+        text.starts_with("protocol_version: 1\nunit: 31\n"),
+        "{text}"
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(row("counter").as_deref(), Some("classic genl"));
+    assert_eq!(row("echoes").as_deref(), Some("3 5"));
+    assert_eq!(row("errors_invalid").as_deref(), Some("0 1"));
+    assert_eq!(text.lines().count(), 6 + 1 + 10);
+    let j = serde_json::to_string(&Tagged {
+        ty: "genl_info",
+        value: &i,
+    })
+    .unwrap();
+    assert!(
+        j.starts_with(r#"{"type":"genl_info","protocol_version":1,"unit":31,"#)
+            && j.contains(r#""classic_counters":{"requests":0,"echoes":3,"#)
+            && j.contains(r#""genl_counters":{"requests":0,"echoes":5,"broadcasts":0,"events_sent":0,"errors_invalid":1,"#),
+        "{j}"
+    );
+}
+
 #[test]
 fn arguments_that_are_not_utf8_are_usage_errors() {
     use std::os::unix::ffi::OsStrExt;
@@ -523,6 +708,7 @@ fn token() -> impl Strategy<Value = String> {
             "--links",
             "--addresses",
             "--routes",
+            "--genl",
             "--help",
             "-h",
             "--version",

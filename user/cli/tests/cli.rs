@@ -94,6 +94,39 @@ fn module_not_loaded_says_how_to_load_it() {
     );
 }
 
+/// Whether the host's generic netlink controller lists family `rustnl`.
+fn genl_rustnl_registered() -> bool {
+    let out = rustnl(&["genl", "show", "rustnl"]);
+    out.status.success()
+}
+
+#[test]
+fn genl_face_without_the_module_says_not_registered() {
+    if genl_rustnl_registered() {
+        eprintln!("skipped: the rustnl family is registered on this host");
+        return;
+    }
+    for args in [
+        &["echo", "--genl", "hi"][..],
+        &["--genl", "info"],
+        &["broadcast", "--genl", "-g", "1", "x"],
+        &["listen", "--genl", "-g", "1", "--timeout", "1s"],
+        // Too large for the face, but the lookup comes first.
+        &["echo", "--genl", "--size", "65532"],
+    ] {
+        let (code, err) = fails(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("rustnl: rustnl generic netlink family not registered")
+                && err.contains("insmod kmod/rustnl.ko")
+                && err.contains("rustnl genl list"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, err) = fails(&["echo", "--genl", "--unit", "30", "hi"]);
+    assert_eq!(code, 2, "{err}");
+}
+
 #[test]
 fn watchers_stop_at_their_timeout() {
     let start = Instant::now();
