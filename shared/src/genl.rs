@@ -72,7 +72,9 @@ impl Cmd {
         Cmd::Heartbeat,
         Cmd::Goodbye,
     ];
-    /// The largest command id (`genl_family.resv_start_op` is one above).
+    /// The largest command id. (The family leaves `genl_family.resv_start_op`
+    /// at 0, as a new family should: the core checks every command's
+    /// `genlmsghdr.reserved` and `nlmsg_flags` strictly.)
     pub const MAX: u8 = Cmd::Goodbye as u8;
 
     /// The command with id `raw`, if any.

@@ -61,6 +61,10 @@ pub const NLMSG_MIN_TYPE: u16 = 0x10;
 pub const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Extended-ack attribute: offset of the offending attribute in the request.
 pub const NLMSGERR_ATTR_OFFS: u16 = 2;
+/// Extended-ack attribute: type of a missing required attribute (u32).
+pub const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
+/// Extended-ack attribute: offset of the nest that lacks it (u32).
+pub const NLMSGERR_ATTR_MISS_NEST: u16 = 6;
 
 /// Number of netlink protocol units (`MAX_LINKS`); valid units are `0..MAX_LINKS`.
 pub const MAX_LINKS: u32 = 32;
@@ -1074,6 +1078,9 @@ pub struct ErrorMsg<'a> {
     pub ext_msg: Option<&'a [u8]>,
     /// Extended-ack offset of the offending attribute (`NLMSGERR_ATTR_OFFS`).
     pub ext_offset: Option<u32>,
+    /// Type of a required attribute the request lacks
+    /// (`NLMSGERR_ATTR_MISS_TYPE`).
+    pub ext_miss_type: Option<u32>,
 }
 
 /// Why an `NLMSG_ERROR` payload could not be decoded.
@@ -1098,6 +1105,7 @@ impl<'a> ErrorMsg<'a> {
             request,
             ext_msg: None,
             ext_offset: None,
+            ext_miss_type: None,
         };
         if flags & NLM_F_ACK_TLVS == 0 {
             return Ok(out);
@@ -1122,6 +1130,11 @@ impl<'a> ErrorMsg<'a> {
                 NLMSGERR_ATTR_OFFS => {
                     if let Some(b) = attr.payload.first_chunk::<4>() {
                         out.ext_offset = Some(u32::from_ne_bytes(*b));
+                    }
+                }
+                NLMSGERR_ATTR_MISS_TYPE => {
+                    if let Some(b) = attr.payload.first_chunk::<4>() {
+                        out.ext_miss_type = Some(u32::from_ne_bytes(*b));
                     }
                 }
                 _ => {}

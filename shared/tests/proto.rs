@@ -227,12 +227,14 @@ fn error_message_with_ext_ack_decodes() {
     let mut pos = 0;
     put_attr(&mut tlv, &mut pos, NLMSGERR_ATTR_MSG, b"bad thing\0").unwrap();
     put_attr(&mut tlv, &mut pos, NLMSGERR_ATTR_OFFS, &24u32.to_ne_bytes()).unwrap();
+    put_attr(&mut tlv, &mut pos, NLMSGERR_ATTR_MISS_TYPE, &2u32.to_ne_bytes()).unwrap();
     p.extend_from_slice(&tlv[..pos]);
     let e = ErrorMsg::parse(&p, NLM_F_ACK_TLVS).unwrap();
     assert_eq!(e.error, -22);
     assert_eq!(e.request, req);
     assert_eq!(e.ext_msg, Some(&b"bad thing"[..]));
     assert_eq!(e.ext_offset, Some(24));
+    assert_eq!(e.ext_miss_type, Some(2));
     // Capped: no request payload in between.
     let mut capped = p[..4 + 16].to_vec();
     capped.extend_from_slice(&tlv[..pos]);
