@@ -17,6 +17,11 @@
 #   VM_TIMEOUT    seconds before the guest is killed (default 1200)
 #   QEMU_EXTRA    extra QEMU arguments (make bench: -icount shift=0)
 #   KMEMLEAK      required (default) | off (a kernel without kmemleak: bench)
+# The host's / is always exported read-only to the guest (virtio 9p, tag
+# hostroot); tests/vm/init mounts it at /host with the guest's own /proc,
+# /sys, /dev, /tmp, /run and /lib/modules, for `chroot /host CMD`. The guest
+# also gets /etc/rustnl/host.env (where the kernel source and this checkout
+# are on the host) and the generic netlink spec at /etc/rustnl/rustnl.yaml.
 # Exit status: the guest's (test/run/demo), non-zero on a timeout, a crash,
 # or any kernel splat (KASAN, lockdep, WARN, BUG, Oops, kmemleak report).
 set -euo pipefail
@@ -37,6 +42,14 @@ for f in "$BZIMAGE" "$GEN_CPIO" "$KO" "$BINDIR/rustnl" "$BINDIR/rustnl-guest-tes
 done
 mkdir -p "$OUT"
 
+# The kernel source on the host (its tools/net/ynl and Documentation/netlink
+# are used in the guest through /host): toolchain.env's KSRC, as the Makefile.
+host_ksrc() {
+    local k=${KSRC:-}
+    [ -n "$k" ] || k=$(sed -n 's/^KSRC := //p' "$CACHE/toolchain.env" 2>/dev/null || true)
+    echo "${k:-$CACHE/src/linux}"
+}
+
 # --- initramfs ------------------------------------------------------------------
 build_initramfs() {  # mode -> path of cpio
     local mode=$1 dir="$OUT/initramfs-$1"
@@ -45,6 +58,7 @@ build_initramfs() {  # mode -> path of cpio
     printf '%s\n' "${CMD:-true}" > "$dir/cmd"
     printf '%s\n' "${GUEST_ARGS:-}" > "$dir/args"
     printf '%s\n' "${KMEMLEAK:-required}" > "$dir/kmemleak"
+    printf 'KSRC=%s\nREPO=%s\n' "$(host_ksrc)" "$HERE" > "$dir/host.env"
     {
         echo "dir /bin 0755 0 0"
         echo "dir /dev 0755 0 0"
@@ -61,6 +75,8 @@ build_initramfs() {  # mode -> path of cpio
         echo "file /etc/rustnl/cmd $dir/cmd 0644 0 0"
         echo "file /etc/rustnl/args $dir/args 0644 0 0"
         echo "file /etc/rustnl/kmemleak $dir/kmemleak 0644 0 0"
+        echo "file /etc/rustnl/host.env $dir/host.env 0644 0 0"
+        echo "file /etc/rustnl/rustnl.yaml $HERE/shared/spec/rustnl.yaml 0644 0 0"
         echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
         echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
         echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
@@ -77,12 +93,19 @@ build_initramfs() {  # mode -> path of cpio
 }
 
 # --- QEMU -----------------------------------------------------------------------
+# acpi=noirq: PCI interrupts are routed from the BIOS tables, not by ACPI.
+# QEMU's _PRT method is an AML loop over the slots; the debug kernel under
+# TCG interprets it for longer than ACPICA's 30 s loop limit, the lookup fails
+# (AE_AML_LOOP_TIMEOUT), the virtio 9p device gets no interrupt and mounting
+# the host root hangs.
 qemu_cmd() {  # accel cpio -> prints the argv, one per line
     local accel=$1 cpio=$2 cpu=max
     [ "$accel" = kvm ] && cpu=host
     printf '%s\n' qemu-system-x86_64 -machine pc -accel "$accel" -cpu "$cpu" -smp 2 -m 1536 \
         -no-reboot -kernel "$BZIMAGE" -initrd "$cpio" \
-        -append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on"
+        -append "console=ttyS0 loglevel=7 panic=-1 oops=panic kmemleak=on acpi=noirq" \
+        -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
     # shellcheck disable=SC2086 # QEMU_EXTRA is a list of arguments
     [ -n "${QEMU_EXTRA:-}" ] && printf '%s\n' ${QEMU_EXTRA}
     return 0

@@ -38,6 +38,7 @@ macro_rules! ensure {
 mod fuzz;
 mod loadrace;
 mod stress;
+mod tools;
 
 /// How big the hardening tests run: `ci` (bounded slices, the default, what
 /// `make test` runs) or `full` (`make stress`, `make fuzz-kernel`).
@@ -1781,6 +1782,15 @@ const TESTS: &[Test] = &[
     ("families_lists_unit_31_only_while_loaded", t_families),
     ("async_request_and_event_stream", t_async),
     ("examples_unicast_and_multicast", t_examples),
+    // The kernel's own tools from the host root (tools.rs; all `tools_*`).
+    ("tools_host_root_runs_host_programs", tools::t_host_root),
+    ("tools_genl_ctrl_lists_the_family", tools::t_genl_ctrl),
+    ("tools_ynl_echo_and_get_info", tools::t_ynl_echo_info),
+    ("tools_ynl_subscribe_sees_broadcast", tools::t_ynl_subscribe),
+    (
+        "tools_ynl_policy_and_permission_errors",
+        tools::t_ynl_errors,
+    ),
     ("bench_smoke_rust_and_c_modules", t_bench_smoke),
     // Hardening (issue 6): bounded here, full size in `make stress` and
     // `make fuzz-kernel`; each adds its figures to the report.
@@ -1944,6 +1954,15 @@ fn main() -> std::process::ExitCode {
             ignored += 1;
             println!("test guest::{name} ... ignored, debug kernel only: {why}");
             continue;
+        }
+        // The host's tools (tools.rs) need the host root, which a stock
+        // kernel may not mount (9p is a module there): said, not passed.
+        if stock && name.starts_with(tools::PREFIX) {
+            if let Some(why) = tools::host_root_unavailable() {
+                ignored += 1;
+                println!("test guest::{name} ... ignored, needs the host root at /host: {why}");
+                continue;
+            }
         }
         // A watchdog: a test that hangs fails the run instead of stalling it.
         let (tx, rx) = std::sync::mpsc::channel();
