@@ -181,9 +181,13 @@ static FAMILY_LIVE: Atomic<bool> = Atomic::new(false);
 /// The family must be registered (by [`GenlFamily::register`]).
 #[inline]
 unsafe fn family_ids() -> (u16, u32) {
+    // `Opaque<T>` is `repr(transparent)` over `UnsafeCell<MaybeUninit<T>>`:
+    // its address is the family's. (Not `Opaque::get`: it is not inlined
+    // across crates, a call on every reply and event.)
+    let f = core::ptr::from_ref(&FAMILY.family).cast::<bindings::genl_family>();
     // SAFETY: Registered (caller): the core wrote both fields before
     // registration returned and does not change them while registered.
-    let f = unsafe { &*FAMILY.family.get() };
+    let f = unsafe { &*f };
     (f.id as u16, f.mcgrp_offset)
 }
 
@@ -304,7 +308,8 @@ unsafe extern "C" fn doit<P: GenlProtocol>(
     };
     // SAFETY: The namespace is live while its request runs; we run under
     // `genl_mutex` (not `parallel_ops`), which the namespace's teardown
-    // takes before it frees the state.
+    // takes before it frees the state, and the unregistration before the
+    // slots go.
     let state = unsafe { super::pernet::state_of::<P>(req.net) };
     let Some(state) = state else {
         req.ext_ack(None, format_args!("rustnl is not serving this network namespace (unloading)"));

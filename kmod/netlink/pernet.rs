@@ -87,6 +87,21 @@ impl PernetId {
 }
 /// Only one registration per module (the statics above are single).
 static PERNET_REGISTERED: Atomic<bool> = Atomic::new(false);
+/// Whether generic netlink operations may look at the namespaces' slots
+/// (`state_of`): from a complete registration until unregistration begins.
+/// `unregister_pernet_subsys` frees every slot (the pernet core's
+/// `ops_free`) while the family, which does not pin the module, may still
+/// run operations: without this, one of them read a freed slot (KASAN
+/// slab-use-after-free in `doit`, found by the guest test
+/// `genl_unload_with_ops_in_flight`).
+///
+/// # Invariants
+///
+/// Read and written only under `genl_mutex`.
+struct GenlMayLook(core::cell::UnsafeCell<bool>);
+// SAFETY: Every access is serialised by `genl_mutex` (type invariant).
+unsafe impl Sync for GenlMayLook {}
+static GENL_MAY_LOOK: GenlMayLook = GenlMayLook(core::cell::UnsafeCell::new(false));
 /// Set while `register_pernet_subsys` runs `init` for the namespaces that
 /// exist at load (it holds `pernet_ops_rwsem` for writing throughout, so no
 /// namespace is created meanwhile).
@@ -111,15 +126,23 @@ unsafe fn slot<P: Protocol>(net: *mut bindings::net) -> *mut Slot<P> {
 }
 
 /// The protocol state of `net`, for the generic netlink face: `None` while
-/// the namespace is not served (its set-up failed, or it is torn down).
+/// the namespace is not served (its set-up failed, or it is torn down) and
+/// while the registration is not complete or is being undone.
 ///
 /// # Safety
 ///
-/// `net` must be live for `'a` and the registration active, and the caller
-/// must hold `genl_mutex` for `'a` (a generic netlink operation of a family
-/// that is not `parallel_ops`): `exit` takes the state away under it.
+/// `net` must be live for `'a`, and the caller must hold `genl_mutex` for
+/// `'a` (a generic netlink operation of a family that is not
+/// `parallel_ops`): `exit` takes the state away under it, and [`Pernet`]'s
+/// drop closes the slots to operations under it before freeing them.
 pub(super) unsafe fn state_of<'a, P: Protocol>(net: *mut bindings::net) -> Option<&'a P> {
-    // SAFETY: As required by the caller.
+    // SAFETY: The caller holds `genl_mutex` (`GenlMayLook`'s invariant).
+    if !unsafe { *GENL_MAY_LOOK.0.get() } {
+        return None;
+    }
+    // SAFETY: `net` is live (caller) and the registration active: the flag
+    // is set only between a complete registration and the start of its
+    // undoing, both under `genl_mutex`, which the caller holds.
     let slot = unsafe { slot::<P>(net) };
     // SAFETY: The slot lives with the namespace; `state` is cleared only
     // under `genl_mutex` (`Slot`'s invariants), which the caller holds.
@@ -367,12 +390,29 @@ impl<P: Protocol> Pernet<P> {
             PERNET_REGISTERED.store(false, Release);
             return Err(Error::from_errno(ret));
         }
+        set_genl_may_look(true);
         Ok((Pernet { _p: PhantomData }, SKIPPED.load(Relaxed)))
     }
 }
 
+/// Sets [`GENL_MAY_LOOK`] under `genl_mutex`: once the mutex is released,
+/// no operation that read the old value is running.
+fn set_genl_may_look(on: bool) {
+    // SAFETY: `genl_lock` has no preconditions; callers hold nothing that
+    // generic netlink operations wait for.
+    unsafe { bindings::genl_lock() };
+    // SAFETY: Under `genl_mutex` (`GenlMayLook`'s invariant).
+    unsafe { *GENL_MAY_LOOK.0.get() = on };
+    // SAFETY: Taken above.
+    unsafe { bindings::genl_unlock() };
+}
+
 impl<P: Protocol> Drop for Pernet<P> {
     fn drop(&mut self) {
+        // Generic netlink operations stop looking at the slots before the
+        // pernet core frees them (they answer "not serving" until the
+        // family is unregistered).
+        set_genl_may_look(false);
         // SAFETY: Registered by `register`; runs `pre_exit`, one grace
         // period, then `exit` for every namespace.
         unsafe { bindings::unregister_pernet_subsys(PERNET_OPS.0.get()) };
