@@ -28,7 +28,7 @@ pub const THREADS: u64 = 3;
 
 /// Longest extended-ack text the kernel keeps (`NETLINK_MAX_FMTMSG_LEN`
 /// minus the NUL).
-const EXT_ACK_TEXT_MAX: usize = 79;
+pub const EXT_ACK_TEXT_MAX: usize = 79;
 
 /// A small, fast, seedable generator (splitmix64).
 pub struct Rng(u64);
@@ -55,15 +55,15 @@ impl Rng {
         }
     }
 
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below((hi - lo + 1) as u64) as usize
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
         let mut v = Vec::with_capacity(len + 8);
         while v.len() < len {
             v.extend_from_slice(&self.next().to_ne_bytes());
@@ -335,7 +335,7 @@ fn check(got: &[u8], want: &Expect, t: &Target) -> Result<(), String> {
 }
 
 /// Rough receive-buffer charge of an answer of `len` bytes (skb truesize).
-fn truesize(len: usize) -> usize {
+pub fn truesize(len: usize) -> usize {
     (len + 384).next_power_of_two() + 512
 }
 
@@ -699,7 +699,7 @@ fn sentinel(sock: &mut Socket, t: &Target, seq: u32) -> Result<(), String> {
     check(d.bytes, &want, t).map_err(|e| format!("sentinel (an extra answer was queued?): {e}"))
 }
 
-fn recv_buffer(sock: &Socket) -> Result<usize, String> {
+pub fn recv_buffer(sock: &Socket) -> Result<usize, String> {
     use std::os::fd::AsRawFd;
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

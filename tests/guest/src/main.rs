@@ -36,6 +36,8 @@ macro_rules! ensure {
 }
 
 mod fuzz;
+mod fuzz_genl;
+mod genl;
 mod loadrace;
 mod stress;
 mod tools;
@@ -1782,6 +1784,35 @@ const TESTS: &[Test] = &[
     ("families_lists_unit_31_only_while_loaded", t_families),
     ("async_request_and_event_stream", t_async),
     ("examples_unicast_and_multicast", t_examples),
+    // The generic netlink face (genl.rs), mirroring the classic tests.
+    ("genl_family_ops_groups_while_loaded", genl::t_family),
+    ("genl_echo_every_size_up_to_65531", genl::t_echo_sizes),
+    (
+        "genl_past_the_attribute_limit",
+        genl::t_past_attribute_limit,
+    ),
+    (
+        "genl_policy_rejections_with_ext_ack",
+        genl::t_policy_rejections,
+    ),
+    ("genl_module_refusals_with_ext_ack", genl::t_module_refusals),
+    ("genl_broadcast_groups_and_faces", genl::t_broadcast),
+    ("genl_counters_per_face", genl::t_counters_per_face),
+    (
+        "genl_heartbeat_goodbye_and_unload_with_clients",
+        genl::t_heartbeat_goodbye_unload,
+    ),
+    ("genl_unprivileged", genl::t_unprivileged),
+    ("genl_network_namespaces_are_isolated", genl::t_namespaces),
+    (
+        "genl_serves_a_namespace_from_before_insmod",
+        genl::t_namespace_from_before_load,
+    ),
+    (
+        "genl_unload_with_ops_in_flight",
+        genl::t_unload_with_ops_in_flight,
+    ),
+    ("genl_cli_face", genl::t_cli),
     // The kernel's own tools from the host root (tools.rs; all `tools_*`).
     ("tools_host_root_runs_host_programs", tools::t_host_root),
     ("tools_genl_ctrl_lists_the_family", tools::t_genl_ctrl),
@@ -1795,6 +1826,7 @@ const TESTS: &[Test] = &[
     // Hardening (issue 6): bounded here, full size in `make stress` and
     // `make fuzz-kernel`; each adds its figures to the report.
     ("hardening_fuzz_kernel_input", stress::t_fuzz),
+    ("hardening_fuzz_kernel_genl", stress::t_fuzz_genl),
     ("hardening_load_echo", stress::t_load_echo),
     (
         "hardening_load_broadcast_one_slow_listener",
@@ -1834,6 +1866,10 @@ const DEBUG_KERNEL_ONLY: &[(&str, &str)] = &[
         "needs kmemleak (the fuzz run ends with a kmemleak scan)",
     ),
     (
+        "hardening_fuzz_kernel_genl",
+        "needs kmemleak (the fuzz run ends with a kmemleak scan)",
+    ),
+    (
         "hardening_allocation_failures_input",
         "needs failslab / fail_page_alloc (fault injection)",
     ),
@@ -1869,9 +1905,14 @@ fn main() -> std::process::ExitCode {
                     "netns" => child_netns(false),
                     "userns" => child_netns(true),
                     "fuzz" => fuzz::child(&arg, &args.next().unwrap_or_default()),
+                    "fuzz-genl" => fuzz_genl::child(&arg, &args.next().unwrap_or_default()),
                     "loadrace" => loadrace::child(&arg, &args.next().unwrap_or_default()),
                     "nsholder" => loadrace::child_ns_holder(),
                     "nsidle" => loadrace::child_ns_idle(),
+                    "genl-unpriv" => genl::child_unpriv(&arg),
+                    "genl-netns" => genl::child_netns(false),
+                    "genl-userns" => genl::child_netns(true),
+                    "genl-preexisting" => genl::child_preexisting(),
                     _ => Err(format!("unknown child role {role}")),
                 };
                 return match r {

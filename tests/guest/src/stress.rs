@@ -83,6 +83,32 @@ pub fn t_fuzz(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// The generic netlink face's fuzzer (fuzz_genl.rs): half the classic
+/// fuzzer's messages, the same seed.
+pub fn t_fuzz_genl(ctx: &Ctx) -> TestResult {
+    let s = settings();
+    reload(ctx, &[])?;
+    let messages = s.fuzz_messages / 2;
+    println!(
+        "    fuzz genl: seed {} for {messages} messages (re-run: make fuzz-kernel FUZZ_SEED={} FUZZ_MESSAGES={})",
+        s.seed, s.seed, s.fuzz_messages
+    );
+    let t = crate::fuzz_genl::run(s.seed, messages)?;
+    report("fuzz_genl.seed", s.seed);
+    report("fuzz_genl.datagrams", t.datagrams);
+    report("fuzz_genl.messages", t.messages);
+    report("fuzz_genl.replies_checked", t.answers);
+    ensure!(
+        t.messages >= messages,
+        "only {} of {messages} messages sent",
+        t.messages
+    );
+    let leaks = kmemleak_scan()?;
+    report("fuzz_genl.kmemleak_after", leaks);
+    ensure!(leaks == 0, "kmemleak reports {leaks} objects after fuzzing");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // Load: echo clients
 // ---------------------------------------------------------------------------

@@ -1,0 +1,1322 @@
+//! Guest tests of the generic netlink face (family `rustnl`), mirroring the
+//! classic ones: the family as the controller describes it, echo at every
+//! size up to the attribute limit and the error past it, every refusal
+//! (the core's policy and the module's own checks) with its errno and
+//! extended ack, the multicast groups, counters per face, namespaces,
+//! privileges, and unloading with clients connected and operations in
+//! flight.
+//!
+//! The client here is raw on purpose (a socket, hand-made messages, byte
+//! comparisons): it checks the wire format the spec promises, independent of
+//! the library's typed client.
+
+use super::{
+    drop_privileges, finish_child, insmod, module_loaded, reload, rmmod, scaled, spawn_child, Ctx,
+    TestResult,
+};
+use rustnl::attr::AttrWriter;
+use rustnl::genl::{Family, GenlSocket};
+use rustnl::proto::genl::{self as spec, Attr, Cmd, CounterAttr, McastGroup, MAX_ATTR_PAYLOAD};
+use rustnl::proto::{ErrorMsg, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use rustnl::{Client, Error, MessageBuilder, Socket};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::time::{Duration, Instant};
+
+/// `NETLINK_GENERIC`.
+const NETLINK_GENERIC: u32 = 16;
+/// `NLA_F_NESTED`.
+const NLA_F_NESTED: u16 = 1 << 15;
+
+/// The family as the controller reports it in this namespace.
+pub(crate) fn family() -> Result<Family, String> {
+    GenlSocket::open()
+        .and_then(|mut g| g.family(spec::FAMILY_NAME))
+        .map_err(|e| format!("resolving the genl family: {e}"))
+}
+
+/// The group id of `g` in `family`.
+fn group_id(family: &Family, g: McastGroup) -> Result<u32, String> {
+    family
+        .group(g.name())
+        .ok_or_else(|| format!("family has no group {}", g.name()))
+}
+
+/// Counters by their spec names.
+type Counts = BTreeMap<&'static str, u64>;
+
+/// One answer of the kernel.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A message of the family: its header's pid and flags, the genl header's
+    /// command and version, and the attribute bytes.
+    Reply {
+        pid: u32,
+        flags: u16,
+        cmd: u8,
+        version: u8,
+        attrs: Vec<u8>,
+    },
+    /// `NLMSG_ERROR` (0: an ack).
+    Error {
+        errno: i32,
+        msg: String,
+        offset: Option<u32>,
+        miss_type: Option<u32>,
+    },
+}
+
+impl Answer {
+    fn attrs(&self) -> Result<&[u8], String> {
+        match self {
+            Answer::Reply { attrs, .. } => Ok(attrs),
+            other => Err(format!("expected a reply, got {other:?}")),
+        }
+    }
+}
+
+/// A raw client of the family: one `NETLINK_GENERIC` socket with extended
+/// acks on.
+pub(crate) struct Raw {
+    pub(crate) sock: Socket,
+    pub(crate) id: u16,
+    seq: u32,
+}
+
+impl Raw {
+    pub(crate) fn open() -> Result<Raw, String> {
+        let f = family()?;
+        Raw::with_id(f.id)
+    }
+
+    pub(crate) fn with_id(id: u16) -> Result<Raw, String> {
+        let sock = Socket::open(NETLINK_GENERIC).map_err(|e| e.to_string())?;
+        sock.set_ext_ack(true).map_err(|e| e.to_string())?;
+        sock.set_recv_timeout(Some(Duration::from_secs(3)))
+            .map_err(|e| e.to_string())?;
+        Ok(Raw { sock, id, seq: 0 })
+    }
+
+    /// Sends one message of command `cmd` with `flags` (`NLM_F_REQUEST`
+    /// added) and the attribute bytes `attrs`; returns its seq.
+    pub(crate) fn send(&mut self, cmd: u8, flags: u16, attrs: &[u8]) -> Result<u32, String> {
+        self.send_raw(
+            flags | NLM_F_REQUEST,
+            [cmd, spec::FAMILY_VERSION, 0, 0],
+            attrs,
+        )
+    }
+
+    /// Sends one message with exactly these `flags` and genl header.
+    pub(crate) fn send_raw(
+        &mut self,
+        flags: u16,
+        genl: [u8; 4],
+        attrs: &[u8],
+    ) -> Result<u32, String> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut b = MessageBuilder::new();
+        b.push_parts(self.id, flags, self.seq, &[&genl, attrs])
+            .map_err(|e| e.to_string())?;
+        self.sock.send(b.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(self.seq)
+    }
+
+    /// The next answer, which must be the kernel's answer to `seq`.
+    pub(crate) fn answer(&mut self, seq: u32) -> Result<Answer, String> {
+        let d = self
+            .sock
+            .recv()
+            .map_err(|e| format!("waiting for the answer to seq {seq}: {e}"))?;
+        ensure!(d.sender == 0, "answer from port {}", d.sender);
+        let mut got = Vec::new();
+        for m in d.messages() {
+            let m = m.map_err(|e| format!("malformed answer: {e}"))?;
+            got.push(decode(&m)?);
+            ensure!(
+                m.header.seq == seq,
+                "answer seq {} to request {seq}",
+                m.header.seq
+            );
+        }
+        ensure!(got.len() == 1, "{} messages in one answer", got.len());
+        got.pop().ok_or_else(|| "empty answer".into())
+    }
+
+    /// Sends a request and returns its answer.
+    pub(crate) fn exchange(&mut self, cmd: u8, attrs: &[u8]) -> Result<Answer, String> {
+        let seq = self.send(cmd, 0, attrs)?;
+        self.answer(seq)
+    }
+
+    /// `get-info`'s counters of both faces.
+    fn counters(&mut self) -> Result<(Counts, Counts), String> {
+        let a = self.exchange(Cmd::GetInfo.raw(), &[])?;
+        let attrs = attr_map(a.attrs()?)?;
+        Ok((
+            counters(&attrs, Attr::ClassicCounters)?,
+            counters(&attrs, Attr::GenlCounters)?,
+        ))
+    }
+}
+
+/// Decodes one message of the family or an `NLMSG_ERROR`.
+pub(crate) fn decode(m: &rustnl::proto::Message<'_>) -> Result<Answer, String> {
+    if m.header.ty == NLMSG_ERROR {
+        let e = ErrorMsg::parse(m.payload, m.header.flags).map_err(|e| e.to_string())?;
+        return Ok(Answer::Error {
+            errno: -e.error,
+            msg: e
+                .ext_msg
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default(),
+            offset: e.ext_offset,
+            miss_type: e.ext_miss_type,
+        });
+    }
+    let (hdr, attrs) = m
+        .payload
+        .split_first_chunk::<4>()
+        .ok_or("message shorter than the genl header")?;
+    Ok(Answer::Reply {
+        pid: m.header.pid,
+        flags: m.header.flags,
+        cmd: hdr[0],
+        version: hdr[1],
+        attrs: attrs.to_vec(),
+    })
+}
+
+/// The top-level attributes of `bytes` by type (each must be well formed,
+/// 4-aligned, with zeroed padding; no type twice). Nests must carry
+/// `NLA_F_NESTED` and nothing else may: the flag is checked against
+/// [`NESTS`] and stripped from the key.
+pub(crate) fn attr_map(bytes: &[u8]) -> Result<BTreeMap<u16, Vec<u8>>, String> {
+    attr_map_with(bytes, |ty| NESTS.contains(&ty))
+}
+
+/// The family's nested attributes.
+const NESTS: [u16; 2] = [Attr::ClassicCounters.raw(), Attr::GenlCounters.raw()];
+
+/// As [`attr_map`], with `nested(type)` saying which types are nests.
+pub(crate) fn attr_map_with(
+    bytes: &[u8],
+    nested: impl Fn(u16) -> bool,
+) -> Result<BTreeMap<u16, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (h, _) = rest
+            .split_first_chunk::<4>()
+            .ok_or("truncated attribute header")?;
+        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
+        let raw = u16::from_ne_bytes([h[2], h[3]]);
+        let ty = raw & !NLA_F_NESTED;
+        ensure!(
+            (raw & NLA_F_NESTED != 0) == nested(ty),
+            "attribute {ty}: NLA_F_NESTED {}",
+            if nested(ty) {
+                "missing"
+            } else {
+                "on a plain attribute"
+            }
+        );
+        ensure!(
+            len >= 4 && len <= rest.len(),
+            "attribute length {len} of {}",
+            rest.len()
+        );
+        let padded = (len + 3) & !3;
+        ensure!(padded <= rest.len(), "attribute {ty} lacks its padding");
+        ensure!(
+            rest[len..padded].iter().all(|&b| b == 0),
+            "attribute {ty}: padding not zeroed"
+        );
+        ensure!(
+            out.insert(ty, rest[4..len].to_vec()).is_none(),
+            "attribute {ty} twice"
+        );
+        rest = &rest[padded..];
+    }
+    Ok(out)
+}
+
+/// The attributes present are exactly `want` (the spec's, in any order).
+fn same_attrs(a: &BTreeMap<u16, Vec<u8>>, want: &[Attr]) -> TestResult {
+    let mut want: Vec<u16> = want.iter().map(|a| a.raw()).collect();
+    want.sort_unstable();
+    let got: Vec<u16> = a.keys().copied().collect();
+    ensure!(got == want, "attributes {got:?}, the spec says {want:?}");
+    Ok(())
+}
+
+fn get(attrs: &BTreeMap<u16, Vec<u8>>, a: Attr) -> Result<&[u8], String> {
+    attrs
+        .get(&a.raw())
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("no attribute {}", a.name()))
+}
+
+fn u32_of(b: &[u8]) -> Result<u32, String> {
+    Ok(u32::from_ne_bytes(
+        b.try_into()
+            .map_err(|_| format!("u32 of {} bytes", b.len()))?,
+    ))
+}
+
+/// A YNL `uint`: 4 bytes, or 8 when the value does not fit 4.
+fn uint_of(b: &[u8]) -> Result<u64, String> {
+    match b.len() {
+        4 => u32_of(b).map(u64::from),
+        8 => {
+            let v = u64::from_ne_bytes(b.try_into().map_err(|_| "uint")?);
+            ensure!(v > u64::from(u32::MAX), "uint {v} sent as 8 bytes");
+            Ok(v)
+        }
+        n => Err(format!("uint of {n} bytes")),
+    }
+}
+
+/// The nested counters attribute `which`, by spec name.
+fn counters(attrs: &BTreeMap<u16, Vec<u8>>, which: Attr) -> Result<Counts, String> {
+    let raw = attrs
+        .get(&(which.raw()))
+        .ok_or_else(|| format!("no attribute {}", which.name()))?;
+    let inner = attr_map_with(raw, |_| false)?;
+    let mut out = BTreeMap::new();
+    for c in CounterAttr::ALL {
+        let v = inner
+            .get(&c.raw())
+            .ok_or_else(|| format!("{} lacks {}", which.name(), c.name()))?;
+        out.insert(c.name(), uint_of(v)?);
+    }
+    ensure!(
+        inner.len() == CounterAttr::ALL.len(),
+        "unknown counters in {inner:?}"
+    );
+    Ok(out)
+}
+
+/// One attribute, as `nla_put` writes it.
+pub(crate) fn nla(ty: u16, payload: &[u8]) -> Vec<u8> {
+    let mut w = AttrWriter::new();
+    w.put(ty, payload).expect("small attribute");
+    w.into_bytes()
+}
+
+/// Attribute bytes of an `echo` request.
+pub(crate) fn echo_attrs(payload: &[u8]) -> Vec<u8> {
+    nla(Attr::Payload.raw(), payload)
+}
+
+/// Attribute bytes of a `broadcast` request.
+pub(crate) fn broadcast_attrs(group: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = nla(Attr::Group.raw(), &group.to_ne_bytes());
+    v.extend(nla(Attr::Payload.raw(), payload));
+    v
+}
+
+/// Checks an error answer: errno, and that the ext-ack text contains `text`.
+fn expect_err(a: &Answer, errno: i32, text: &str) -> Result<(Option<u32>, Option<u32>), String> {
+    match a {
+        Answer::Error {
+            errno: e,
+            msg,
+            offset,
+            miss_type,
+        } => {
+            ensure!(
+                *e == errno,
+                "errno {e} ({msg:?}) instead of {errno} (wanted `{text}`)"
+            );
+            ensure!(msg.contains(text), "extended ack `{msg}` lacks `{text}`");
+            Ok((*offset, *miss_type))
+        }
+        other => Err(format!("expected errno {errno} `{text}`, got {other:?}")),
+    }
+}
+
+/// Offset of the first attribute in a request: netlink and genl headers.
+const FIRST_ATTR: u32 = 16 + 4;
+
+/// The echo reply to `payload` must be the genl header and one `payload`
+/// attribute, byte for byte.
+fn check_echo(raw: &mut Raw, payload: &[u8]) -> TestResult {
+    let seq = raw.send(Cmd::Echo.raw(), 0, &echo_attrs(payload))?;
+    match raw.answer(seq)? {
+        Answer::Reply {
+            pid,
+            flags,
+            cmd,
+            version,
+            attrs,
+            ..
+        } => {
+            ensure!(
+                cmd == Cmd::Echo.raw() && version == spec::FAMILY_VERSION && flags == 0,
+                "reply header cmd {cmd} version {version} flags {flags:#x}"
+            );
+            ensure!(pid == raw.sock.port_id(), "reply to port {pid}");
+            ensure!(
+                attrs == echo_attrs(payload),
+                "echo of {} bytes differs (got {} attribute bytes)",
+                payload.len(),
+                attrs.len()
+            );
+            Ok(())
+        }
+        other => Err(format!("echo of {} bytes: {other:?}", payload.len())),
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// The controller describes the family as the spec says, while the module
+/// is loaded, and knows it no more after `rmmod`.
+pub(crate) fn t_family(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let f = family()?;
+    ensure!(
+        f.name == spec::FAMILY_NAME && f.version == u32::from(spec::FAMILY_VERSION),
+        "family {f:?}"
+    );
+    // Split operations carry their own maxattr; the family's stays 0.
+    ensure!(f.hdr_size == 0 && f.max_attr == 0, "sizes {f:?}");
+    let ops: Vec<(u32, bool, bool, bool)> = f
+        .ops
+        .iter()
+        .map(|o| (o.id, o.can_do(), o.has_policy(), o.uns_admin_perm()))
+        .collect();
+    let want: Vec<(u32, bool, bool, bool)> = [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo]
+        .iter()
+        // Every operation has a policy: get-info the core's reject-all one
+        // (`genl_policy_reject_all`: it takes no attributes).
+        .map(|c| (u32::from(c.raw()), true, true, c.uns_admin_perm()))
+        .collect();
+    ensure!(ops == want, "operations {ops:?}, spec says {want:?}");
+    ensure!(
+        f.ops.iter().all(|o| !o.can_dump() && !o.admin_perm()),
+        "operations {:?}",
+        f.ops
+    );
+    let groups: Vec<&str> = f.mcast_groups.iter().map(|g| g.name.as_str()).collect();
+    let want: Vec<&str> = McastGroup::ALL.iter().map(|g| g.name()).collect();
+    ensure!(groups == want, "groups {groups:?}");
+    // The classic face lives on beside it.
+    let mut c = Client::connect(rustnl::proto::DEFAULT_UNIT).map_err(|e| e.to_string())?;
+    ensure!(
+        c.echo(b"classic").map_err(|e| e.to_string())? == b"classic",
+        "classic echo"
+    );
+    drop(c);
+    rmmod()?;
+    match GenlSocket::open().and_then(|mut g| g.family(spec::FAMILY_NAME)) {
+        Err(Error::FamilyNotFound { .. }) => {}
+        other => return Err(format!("after rmmod the family lookup gave {other:?}")),
+    }
+    // open_broadcast drops the permission flag.
+    insmod(ctx, &["open_broadcast=1"])?;
+    let f = family()?;
+    ensure!(
+        f.ops.iter().all(|o| !o.uns_admin_perm()),
+        "open_broadcast=1 operations {:?}",
+        f.ops
+    );
+    reload(ctx, &[])
+}
+
+/// Echo of every size 0..=300, then sizes around the alignment and page
+/// boundaries, up to the attribute limit of 65,531 bytes: byte-exact.
+pub(crate) fn t_echo_sizes(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let mut raw = Raw::open()?;
+    for len in 0..=300usize {
+        check_echo(&mut raw, &super::pattern(len, len as u8))?;
+    }
+    for len in [
+        1021,
+        4076,
+        4093,
+        4096,
+        16384,
+        65528,
+        65530,
+        MAX_ATTR_PAYLOAD,
+    ] {
+        check_echo(&mut raw, &super::pattern(len, 7))?;
+    }
+    Ok(())
+}
+
+/// Past 65,531 bytes no attribute can carry the payload: `nla_len` wraps,
+/// and the core refuses what follows (the library refuses before sending).
+/// The classic face of the same module carries up to `max_payload`.
+pub(crate) fn t_past_attribute_limit(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let mut raw = Raw::open()?;
+    for len in [MAX_ATTR_PAYLOAD + 1, 65536] {
+        // What a client that does not check would send: the length
+        // truncated to 16 bits, then the payload.
+        let wrapped = ((len + 4) & 0xffff) as u16;
+        let mut attrs = Vec::new();
+        attrs.extend(wrapped.to_ne_bytes());
+        attrs.extend(Attr::Payload.raw().to_ne_bytes());
+        attrs.extend(super::pattern(len, 1));
+        attrs.resize((attrs.len() + 3) & !3, 0);
+        let a = raw.exchange(Cmd::Echo.raw(), &attrs)?;
+        // 65,532: nla_len 0, no attribute at all; 65,536: nla_len 4, an
+        // empty payload, then the data read as attributes.
+        let text = if len == MAX_ATTR_PAYLOAD + 1 {
+            "bytes leftover after parsing attributes"
+        } else {
+            "Unknown attribute type"
+        };
+        expect_err(&a, libc::EINVAL, text).map_err(|e| format!("{len} bytes: {e}"))?;
+    }
+    let big = super::pattern(rustnl::proto::DEFAULT_MAX_PAYLOAD, 3);
+    let mut c = Client::connect(rustnl::proto::DEFAULT_UNIT).map_err(|e| e.to_string())?;
+    ensure!(
+        c.echo(&big).map_err(|e| e.to_string())? == big,
+        "classic echo of max_payload bytes"
+    );
+    // Still serving.
+    check_echo(&mut raw, b"after")
+}
+
+/// Every refusal of the core's policy: errno, ext-ack text and the
+/// offending attribute's offset. None of them reaches the module (its
+/// counters do not move).
+pub(crate) fn t_policy_rejections(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let mut raw = Raw::open()?;
+    let (_, before) = raw.counters()?;
+    let group = |v: &[u8]| nla(Attr::Group.raw(), v);
+    let cases: Vec<(&str, Cmd, Vec<u8>, i32, &str)> = vec![
+        (
+            "an attribute echo does not take",
+            Cmd::Echo,
+            group(&5u32.to_ne_bytes()),
+            libc::EINVAL,
+            "Unknown attribute type",
+        ),
+        (
+            "attribute type 0",
+            Cmd::Echo,
+            nla(0, b"x"),
+            libc::EINVAL,
+            "Unknown attribute type",
+        ),
+        (
+            "an attribute type past the family's",
+            Cmd::Broadcast,
+            nla(Attr::MAX + 1, b""),
+            libc::EINVAL,
+            "Unknown attribute type",
+        ),
+        (
+            "a 2-byte group",
+            Cmd::Broadcast,
+            group(&[1, 0]),
+            libc::EINVAL,
+            "invalid attribute length",
+        ),
+        (
+            "an 8-byte group",
+            Cmd::Broadcast,
+            group(&1u64.to_ne_bytes()),
+            libc::EINVAL,
+            "invalid attribute length",
+        ),
+        (
+            "group 0",
+            Cmd::Broadcast,
+            group(&0u32.to_ne_bytes()),
+            libc::ERANGE,
+            "integer out of range",
+        ),
+        (
+            "group 1025",
+            Cmd::Broadcast,
+            group(&1025u32.to_ne_bytes()),
+            libc::ERANGE,
+            "integer out of range",
+        ),
+        (
+            "group u32::MAX",
+            Cmd::Broadcast,
+            group(&u32::MAX.to_ne_bytes()),
+            libc::ERANGE,
+            "integer out of range",
+        ),
+        (
+            "a nested payload",
+            Cmd::Echo,
+            nla(Attr::Payload.raw() | NLA_F_NESTED, b"abcd"),
+            libc::EINVAL,
+            "NLA_F_NESTED not expected",
+        ),
+        (
+            "an attribute to get-info",
+            Cmd::GetInfo,
+            echo_attrs(b"x"),
+            libc::EINVAL,
+            "Unknown attribute type",
+        ),
+    ];
+    for (what, cmd, attrs, errno, text) in &cases {
+        let (off, _) = expect_err(&raw.exchange(cmd.raw(), attrs)?, *errno, text)
+            .map_err(|e| format!("{what}: {e}"))?;
+        ensure!(
+            off == Some(FIRST_ATTR),
+            "{what}: offset {off:?}, want {FIRST_ATTR}"
+        );
+    }
+    // Trailing bytes that are no attribute.
+    let mut attrs = echo_attrs(b"ok");
+    attrs.extend([1u8, 0, 0, 0]);
+    expect_err(
+        &raw.exchange(Cmd::Echo.raw(), &attrs)?,
+        libc::EINVAL,
+        "bytes leftover after parsing attributes",
+    )?;
+    // The genl header's reserved byte, and nlmsg_flags the core does not
+    // consume (the family checks both for every command: resv_start_op 0).
+    let seq = raw.send_raw(NLM_F_REQUEST, [Cmd::Echo.raw(), 1, 0, 1], &echo_attrs(b"x"))?;
+    expect_err(
+        &raw.answer(seq)?,
+        libc::EINVAL,
+        "genlmsghdr.reserved field is not 0",
+    )?;
+    for flags in [0x2u16, 0x100, 0x200, 0x800] {
+        let seq = raw.send_raw(
+            NLM_F_REQUEST | flags,
+            [Cmd::Echo.raw(), 1, 0, 0],
+            &echo_attrs(b"x"),
+        )?;
+        expect_err(
+            &raw.answer(seq)?,
+            libc::EINVAL,
+            "ambiguous or reserved bits set in nlmsg_flags",
+        )
+        .map_err(|e| format!("flags {flags:#x}: {e}"))?;
+    }
+    // Another version is served (genl leaves versions to the family; this
+    // one has only ever had 1).
+    let seq = raw.send_raw(NLM_F_REQUEST, [Cmd::Echo.raw(), 9, 0, 0], &echo_attrs(b"v"))?;
+    ensure!(
+        matches!(raw.answer(seq)?, Answer::Reply { .. }),
+        "echo with version 9"
+    );
+    // Commands that are not operations: the events, 0, past the last.
+    for cmd in [
+        0u8,
+        Cmd::Event.raw(),
+        Cmd::Heartbeat.raw(),
+        Cmd::Goodbye.raw(),
+        Cmd::MAX + 1,
+        255,
+    ] {
+        let a = raw.exchange(cmd, &[])?;
+        expect_err(&a, libc::EOPNOTSUPP, "").map_err(|e| format!("command {cmd}: {e}"))?;
+    }
+    // A dump: the family has no dump operations.
+    let seq = raw.send(Cmd::Echo.raw(), NLM_F_DUMP, &[])?;
+    expect_err(&raw.answer(seq)?, libc::EOPNOTSUPP, "").map_err(|e| format!("dump: {e}"))?;
+    // A message without NLM_F_REQUEST is no request: the core only acks it
+    // (asked to) and does not run the operation (the classic face answers
+    // EINVAL; netlink_rcv_skb decides this for every genl family).
+    raw.seq = raw.seq.wrapping_add(1);
+    let mut b = MessageBuilder::new();
+    b.push_parts(
+        raw.id,
+        NLM_F_ACK,
+        raw.seq,
+        &[&[Cmd::Echo.raw(), 1, 0, 0], &echo_attrs(b"x")],
+    )
+    .map_err(|e| e.to_string())?;
+    raw.sock.send(b.as_bytes()).map_err(|e| e.to_string())?;
+    let seq = raw.seq;
+    expect_err(&raw.answer(seq)?, 0, "").map_err(|e| format!("no NLM_F_REQUEST: {e}"))?;
+    let (_, after) = raw.counters()?;
+    ensure!(
+        after["requests"] == before["requests"] + 2
+            && after["echoes"] == before["echoes"] + 1
+            && after["errors-invalid"] == before["errors-invalid"],
+        "policy refusals reached the module: {before:?} -> {after:?}"
+    );
+    check_echo(&mut raw, b"still serving")
+}
+
+/// What the policy cannot say, the module refuses itself, as on the classic
+/// face, with the same texts: `max_payload`, the module's `groups`, the
+/// required `group`. Counted on the genl face.
+pub(crate) fn t_module_refusals(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["max_payload=100", "groups=8"])?;
+    let mut raw = Raw::open()?;
+    check_echo(&mut raw, &[9; 100])?;
+    let (off, _) = expect_err(
+        &raw.exchange(Cmd::Echo.raw(), &echo_attrs(&[9; 101]))?,
+        libc::EMSGSIZE,
+        "exceeds max_payload (100)",
+    )?;
+    ensure!(off == Some(FIRST_ATTR), "payload offset {off:?}");
+    let (off, _) = expect_err(
+        &raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(9, b"x"))?,
+        libc::EINVAL,
+        "group 9 is not in 1..=8",
+    )?;
+    ensure!(off == Some(FIRST_ATTR), "group offset {off:?}");
+    let (off, miss) = expect_err(
+        &raw.exchange(Cmd::Broadcast.raw(), &echo_attrs(b"x"))?,
+        libc::EINVAL,
+        "missing attribute: group",
+    )?;
+    ensure!(
+        miss == Some(u32::from(Attr::Group.raw())) && off.is_none(),
+        "missing type {miss:?}, offset {off:?}"
+    );
+    let (classic, genl) = raw.counters()?;
+    ensure!(
+        genl["errors-too-large"] == 1 && genl["errors-invalid"] == 2 && genl["echoes"] == 1,
+        "genl counters {genl:?}"
+    );
+    ensure!(
+        classic.values().all(|&v| v == 0),
+        "classic counters moved: {classic:?}"
+    );
+    reload(ctx, &[])
+}
+
+/// A genl listener socket joined to `g`.
+fn listener(family: &Family, g: McastGroup) -> Result<Socket, String> {
+    let s = Socket::open(NETLINK_GENERIC).map_err(|e| e.to_string())?;
+    s.add_membership(group_id(family, g)?)
+        .map_err(|e| format!("joining {}: {e}", g.name()))?;
+    s.set_recv_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// The next event on `s`: its command and attributes.
+fn next_event(s: &mut Socket, family: &Family) -> Result<(u8, BTreeMap<u16, Vec<u8>>), String> {
+    let d = s.recv().map_err(|e| format!("waiting for an event: {e}"))?;
+    ensure!(d.sender == 0, "event from port {}", d.sender);
+    let mut msgs = d.messages();
+    let m = msgs
+        .next()
+        .ok_or("empty datagram")?
+        .map_err(|e| e.to_string())?;
+    ensure!(msgs.next().is_none(), "more than one event in a datagram");
+    ensure!(m.header.ty == family.id, "event of type {:#x}", m.header.ty);
+    ensure!(
+        m.header.seq == 0 && m.header.pid == 0,
+        "event header {:?}",
+        m.header
+    );
+    match decode(&m)? {
+        Answer::Reply {
+            cmd,
+            version,
+            attrs,
+            ..
+        } => {
+            ensure!(version == spec::FAMILY_VERSION, "event version {version}");
+            Ok((cmd, attr_map(&attrs)?))
+        }
+        other => Err(format!("event: {other:?}")),
+    }
+}
+
+/// Expects nothing on `s` for a while.
+fn silence(s: &mut Socket, what: &str) -> TestResult {
+    s.set_recv_timeout(Some(Duration::from_millis(400)))
+        .map_err(|e| e.to_string())?;
+    match s.recv() {
+        Err(Error::Timeout) => Ok(()),
+        Ok(d) => Err(format!("{what} received {} bytes", d.bytes.len())),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
+}
+
+/// Checks an `event` against the broadcast that sent it.
+fn check_event(
+    ev: &(u8, BTreeMap<u16, Vec<u8>>),
+    group: u32,
+    origin: u32,
+    seq: u64,
+    payload: &[u8],
+) -> TestResult {
+    let (cmd, a) = ev;
+    ensure!(*cmd == Cmd::Event.raw(), "event command {cmd}");
+    same_attrs(a, Cmd::Event.reply())?;
+    ensure!(u32_of(get(a, Attr::Group)?)? == group, "event group");
+    ensure!(
+        u32_of(get(a, Attr::OriginPortid)?)? == origin,
+        "event origin"
+    );
+    ensure!(uint_of(get(a, Attr::EventSeq)?)? == seq, "event seq");
+    ensure!(uint_of(get(a, Attr::TimestampNs)?)? > 0, "event timestamp");
+    ensure!(get(a, Attr::Payload)? == payload, "event payload");
+    Ok(())
+}
+
+/// `broadcast`: the reply, the event at 2 and 8 listeners of `events`, none
+/// at `heartbeat` listeners or at the classic face's, the event sequence
+/// shared with the classic face, no-listener results, counters per face.
+pub(crate) fn t_broadcast(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let mut raw = Raw::open()?;
+    let mut classic_sub = super::subscribe(&[5])?;
+    let mut hb = listener(&f, McastGroup::Heartbeat)?;
+    let mut last_seq = 0;
+    for n in [2usize, 8] {
+        let mut subs: Vec<Socket> = (0..n)
+            .map(|_| listener(&f, McastGroup::Events))
+            .collect::<Result<_, _>>()?;
+        let text = format!("genl to {n} listeners");
+        let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(5, text.as_bytes()))?;
+        let (cmd, r) = match &a {
+            Answer::Reply { cmd, attrs, .. } => (*cmd, attr_map(attrs)?),
+            other => return Err(format!("broadcast: {other:?}")),
+        };
+        ensure!(cmd == Cmd::Broadcast.raw(), "reply command {cmd}");
+        let seq = uint_of(get(&r, Attr::EventSeq)?)?;
+        ensure!(
+            u32_of(get(&r, Attr::Group)?)? == 5
+                && r.contains_key(&Attr::Delivered.raw())
+                && !r.contains_key(&Attr::DeliveryFailed.raw())
+                && seq > last_seq,
+            "broadcast reply {r:?}"
+        );
+        last_seq = seq;
+        for s in subs.iter_mut() {
+            check_event(
+                &next_event(s, &f)?,
+                5,
+                raw.sock.port_id(),
+                seq,
+                text.as_bytes(),
+            )?;
+        }
+    }
+    silence(&mut hb, "a heartbeat listener")?;
+    super::expect_silence(&mut classic_sub, "a classic listener on group 5")?;
+    // A classic broadcast reaches classic listeners only, and takes the
+    // next number of the same sequence.
+    let mut ev = listener(&f, McastGroup::Events)?;
+    let mut c = super::connect(rustnl::proto::DEFAULT_UNIT)?;
+    classic_sub
+        .socket_mut()
+        .set_recv_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    let r = c.broadcast(5, b"classic").map_err(|e| e.to_string())?;
+    ensure!(
+        r.event_seq == last_seq + 1,
+        "classic event seq {} after {last_seq}",
+        r.event_seq
+    );
+    super::expect_broadcast(&mut classic_sub, 5, b"classic")?;
+    silence(&mut ev, "a genl events listener")?;
+    // Without listeners: neither flag, counted as no-listeners.
+    drop(ev);
+    let (_, before) = raw.counters()?;
+    let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(6, b"anyone?"))?;
+    let r = attr_map(a.attrs()?)?;
+    ensure!(
+        !r.contains_key(&Attr::Delivered.raw()) && !r.contains_key(&Attr::DeliveryFailed.raw()),
+        "no-listener reply {r:?}"
+    );
+    let (classic, after) = raw.counters()?;
+    ensure!(
+        after["no-listeners"] == before["no-listeners"] + 1
+            && after["broadcasts"] == before["broadcasts"] + 1,
+        "genl counters {before:?} -> {after:?}"
+    );
+    ensure!(
+        classic["broadcasts"] == 1 && classic["requests"] == 1 && after["broadcasts"] == 3,
+        "faces: classic {classic:?}, genl {after:?}"
+    );
+    Ok(())
+}
+
+/// Heartbeats reach `heartbeat` listeners of the genl face at the period,
+/// with the sequence the classic face's heartbeats use; `rmmod` succeeds
+/// with genl clients connected (their sockets do not pin the module), they
+/// get the goodbye, and then `ENOENT` for the family that is gone.
+pub(crate) fn t_heartbeat_goodbye_unload(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=200"])?;
+    let f = family()?;
+    let mut hb = listener(&f, McastGroup::Heartbeat)?;
+    let mut ev = listener(&f, McastGroup::Events)?;
+    let mut classic = super::subscribe(&[rustnl::proto::KERNEL_EVENT_GROUP])?;
+    let mut raw = Raw::with_id(f.id)?;
+    check_echo(&mut raw, b"before")?;
+    let mut seqs = Vec::new();
+    let start = Instant::now();
+    for _ in 0..3 {
+        let (cmd, a) = next_event(&mut hb, &f)?;
+        ensure!(cmd == Cmd::Heartbeat.raw(), "command {cmd} on heartbeat");
+        same_attrs(&a, Cmd::Heartbeat.reply())?;
+        ensure!(
+            u32_of(get(&a, Attr::OriginPortid)?)? == 0,
+            "heartbeat origin"
+        );
+        seqs.push(uint_of(get(&a, Attr::EventSeq)?)?);
+    }
+    let took = start.elapsed();
+    ensure!(
+        seqs.windows(2).all(|w| w[1] > w[0]) && took >= Duration::from_millis(300),
+        "heartbeat seqs {seqs:?} in {took:?}"
+    );
+    // The classic face's heartbeat carries a seq from the same sequence.
+    let e = classic.next_event().map_err(|e| e.to_string())?;
+    ensure!(
+        e.kind == rustnl::EventKind::Heartbeat,
+        "classic {:?}",
+        e.kind
+    );
+    drop(classic);
+    // Unload with genl clients connected and joined.
+    rmmod()?;
+    ensure!(!module_loaded(), "still loaded");
+    let mut goodbye = None;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while goodbye.is_none() && Instant::now() < deadline {
+        let (cmd, a) = next_event(&mut hb, &f)?;
+        if cmd == Cmd::Goodbye.raw() {
+            goodbye = Some(a);
+        } else {
+            ensure!(cmd == Cmd::Heartbeat.raw(), "command {cmd} on heartbeat");
+        }
+    }
+    let a = goodbye.ok_or("no goodbye")?;
+    same_attrs(&a, Cmd::Goodbye.reply())?;
+    silence(&mut ev, "an events listener at unload")?;
+    expect_err(
+        &raw.exchange(Cmd::Echo.raw(), &echo_attrs(b"x"))?,
+        libc::ENOENT,
+        "",
+    )
+    .map_err(|e| format!("a request to the unloaded family: {e}"))?;
+    reload(ctx, &[])
+}
+
+/// Counters say which face served a request.
+pub(crate) fn t_counters_per_face(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let mut c = super::connect(rustnl::proto::DEFAULT_UNIT)?;
+    for _ in 0..3 {
+        c.echo(b"classic").map_err(|e| e.to_string())?;
+    }
+    let mut raw = Raw::open()?;
+    check_echo(&mut raw, b"one")?;
+    check_echo(&mut raw, b"two")?;
+    let (classic, genl) = raw.counters()?;
+    ensure!(
+        classic["requests"] == 3 && classic["echoes"] == 3,
+        "classic counters {classic:?}"
+    );
+    ensure!(
+        genl["requests"] == 3 && genl["echoes"] == 2 && genl["broadcasts"] == 0,
+        "genl counters {genl:?}"
+    );
+    // The classic face's GET_INFO reports the classic face's counters.
+    let info = c.info().map_err(|e| e.to_string())?;
+    ensure!(
+        info.counters.requests == 4 && info.counters.echoes == 3,
+        "classic info {:?}",
+        info.counters
+    );
+    // get-info's configuration attributes.
+    let a = attr_map(raw.exchange(Cmd::GetInfo.raw(), &[])?.attrs()?)?;
+    ensure!(
+        u32_of(get(&a, Attr::Unit)?)? == rustnl::proto::DEFAULT_UNIT
+            && u32_of(get(&a, Attr::MaxPayload)?)? == rustnl::proto::DEFAULT_MAX_PAYLOAD as u32
+            && u32_of(get(&a, Attr::HeartbeatMs)?)? == 0
+            && !a.contains_key(&Attr::OpenBroadcast.raw()),
+        "get-info {a:?}"
+    );
+    let want: Vec<Attr> = Cmd::GetInfo
+        .reply()
+        .iter()
+        .copied()
+        .filter(|&t| t != Attr::OpenBroadcast)
+        .collect();
+    same_attrs(&a, &want)?;
+    Ok(())
+}
+
+/// As an unprivileged user: echo, get-info and listening work; broadcast
+/// needs `CAP_NET_ADMIN` (the core refuses it: `uns-admin-perm`) unless
+/// `open_broadcast=1`.
+pub(crate) fn t_unprivileged(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    finish_child(
+        spawn_child("genl-unpriv", &["closed"])?,
+        "genl-unpriv (default)",
+    )?;
+    reload(ctx, &["open_broadcast=1"])?;
+    finish_child(spawn_child("genl-unpriv", &["open"])?, "genl-unpriv (open)")?;
+    reload(ctx, &[])
+}
+
+pub(crate) fn child_unpriv(mode: &str) -> TestResult {
+    let f = family()?;
+    drop_privileges()?;
+    let mut raw = Raw::with_id(f.id)?;
+    check_echo(&mut raw, b"nobody")?;
+    let mut ev = listener(&f, McastGroup::Events)?;
+    let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(6, b"from nobody"))?;
+    if mode == "open" {
+        let r = attr_map(a.attrs()?)?;
+        let seq = uint_of(get(&r, Attr::EventSeq)?)?;
+        check_event(
+            &next_event(&mut ev, &f)?,
+            6,
+            raw.sock.port_id(),
+            seq,
+            b"from nobody",
+        )
+    } else {
+        expect_err(&a, libc::EPERM, "")?;
+        silence(&mut ev, "an events listener")?;
+        let (_, genl) = raw.counters()?;
+        ensure!(
+            genl["broadcasts"] == 0,
+            "a refused broadcast counted: {genl:?}"
+        );
+        Ok(())
+    }
+}
+
+/// The family in another network namespace: there (`netnsok`), with its
+/// own counters, and the events of each namespace stay in it; in a user
+/// namespace of an unprivileged user, its broadcast is allowed (it holds
+/// `CAP_NET_ADMIN` there) and reaches its namespace only.
+pub(crate) fn t_namespaces(ctx: &Ctx) -> TestResult {
+    for role in ["genl-netns", "genl-userns"] {
+        reload(ctx, &["heartbeat_ms=0"])?;
+        let f = family()?;
+        let mut here = listener(&f, McastGroup::Events)?;
+        let mut raw = Raw::with_id(f.id)?;
+        let mut child = spawn_child(role, &[])?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
+        let mut stdin = child.stdin.take().ok_or("no child stdin")?;
+        let mut line = || -> Result<String, String> {
+            lines
+                .next()
+                .ok_or_else(|| "child exited early".to_string())?
+                .map_err(|e| e.to_string())
+        };
+        let ready = line()?;
+        ensure!(ready == "ready", "{role} said {ready:?}");
+        let a = raw.exchange(
+            Cmd::Broadcast.raw(),
+            &broadcast_attrs(5, b"first namespace"),
+        )?;
+        let seq = uint_of(get(&attr_map(a.attrs()?)?, Attr::EventSeq)?)?;
+        check_event(
+            &next_event(&mut here, &f)?,
+            5,
+            raw.sock.port_id(),
+            seq,
+            b"first namespace",
+        )?;
+        writeln!(stdin, "go").map_err(|e| e.to_string())?;
+        let done = line()?;
+        ensure!(done == "broadcast sent", "{role} said {done:?}");
+        silence(&mut here, "a listener in the first namespace")?;
+        drop(stdin);
+        let status = child.wait().map_err(|e| e.to_string())?;
+        ensure!(status.success(), "{role} failed");
+    }
+    reload(ctx, &[])
+}
+
+pub(crate) fn child_netns(userns: bool) -> TestResult {
+    let flags = if userns {
+        drop_privileges()?;
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
+    } else {
+        libc::CLONE_NEWNET
+    };
+    // SAFETY: plain system call in a single-threaded child.
+    ensure!(
+        unsafe { libc::unshare(flags) } == 0,
+        "unshare({flags:#x}) failed: {}",
+        std::io::Error::last_os_error()
+    );
+    let f = family()?;
+    let mut raw = Raw::with_id(f.id)?;
+    let (classic, genl) = raw.counters()?;
+    ensure!(
+        genl["requests"] == 1
+            && genl.values().sum::<u64>() == 1
+            && classic.values().all(|&v| v == 0),
+        "fresh namespace counters: classic {classic:?} genl {genl:?}"
+    );
+    let mut ev = listener(&f, McastGroup::Events)?;
+    println!("ready");
+    let mut l = String::new();
+    std::io::stdin()
+        .read_line(&mut l)
+        .map_err(|e| e.to_string())?;
+    silence(&mut ev, "a listener in the second namespace")?;
+    ev.set_recv_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    let a = raw.exchange(
+        Cmd::Broadcast.raw(),
+        &broadcast_attrs(5, b"second namespace"),
+    )?;
+    let seq = uint_of(get(&attr_map(a.attrs()?)?, Attr::EventSeq)?)?;
+    check_event(
+        &next_event(&mut ev, &f)?,
+        5,
+        raw.sock.port_id(),
+        seq,
+        b"second namespace",
+    )?;
+    println!("broadcast sent");
+    Ok(())
+}
+
+/// A namespace that existed before `insmod`: the module leaves its classic
+/// unit alone there (`existing_netns=0`, the safe default), but the genl
+/// family serves it (genl's kernel sockets exist from boot in every
+/// namespace).
+pub(crate) fn t_namespace_from_before_load(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
+    let mut child = spawn_child("genl-preexisting", &[])?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
+    let mut stdin = child.stdin.take().ok_or("no child stdin")?;
+    let ready = lines
+        .next()
+        .ok_or("child exited early")?
+        .map_err(|e| e.to_string())?;
+    ensure!(ready == "ready", "child said {ready:?}");
+    insmod(ctx, &[])?;
+    writeln!(stdin, "go").map_err(|e| e.to_string())?;
+    drop(stdin);
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    ensure!(status.success(), "child failed: {rest:?}");
+    ensure!(
+        rest.iter().any(|l| l == "genl served"),
+        "child said {rest:?}"
+    );
+    reload(ctx, &[])
+}
+
+pub(crate) fn child_preexisting() -> TestResult {
+    // SAFETY: plain system call in a single-threaded child.
+    ensure!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0,
+        "unshare failed: {}",
+        std::io::Error::last_os_error()
+    );
+    println!("ready");
+    let mut l = String::new();
+    std::io::stdin()
+        .read_line(&mut l)
+        .map_err(|e| e.to_string())?;
+    // The unit exists (its number is registered), but this namespace has
+    // no kernel socket of it: the kernel refuses the send.
+    let mut c = Client::connect(rustnl::proto::DEFAULT_UNIT).map_err(|e| e.to_string())?;
+    match c.echo(b"anyone?") {
+        Err(e) if e.errno() == Some(libc::ECONNREFUSED) => {}
+        other => {
+            return Err(format!(
+                "classic echo in a namespace from before insmod: {other:?}"
+            ))
+        }
+    }
+    let mut raw = Raw::open()?;
+    check_echo(&mut raw, b"from before")?;
+    println!("genl served");
+    Ok(())
+}
+
+/// Unloading and loading again while clients hammer the genl face from
+/// several threads: every request gets an answer, a reply (byte-exact) or
+/// `ENOENT` (the family is gone: a stale id, or the name while unloaded),
+/// never a silent drop, a wrong reply or another error; the kernel stays
+/// clean (the suite checks the console for splats).
+pub(crate) fn t_unload_with_ops_in_flight(ctx: &Ctx) -> TestResult {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    reload(ctx, &[])?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    let gone = Arc::new(AtomicU64::new(0));
+    let unloading = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for t in 0..3u8 {
+        let (stop, replies, gone, unloading) = (
+            stop.clone(),
+            replies.clone(),
+            gone.clone(),
+            unloading.clone(),
+        );
+        workers.push(std::thread::spawn(move || -> TestResult {
+            let mut raw: Option<Raw> = None;
+            let payload = super::pattern(64 + usize::from(t) * 500, t);
+            while !stop.load(Relaxed) {
+                let Some(r) = raw.as_mut() else {
+                    match GenlSocket::open().and_then(|mut g| g.family(spec::FAMILY_NAME)) {
+                        Ok(f) => raw = Some(Raw::with_id(f.id)?),
+                        Err(Error::FamilyNotFound { .. }) => {
+                            gone.fetch_add(1, Relaxed);
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(e) => return Err(format!("resolving the family under unload: {e}")),
+                    }
+                    continue;
+                };
+                let (cmd, attrs) = match t {
+                    0 => (Cmd::Echo, echo_attrs(&payload)),
+                    1 => (Cmd::GetInfo, Vec::new()),
+                    _ => (Cmd::Broadcast, broadcast_attrs(3, &payload)),
+                };
+                match r.exchange(cmd.raw(), &attrs)? {
+                    Answer::Reply {
+                        cmd: c, attrs: got, ..
+                    } => {
+                        ensure!(c == cmd.raw(), "reply command {c} to {}", cmd.name());
+                        if cmd == Cmd::Echo {
+                            ensure!(got == attrs, "a wrong echo under unload");
+                        }
+                        replies.fetch_add(1, Relaxed);
+                    }
+                    // The family is gone (a stale id) ...
+                    Answer::Error { errno, .. } if errno == libc::ENOENT => {
+                        gone.fetch_add(1, Relaxed);
+                        raw = None;
+                    }
+                    // ... or going: the namespaces' state is released
+                    // before the family is unregistered.
+                    Answer::Error { errno, ref msg, .. }
+                        if errno == libc::ENODEV && msg.contains("is not serving") =>
+                    {
+                        unloading.fetch_add(1, Relaxed);
+                    }
+                    other => return Err(format!("{} under unload: {other:?}", cmd.name())),
+                }
+            }
+            Ok(())
+        }));
+    }
+    let cycles = scaled(50, 8);
+    let mut result = Ok(());
+    for _ in 0..cycles {
+        std::thread::sleep(Duration::from_millis(60));
+        if let Err(e) = rmmod().and_then(|()| insmod(ctx, &[])) {
+            result = Err(e);
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Relaxed);
+    for w in workers {
+        w.join().map_err(|_| "a worker panicked")??;
+    }
+    result?;
+    let (r, g) = (replies.load(Relaxed), gone.load(Relaxed));
+    super::report("genl_unload_cycles", cycles);
+    super::report("genl_unload_replies", r);
+    super::report("genl_unload_enoent", g);
+    super::report("genl_unload_enodev", unloading.load(Relaxed));
+    ensure!(
+        r > cycles && g > 0,
+        "replies {r}, ENOENT {g} over {cycles} cycles"
+    );
+    reload(ctx, &[])
+}
+
+/// Runs the CLI; returns (exit code, stdout, stderr).
+fn cli(args: &[&str]) -> Result<(Option<i32>, String, String), String> {
+    let out = std::process::Command::new("rustnl")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running rustnl: {e}"))?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The CLI's genl face (`--genl`) against the module: echo (text, the
+/// attribute limit, a batch), the limit past it refused before sending,
+/// info with both faces' counters (text and JSON), broadcast errors with
+/// the kernel's text, listen for a heartbeat, and after `rmmod` the one
+/// line that says how to load the module.
+pub(crate) fn t_cli(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=100"])?;
+    let (code, out, err) = cli(&["--genl", "echo", "hi there"])?;
+    ensure!(
+        code == Some(0) && out.starts_with("hi there\n"),
+        "echo: {code:?} {out:?} {err:?}"
+    );
+    let (code, out, err) = cli(&["echo", "--genl", "--size", "65531", "--json"])?;
+    let rec = super::json_lines(&out)?;
+    ensure!(
+        code == Some(0)
+            && rec.first().is_some_and(|r| r["bytes"] == 65531
+                || r["size"] == 65531
+                || out.contains("65531")),
+        "echo 65531: {code:?} {out:?} {err:?}"
+    );
+    let (code, out, err) = cli(&["echo", "--genl", "--size", "65532"])?;
+    ensure!(
+        code == Some(1) && out.is_empty() && err.lines().count() == 1 && err.contains("65531"),
+        "echo 65532: {code:?} {out:?} {err:?}"
+    );
+    let (code, out, err) = cli(&[
+        "echo", "--genl", "--batch", "8", "--count", "16", "--size", "100",
+    ])?;
+    ensure!(code == Some(0), "echo batch: {code:?} {out:?} {err:?}");
+    let (code, _, err) = cli(&["broadcast", "--genl", "-g", "33", "x"])?;
+    ensure!(
+        code == Some(1) && err.lines().count() == 1 && err.contains("group 33 is not in 1..=32"),
+        "broadcast to 33: {code:?} {err:?}"
+    );
+    let (code, out, err) = cli(&["listen", "--genl", "-g", "1", "--count", "1"])?;
+    ensure!(
+        code == Some(0) && out.to_lowercase().contains("heartbeat"),
+        "listen: {code:?} {out:?} {err:?}"
+    );
+    let (code, out, err) = cli(&["info", "--genl"])?;
+    ensure!(
+        code == Some(0)
+            && out.contains("classic")
+            && out.contains("genl")
+            && out.contains("echoes"),
+        "info: {code:?} {out:?} {err:?}"
+    );
+    let (code, out, _) = cli(&["info", "--genl", "--json"])?;
+    let rec = super::json_lines(&out)?;
+    let r = rec.first().ok_or("no JSON record")?;
+    let echoes = r["genl_counters"]["echoes"].as_u64().unwrap_or(0);
+    ensure!(
+        code == Some(0) && r["type"] == "genl_info" && r["unit"] == 31 && echoes >= 1 + 1 + 16,
+        "info --json: {out:?}"
+    );
+    ensure!(
+        r["classic_counters"]["echoes"].as_u64() == Some(0),
+        "classic counters moved: {out:?}"
+    );
+    rmmod()?;
+    let (code, out, err) = cli(&["--genl", "echo", "x"])?;
+    ensure!(
+        code == Some(1)
+            && out.is_empty()
+            && err.lines().count() == 1
+            && err.contains("rustnl generic netlink family not registered")
+            && err.contains("insmod"),
+        "after rmmod: {code:?} {err:?}"
+    );
+    reload(ctx, &[])
+}
