@@ -111,8 +111,11 @@ test-host:
 	@bash scripts/uapi.sh check
 	@bash scripts/spec.sh check
 
+# The whole suite under TCG on the debug kernel: ~20 min with the generic
+# netlink tests, the kernel-tool checks and both fuzz slices.
+SUITE_TIMEOUT ?= 3000
 test-vm: kernel module user bench-modules
-	@$(VM_ENV) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test
+	@$(VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test
 
 test: deps
 	@$(MAKE) --no-print-directory test-host
@@ -138,7 +141,7 @@ stock-module: deps
 	@bash scripts/stock.sh module $(BUILD)/stock
 
 stock-test: stock-module user
-	@$(STOCK_VM_ENV) VM_FILES="$(BUILD)/stock/rustnl_c.ko $(VM_FILES)" GUEST_ARGS="--stock $(GUEST_ARGS)" \
+	@$(STOCK_VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/stock/rustnl_c.ko $(VM_FILES)" GUEST_ARGS="--stock $(GUEST_ARGS)" \
 	  bash scripts/vm.sh test
 
 # DKMS (dkms.conf): dkms-src writes $(DESTDIR)/usr/src/rustnl-<version>/;
