@@ -110,7 +110,7 @@ enum Expect {
     },
 }
 
-fn errno_of(kind: ErrorKind) -> i32 {
+pub fn errno_of(kind: ErrorKind) -> i32 {
     match kind {
         ErrorKind::Invalid => libc::EINVAL,
         ErrorKind::NotSupported => libc::EOPNOTSUPP,
@@ -547,6 +547,14 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The unprivileged child's report to [`gather`].
+    pub fn print(&self) {
+        println!(
+            "FUZZ-TALLY {} {} {}",
+            self.datagrams, self.messages, self.answers
+        );
+    }
+
     pub fn add(&mut self, o: Tally) {
         self.datagrams += o.datagrams;
         self.messages += o.messages;
@@ -627,34 +635,8 @@ pub fn fuzz_socket(seed: u64, messages: u64, net_admin: bool, who: &str) -> Resu
         // Answers come one or several to a datagram (the module gathers
         // replies to one request datagram); each message is checked in
         // order, up to its aligned end.
-        let mut k = 0;
-        while k < expect.len() {
-            let d = sock
-                .recv()
-                .map_err(|e| fail(format!("answer {k} of {}: {e}", expect.len())))?;
-            if d.sender != 0 {
-                return Err(fail(format!("answer from port {}", d.sender)));
-            }
-            let bytes = d.bytes;
-            let mut off = 0;
-            while off < bytes.len() {
-                let h = NlMsgHdr::parse(&bytes[off..]).ok_or_else(|| {
-                    fail(format!(
-                        "{} stray bytes after answer {k}",
-                        bytes.len() - off
-                    ))
-                })?;
-                let end = off
-                    .saturating_add(nlmsg_align(h.len as usize))
-                    .min(bytes.len());
-                let want = expect.get(k).ok_or_else(|| {
-                    fail(format!("an answer beyond the {} expected", expect.len()))
-                })?;
-                check(&bytes[off..end], want, &t).map_err(|e| fail(format!("answer {k}: {e}")))?;
-                k += 1;
-                off = end.max(off + NLMSG_HDRLEN);
-            }
-        }
+        expect_answers(&mut sock, expect.len(), |k, msg| check(msg, &expect[k], &t))
+            .map_err(fail)?;
         tally.datagrams += 1;
         tally.messages += n as u64;
         tally.answers += expect.len() as u64;
@@ -679,6 +661,41 @@ pub fn fuzz_socket(seed: u64, messages: u64, net_admin: bool, who: &str) -> Resu
         return Err(format!("{who}: echo after fuzzing returned {got:?}"));
     }
     Ok(tally)
+}
+
+/// Receives the answers to one datagram: `count` netlink messages from the
+/// kernel, in as many datagrams as it sends, each passed in order to
+/// `check(k, message)` (the message up to its aligned end).
+pub fn expect_answers(
+    sock: &mut Socket,
+    count: usize,
+    mut check: impl FnMut(usize, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut k = 0;
+    while k < count {
+        let d = sock
+            .recv()
+            .map_err(|e| format!("answer {k} of {count}: {e}"))?;
+        if d.sender != 0 {
+            return Err(format!("answer from port {}", d.sender));
+        }
+        let bytes = d.bytes;
+        let mut off = 0;
+        while off < bytes.len() {
+            let h = NlMsgHdr::parse(&bytes[off..])
+                .ok_or_else(|| format!("{} stray bytes after answer {k}", bytes.len() - off))?;
+            let end = off
+                .saturating_add(nlmsg_align(h.len as usize))
+                .min(bytes.len());
+            if k >= count {
+                return Err(format!("an answer beyond the {count} expected"));
+            }
+            check(k, &bytes[off..end]).map_err(|e| format!("answer {k}: {e}"))?;
+            k += 1;
+            off = end.max(off + NLMSG_HDRLEN);
+        }
+    }
+    Ok(())
 }
 
 fn sentinel(sock: &mut Socket, t: &Target, seq: u32) -> Result<(), String> {
@@ -738,6 +755,15 @@ pub fn run(seed: u64, messages: u64) -> Result<Tally, String> {
             })
         })
         .collect();
+    gather(threads, child)
+}
+
+/// The tallies of the fuzzing `threads` and of the unprivileged `child`
+/// (its `FUZZ-TALLY` line), or every failure among them.
+pub fn gather(
+    threads: Vec<std::thread::JoinHandle<Result<Tally, String>>>,
+    child: std::process::Child,
+) -> Result<Tally, String> {
     let mut total = Tally::default();
     let mut errors = Vec::new();
     for t in threads {
@@ -776,7 +802,7 @@ pub fn child(seed: &str, messages: &str) -> Result<(), String> {
     let messages: u64 = messages.parse().map_err(|_| "bad message count")?;
     crate::drop_privileges()?;
     let t = fuzz_socket(seed, messages, false, "unprivileged process")?;
-    println!("FUZZ-TALLY {} {} {}", t.datagrams, t.messages, t.answers);
+    t.print();
     Ok(())
 }
 

@@ -20,13 +20,15 @@
 //! Seeded and reproducible, like the classic fuzzer: thread `i` draws from
 //! `seed + i`, the unprivileged child from `seed + THREADS`.
 
-use crate::fuzz::{hex, recv_buffer, truesize, Rng, Tally, EXT_ACK_TEXT_MAX};
+use crate::fuzz::{
+    errno_of, expect_answers, hex, recv_buffer, truesize, Rng, Tally, EXT_ACK_TEXT_MAX,
+};
 use crate::genl::{attr_map, attr_map_with, Answer};
 use rustnl::proto::genl::{
     classify, Attr, Cmd, CounterAttr, Refusal, Request, GROUP_MAX, GROUP_MIN, MAX_ATTR_PAYLOAD,
 };
 use rustnl::proto::{
-    nlmsg_align, Action, ErrorKind, Limits, NlMsgHdr, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIT,
+    nlmsg_align, Action, Limits, NlMsgHdr, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIT,
     NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_ERROR, NLMSG_HDRLEN,
     NLMSG_NOOP, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_ECHO, NLM_F_REQUEST,
     PROTOCOL_VERSION,
@@ -99,15 +101,6 @@ enum Expect {
     Broadcast { seq: u32, group: u32 },
     Info { seq: u32 },
     Error { ack: Ack, request: Vec<u8> },
-}
-
-fn errno_of(kind: ErrorKind) -> i32 {
-    match kind {
-        ErrorKind::Invalid => libc::EINVAL,
-        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-        ErrorKind::TooLarge => libc::EMSGSIZE,
-        ErrorKind::NotPermitted => libc::EPERM,
-    }
 }
 
 /// `__nla_parse` (strict) of `attrs` with `cmd`'s policy; `at` is the
@@ -766,41 +759,17 @@ pub fn fuzz_socket(
             continue;
         }
         sock.send(&dgram).map_err(|e| fail(format!("send: {e}")))?;
-        let mut k = 0;
-        while k < expect.len() {
-            let d = sock
-                .recv()
-                .map_err(|e| fail(format!("answer {k} of {}: {e}", expect.len())))?;
-            if d.sender != 0 {
-                return Err(fail(format!("answer from port {}", d.sender)));
+        expect_answers(&mut sock, expect.len(), |k, msg| {
+            // The message itself (nlmsg_len need not count the padding,
+            // which must be zero too).
+            let h = NlMsgHdr::parse(msg).ok_or("short message")?;
+            let len = (h.len as usize).min(msg.len());
+            if msg[len..].iter().any(|&b| b != 0) {
+                return Err("padding not zeroed".into());
             }
-            let bytes = d.bytes;
-            let mut off = 0;
-            while off < bytes.len() {
-                let h = NlMsgHdr::parse(&bytes[off..]).ok_or_else(|| {
-                    fail(format!(
-                        "{} stray bytes after answer {k}",
-                        bytes.len() - off
-                    ))
-                })?;
-                let end = off
-                    .saturating_add(nlmsg_align(h.len as usize))
-                    .min(bytes.len());
-                let want = expect.get(k).ok_or_else(|| {
-                    fail(format!("an answer beyond the {} expected", expect.len()))
-                })?;
-                // Compare the message itself (its padding is not counted in
-                // nlmsg_len but must be zero too).
-                let msg_end = off + (h.len as usize).min(end - off);
-                if bytes[msg_end..end].iter().any(|&b| b != 0) {
-                    return Err(fail(format!("answer {k}: padding not zeroed")));
-                }
-                check(&bytes[off..msg_end], want, &t)
-                    .map_err(|e| fail(format!("answer {k}: {e}")))?;
-                k += 1;
-                off = end.max(off + NLMSG_HDRLEN);
-            }
-        }
+            check(&msg[..len], &expect[k], &t)
+        })
+        .map_err(fail)?;
         tally.datagrams += 1;
         tally.messages += seen as u64;
         tally.answers += expect.len() as u64;
@@ -870,36 +839,7 @@ pub fn run(seed: u64, messages: u64) -> Result<Tally, String> {
             })
         })
         .collect();
-    let mut total = Tally::default();
-    let mut errors = Vec::new();
-    for t in threads {
-        match t.join() {
-            Ok(Ok(tally)) => total.add(tally),
-            Ok(Err(e)) => errors.push(e),
-            Err(_) => errors.push("a fuzzing thread panicked".into()),
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().find_map(|l| l.strip_prefix("FUZZ-TALLY ")) {
-        Some(line) if out.status.success() => {
-            let v: Vec<u64> = line.split(' ').filter_map(|x| x.parse().ok()).collect();
-            if let [d, m, a] = v[..] {
-                total.add(Tally {
-                    datagrams: d,
-                    messages: m,
-                    answers: a,
-                });
-            } else {
-                errors.push(format!("unprivileged child printed {line:?}"));
-            }
-        }
-        _ => errors.push(format!("unprivileged child failed: {}", text.trim())),
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("\n    "));
-    }
-    Ok(total)
+    crate::fuzz::gather(threads, child)
 }
 
 /// The ids of the kernel's generic netlink families other than `ours`.
@@ -928,7 +868,7 @@ pub fn child(seed: &str, arg: &str) -> Result<(), String> {
     crate::drop_privileges()?;
     let others: &'static [u16] = Box::leak(others.into_boxed_slice());
     let t = fuzz_socket(others, seed, messages, id, false, "unprivileged process")?;
-    println!("FUZZ-TALLY {} {} {}", t.datagrams, t.messages, t.answers);
+    t.print();
     Ok(())
 }
 
