@@ -449,9 +449,16 @@ impl GenlProtocol for Rustnl {
         match genl::classify(&request, &self.config.limits) {
             Ok(Action::Echo { payload }) => {
                 self.genl.bump(Counter::Echoes);
-                let hdr = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
-                let pad = NLA_PAD.get(..nla_pad_len(payload.len())).unwrap_or(&[]);
-                self.genl_answer(req, &[&genl_header(Cmd::Echo), &hdr, payload, pad])
+                // The genl header and the attribute's as one part, the
+                // padding only if there is any: each part costs a memcpy
+                // call (~30 instructions of a 64 B echo, `make bench`).
+                let nla = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
+                let g = genl_header(Cmd::Echo);
+                let head = [g[0], g[1], g[2], g[3], nla[0], nla[1], nla[2], nla[3]];
+                match NLA_PAD.get(..nla_pad_len(payload.len())) {
+                    Some(pad) if !pad.is_empty() => self.genl_answer(req, &[&head, payload, pad]),
+                    _ => self.genl_answer(req, &[&head, payload]),
+                }
             }
             Ok(Action::Broadcast { group, payload }) => self.genl_broadcast(req, group, payload),
             Ok(Action::GetInfo) => self.genl_info(req),
