@@ -4,7 +4,8 @@
 # Usage:
 #   scripts/bench.sh run            the whole benchmark (make bench)
 #   scripts/bench.sh profile        instruction profile of 2,000 echoes (64 B)
-#                                   in each module (make bench-profile)
+#                                   in each module, on each face (classic,
+#                                   genl; BENCH_PROFILE_FACES) (make bench-profile)
 #   scripts/bench.sh modules KDIR OUTDIR
 #                                   build rustnl.ko and rustnl_c.ko against
 #                                   KDIR into OUTDIR (sources copied there, so
@@ -42,7 +43,7 @@ build_modules() {  # KDIR OUTDIR
     rm -rf "$out/rust/kmod/netlink"
     cp -r "$HERE"/kmod/{Kbuild,*.rs,*.c,*.h,netlink} "$out/rust/kmod/"
     cp "$HERE"/shared/src/*.rs "$out/rust/shared/src/"
-    cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h} "$out/c/"
+    cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h,rustnl_genl.h} "$out/c/"
     make -s -C "$kdir" M="$out/rust" LLVM=-19 RUSTC="${KRUSTC:-rustc}" BINDGEN=bindgen modules >&2 \
         || die "building rustnl.ko against $kdir"
     make -s -C "$kdir" M="$out/c" LLVM=-19 KCFLAGS=-Werror modules >&2 \
@@ -88,18 +89,27 @@ run_vm() {  # name, extra env...
 if [ "$1" = profile ]; then
     # QEMU logs each block executed in the module area; bench_profile.py
     # weighs them by their instruction counts, per module function.
+    # BENCH_PROFILE_FACES: which faces' echo (default both): classic (the
+    # CLI's echo on the unit), genl (rustnl-bench --genl-echoes, the family).
     n=2000
-    for m in rustnl rustnl_c; do
-        out=$OUT/profile-$m
-        rm -rf "$out"; mkdir -p "$out"
-        cmd="grep '\\[$m\\]' /proc/kallsyms; rustnl echo --count $n --size 64 >/dev/null"
-        [ "$m" = rustnl_c ] && cmd="rmmod rustnl && insmod /rustnl_c.ko && $cmd"
-        env "${VMK[@]}" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$out" \
-            VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off RUSTNL_ACCEL=tcg VM_VERBOSE=1 \
-            QEMU_EXTRA="-d in_asm,exec,nochain -dfilter 0xffffffffa0000000..0xffffffffff000000 -D $out/qemu.log" \
-            CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 || die "profile VM run ($m): see $out/vm.txt"
-        echo "== $m"
-        python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/console-run.log" "$n"
+    for face in ${BENCH_PROFILE_FACES:-classic genl}; do
+        for m in rustnl rustnl_c; do
+            case $face in
+            classic) out=$OUT/profile-$m; echo_cmd="rustnl echo --count $n --size 64 >/dev/null" ;;
+            genl) out=$OUT/profile-$m-genl; echo_cmd="rustnl-bench --genl-echoes $n >/dev/null" ;;
+            *) die "BENCH_PROFILE_FACES: classic and/or genl, not $face" ;;
+            esac
+            rm -rf "$out"; mkdir -p "$out"
+            cmd="grep '\\[$m\\]' /proc/kallsyms; $echo_cmd"
+            [ "$m" = rustnl_c ] && cmd="rmmod rustnl && insmod /rustnl_c.ko && $cmd"
+            env "${VMK[@]}" KO="$OUT/modules/rustnl.ko" BINDIR="$BUILD/bin" OUT="$out" \
+                VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off RUSTNL_ACCEL=tcg VM_VERBOSE=1 \
+                QEMU_EXTRA="-d in_asm,exec,nochain -dfilter 0xffffffffa0000000..0xffffffffff000000 -D $out/qemu.log" \
+                CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 \
+                || die "profile VM run ($m, $face): see $out/vm.txt"
+            echo "== $m ($face echo)"
+            python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/console-run.log" "$n"
+        done
     done
     exit 0
 fi

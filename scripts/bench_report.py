@@ -6,6 +6,10 @@ Every kernel figure is shown for the Rust module, the C module and as the
 ratio Rust/C of *time* (round-trip time, or time per message / delivery for
 the rates): below 1 the Rust module is faster, 1.02 means 2 % slower.
 Figures of several rounds are combined with the median (minimum for `min`).
+
+The generic netlink face's figures (metrics `genl_*`) get the same rows
+(Rust genl / C genl), plus the face against the classic one in the same
+module: genl/classic, a time ratio per module (above 1: genl is slower).
 """
 import argparse
 import json
@@ -14,8 +18,8 @@ import sys
 from pathlib import Path
 
 TARGETS = {
-    "echo_rtt": 1.02,  # Rust/C median RTT, every size
-    "fanout": 1.05,  # Rust/C time per delivery
+    "echo_rtt": 1.02,  # Rust/C median RTT, every size, both faces
+    "fanout": 1.05,  # Rust/C time per delivery, both faces
     "batch_gain": 5.0,  # K=64 rate / K=1 rate (Rust)
     "codec_speedup": 1.5,  # netlink-packet-core time / rustnl time
     "allocs": 0.0,  # heap allocations per message, hot path
@@ -49,7 +53,7 @@ def combine(records):
     for k, mods in by.items():
         out[k] = {}
         for mod, rs in mods.items():
-            if k[0] == "echo_rtt_ns":
+            if face(k[0])[1] == "echo_rtt_ns":
                 out[k][mod] = {
                     "min": min(r["min"] for r in rs),
                     "median": statistics.median(r["median"] for r in rs),
@@ -68,6 +72,13 @@ def combine(records):
     return out
 
 
+def face(metric):
+    """('genl ', 'echo_rtt_ns') for 'genl_echo_rtt_ns', ('', m) otherwise."""
+    if metric.startswith("genl_"):
+        return "genl ", metric[len("genl_"):]
+    return "", metric
+
+
 def kernel_rows(fig):
     rows = []
 
@@ -79,33 +90,57 @@ def kernel_rows(fig):
         r, c = mods.get("rust"), mods.get("c")
         if not r or not c:
             continue
-        if metric == "echo_rtt_ns":
+        f, base = face(metric)
+        if base == "echo_rtt_ns":
             for stat in ("min", "median", "p99"):
-                add(f"echo {v} B rtt {stat}", r[stat] / 1000, c[stat] / 1000, "us",
+                add(f"{f}echo {v} B rtt {stat}", r[stat] / 1000, c[stat] / 1000, "us",
                     r[stat] / c[stat])
-        elif metric == "batch_msgs_per_sec":
-            add(f"batched echo K={v}", r["value"], c["value"], "msg/s",
+        elif base == "batch_msgs_per_sec":
+            add(f"{f}batched echo K={v}", r["value"], c["value"], "msg/s",
                 c["value"] / r["value"],
                 f"answer datagrams per batch: rust {r.get('answer_datagrams_per_batch', 0):.1f}, "
                 f"c {c.get('answer_datagrams_per_batch', 0):.1f}")
-        elif metric == "fanout_deliveries_per_sec":
-            add(f"fan-out N={v}", r["value"], c["value"], "deliveries/s",
+        elif base == "fanout_deliveries_per_sec":
+            add(f"{f}fan-out N={v}", r["value"], c["value"], "deliveries/s",
                 c["value"] / r["value"])
-        elif metric == "client_echo_allocs_per_msg":
-            add("allocs/msg Client::echo", r["value"], c["value"], "allocs", None)
+        elif base == "client_echo_allocs_per_msg":
+            add(f"{f}allocs/msg Client::echo", r["value"], c["value"], "allocs", None)
+    return rows
+
+
+def face_rows(fig):
+    """genl against classic in the same module: time ratios (> 1: genl slower)."""
+    rows = []
+    for (metric, p, v), genl in sorted(fig.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+        if not metric.startswith("genl_"):
+            continue
+        classic = fig.get((metric[len("genl_"):], p, v), {})
+        ratio = {}
+        for mod in ("rust", "c"):
+            g, k = genl.get(mod), classic.get(mod)
+            if not g or not k:
+                ratio[mod] = None
+            elif metric == "genl_echo_rtt_ns":
+                ratio[mod] = g["median"] / k["median"]
+            else:
+                ratio[mod] = k["value"] / g["value"]
+        what = f"echo {v} B median rtt" if metric == "genl_echo_rtt_ns" else f"fan-out N={v}"
+        rows.append({"figure": f"{what} genl/classic", "rust": ratio["rust"], "c": ratio["c"],
+                     "unit": "time ratio", "rust_over_c": None, "note": ""})
     return rows
 
 
 def targets(fig, codec, allocs):
     checks = []
-    for (metric, p, v), mods in fig.items():
-        if metric == "echo_rtt_ns" and "rust" in mods and "c" in mods:
+    for (metric, p, v), mods in sorted(fig.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+        f, base = face(metric)
+        if base == "echo_rtt_ns" and "rust" in mods and "c" in mods:
             ratio = mods["rust"]["median"] / mods["c"]["median"]
-            checks.append((f"echo {v} B median rtt Rust/C <= {TARGETS['echo_rtt']}", ratio,
+            checks.append((f"{f}echo {v} B median rtt Rust/C <= {TARGETS['echo_rtt']}", ratio,
                            ratio <= TARGETS["echo_rtt"]))
-        if metric == "fanout_deliveries_per_sec" and "rust" in mods and "c" in mods:
+        if base == "fanout_deliveries_per_sec" and "rust" in mods and "c" in mods:
             ratio = mods["c"]["value"] / mods["rust"]["value"]
-            checks.append((f"fan-out N={v} time Rust/C <= {TARGETS['fanout']}", ratio,
+            checks.append((f"{f}fan-out N={v} time Rust/C <= {TARGETS['fanout']}", ratio,
                            ratio <= TARGETS["fanout"]))
     k1 = fig.get(("batch_msgs_per_sec", "k", 1), {}).get("rust")
     k64 = fig.get(("batch_msgs_per_sec", "k", 64), {}).get("rust")
@@ -113,10 +148,11 @@ def targets(fig, codec, allocs):
         gain = k64["value"] / k1["value"]
         checks.append((f"batched K=64 >= {TARGETS['batch_gain']}x K=1 (Rust)", gain,
                        gain >= TARGETS["batch_gain"]))
-    for (metric, p, v), mods in fig.items():
-        if metric == "echo_rtt_ns" and "rust" in mods:
+    for (metric, p, v), mods in sorted(fig.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+        f, base = face(metric)
+        if base == "echo_rtt_ns" and "rust" in mods:
             a = mods["rust"]["allocs_per_msg"]
-            checks.append((f"allocs/msg, raw socket echo {v} B", a, a <= TARGETS["allocs"]))
+            checks.append((f"allocs/msg, raw socket {f}echo {v} B", a, a <= TARGETS["allocs"]))
         if metric == "client_echo_allocs_per_msg" and "rust" in mods:
             a = mods["rust"]["value"]
             checks.append(("allocs/msg, Client::echo", a, a <= TARGETS["allocs"]))
@@ -184,12 +220,20 @@ def main():
     result = {"accel": a.accel, "modes": {}, "codec": codec, "allocs": allocs, "targets": {}}
     for mode, fig in modes.items():
         rows = kernel_rows(fig)
+        faces = face_rows(fig)
         result["modes"][mode] = rows
+        result.setdefault("genl_over_classic", {})[mode] = faces
         print(f"\n== kernel: {mode}; Rust/C is a time ratio (< 1: Rust faster)")
-        print(f"{'figure':<28} {'Rust':>14} {'C':>14} {'unit':<13} {'Rust/C':>7}  note")
+        print(f"{'figure':<33} {'Rust':>14} {'C':>14} {'unit':<13} {'Rust/C':>7}  note")
         for r in rows:
-            print(f"{r['figure']:<28} {fmt(r['rust']):>14} {fmt(r['c']):>14} {r['unit']:<13} "
+            print(f"{r['figure']:<33} {fmt(r['rust']):>14} {fmt(r['c']):>14} {r['unit']:<13} "
                   f"{fmt(r['rust_over_c']):>7}  {r['note']}")
+        if faces:
+            print(f"\n-- generic netlink face against the classic one, in the same module "
+                  f"(time ratio, > 1: genl slower)")
+            print(f"{'figure':<37} {'Rust':>10} {'C':>10}")
+            for r in faces:
+                print(f"{r['figure']:<37} {fmt(r['rust']):>10} {fmt(r['c']):>10}")
         checks = targets(fig, codec, allocs)
         result["targets"][mode] = [{"target": t, "value": v, "met": ok} for t, v, ok in checks]
     if codec:

@@ -15,10 +15,12 @@
 #     shared/tests/spec.rs writes; that test checks the same with its own port
 #     of the rules).
 #  4. ynl-gen: the kernel's C generator (pyynl/ynl_gen_c.py) renders the uAPI
-#     header and the kernel's policies and ops table from it. The generator
-#     loops forever when no parent directory of the spec holds a MAINTAINERS
-#     file and wants the schema beside the spec's directory, so it runs on a
-#     copy in a scratch tree that has both, under a timeout.
+#     header and the kernel's policies and ops table from it; the uAPI header
+#     must be tests/bench/rustnl_genl.h byte for byte (the C reference
+#     module's numbers of the family: regenerate with RUSTNL_BLESS=1). The
+#     generator loops forever when no parent directory of the spec holds a
+#     MAINTAINERS file and wants the schema beside the spec's directory, so it
+#     runs on a copy in a scratch tree that has both, under a timeout.
 set -euo pipefail
 MODE=${1:?usage: spec.sh check}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -127,6 +129,18 @@ if gen --mode uapi --header -o "$tmp/gen/rustnl.h" > "$tmp/gen.log" 2>&1 \
         && gen --mode kernel --source -o "$tmp/gen/rustnl-nl.c" >> "$tmp/gen.log" 2>&1 \
         && [ -s "$tmp/gen/rustnl.h" ] && [ -s "$tmp/gen/rustnl-nl.c" ]; then
     ok "ynl_gen_c.py renders the uAPI header ($(grep -c RUSTNL_ "$tmp/gen/rustnl.h") RUSTNL_ names) and the kernel ops/policies"
+    # The C reference module's copy of the uAPI header (tests/bench).
+    GENL_H=$HERE/tests/bench/rustnl_genl.h
+    if [ "${RUSTNL_BLESS:-}" = 1 ]; then
+        cp "$tmp/gen/rustnl.h" "$GENL_H"
+        ok "wrote tests/bench/rustnl_genl.h (RUSTNL_BLESS=1)"
+    elif diff -u --label "ynl_gen_c.py --mode uapi --header" --label tests/bench/rustnl_genl.h \
+            "$tmp/gen/rustnl.h" "$GENL_H" > "$tmp/genl_h.diff"; then
+        ok "tests/bench/rustnl_genl.h is ynl_gen_c.py's uAPI header"
+    else
+        cat "$tmp/genl_h.diff" >&2
+        bad "tests/bench/rustnl_genl.h differs from ynl_gen_c.py's uAPI header (regenerate: RUSTNL_BLESS=1 bash scripts/spec.sh check)"
+    fi
 else
     brief "$tmp/gen.log"
     bad "ynl_gen_c.py cannot render the spec"

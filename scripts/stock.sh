@@ -393,7 +393,7 @@ build_module() {  # OUTDIR
     # `make bench` load both.
     local csrc=$HERE/build/stock/src-c
     rm -rf "$csrc"; mkdir -p "$csrc"
-    cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h} "$csrc/"
+    cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h,rustnl_genl.h} "$csrc/"
     log "building rustnl.ko (and the C reference rustnl_c.ko) for $RELEASE"
     local t0=$SECONDS
     : > "$src/build.log"
