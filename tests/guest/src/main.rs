@@ -1665,8 +1665,10 @@ fn t_examples(ctx: &Ctx) -> TestResult {
 }
 
 /// `make bench`'s guest program in smoke mode against both modules (the C
-/// reference module built for this kernel is at /rustnl_c.ko): it runs and
-/// produces every figure. No figure is judged here; `make bench` does that.
+/// reference module built for this kernel is at /rustnl_c.ko): both answer
+/// its fixed script of requests alike on both faces, classic and generic
+/// netlink (`RUSTNL-BENCH-SAME`), and it produces every figure of both
+/// faces. No figure is judged here; `make bench` does that.
 fn t_bench_smoke(ctx: &Ctx) -> TestResult {
     if module_loaded() {
         rmmod()?;
@@ -1728,7 +1730,24 @@ fn t_bench_smoke(ctx: &Ctx) -> TestResult {
             has("client_echo_allocs_per_msg", "", 0),
             "{module}: no allocation count"
         );
+        // The generic netlink face.
+        for size in [64, 1024, 16384] {
+            ensure!(
+                has("genl_echo_rtt_ns", "size", size),
+                "{module}: no genl echo rtt for {size} B"
+            );
+        }
+        for n in [1, 8, 64] {
+            ensure!(
+                has("genl_fanout_deliveries_per_sec", "listeners", n),
+                "{module}: no genl fan-out N={n}"
+            );
+        }
     }
+    ensure!(
+        text.lines().any(|l| l.starts_with("RUSTNL-BENCH-SAME ")),
+        "the modules were not compared: {text}"
+    );
     ensure!(text.contains("RUSTNL-BENCH-DONE"), "no completion line");
     insmod(ctx, &[])
 }
