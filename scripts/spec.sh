@@ -21,6 +21,9 @@
 #     generator loops forever when no parent directory of the spec holds a
 #     MAINTAINERS file and wants the schema beside the spec's directory, so it
 #     runs on a copy in a scratch tree that has both, under a timeout.
+#  5. ynl-gen fix: our patch of ynl_gen_c.py (tests/tool-patches/) applied to
+#     a copy of the generator renders the payload's max-len 65531 with
+#     NLA_BINARY's .len instead of the wrapping NLA_POLICY_MAX_LEN().
 set -euo pipefail
 MODE=${1:?usage: spec.sh check}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -144,6 +147,41 @@ if gen --mode uapi --header -o "$tmp/gen/rustnl.h" > "$tmp/gen.log" 2>&1 \
 else
     brief "$tmp/gen.log"
     bad "ynl_gen_c.py cannot render the spec"
+fi
+
+# 5. Our fix of ynl_gen_c.py (tests/tool-patches/, in upstream form): the
+#    generator as 7.3 ships it renders `payload` (max-len 65531) as
+#    NLA_POLICY_MAX_LEN(), whose s16 .max wraps to -5: the kernel WARNs in
+#    nla_get_range_unsigned() at the first such attribute and enforces no
+#    bound. The patched copy must render it as NLA_BINARY with .len.
+payload_rule() { grep -hE '\[RUSTNL_A_PAYLOAD\] =' "$@" | sort -u; }
+if [ -s "$tmp/gen/rustnl-nl.c" ]; then
+    if payload_rule "$tmp/gen/rustnl-nl.c" | grep -q 'NLA_POLICY_MAX_LEN(RUSTNL_MAX_ATTR_PAYLOAD)'; then
+        echo "spec: exposed: this tree's ynl_gen_c.py renders payload as NLA_POLICY_MAX_LEN(RUSTNL_MAX_ATTR_PAYLOAD) (s16 .max wraps: WARN, no bound); the module and the C reference use .len"
+    else
+        echo "spec: this tree's ynl_gen_c.py renders payload as: $(payload_rule "$tmp/gen/rustnl-nl.c" | head -n 1)"
+    fi
+    mkdir -p "$tmp/patched/tools/net"
+    cp -r "$KSRC/tools/net/ynl" "$tmp/patched/tools/net/"
+    patched=true
+    for p in "$HERE"/tests/tool-patches/*.patch; do
+        [ -f "$p" ] || continue
+        patch -s -p1 -N -d "$tmp/patched" < "$p" > "$tmp/patch.log" 2>&1 \
+            || { cat "$tmp/patch.log" >&2; bad "$(basename "$p") does not apply to $KSRC"; patched=false; }
+    done
+    if $patched && (cd "$tmp/gen" && timeout 120 "$PY" "$tmp/patched/tools/net/ynl/pyynl/ynl_gen_c.py" \
+            --spec "$tmp/gen/spec/rustnl.yaml" --mode kernel --source -o "$tmp/gen/rustnl-nl.patched.c") \
+            > "$tmp/genp.log" 2>&1; then
+        if payload_rule "$tmp/gen/rustnl-nl.patched.c" | grep -q '{ .type = NLA_BINARY, .len = RUSTNL_MAX_ATTR_PAYLOAD, }'; then
+            ok "patched ynl_gen_c.py (tests/tool-patches) renders payload as { .type = NLA_BINARY, .len = RUSTNL_MAX_ATTR_PAYLOAD, }"
+        else
+            payload_rule "$tmp/gen/rustnl-nl.patched.c" >&2
+            bad "patched ynl_gen_c.py still renders payload with a wrapping bound"
+        fi
+    elif $patched; then
+        brief "$tmp/genp.log"
+        bad "the patched ynl_gen_c.py cannot render the spec"
+    fi
 fi
 
 echo "$passed passed, $failed failed"
