@@ -111,8 +111,9 @@ test-host:
 	@bash scripts/uapi.sh check
 	@bash scripts/spec.sh check
 
-# The whole suite under TCG on the debug kernel: ~20 min with the generic
-# netlink tests, the kernel-tool checks and both fuzz slices.
+# The whole suite under TCG: the debug-kernel VM took 426 s (68 tests incl.
+# the generic netlink tests, the kernel-tool checks and both fuzz slices);
+# the limit leaves room for a slower machine of this kind.
 SUITE_TIMEOUT ?= 3000
 test-vm: kernel module user bench-modules
 	@$(VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test
