@@ -546,23 +546,47 @@ impl<'b> AttrWriter<'b> {
             .inspect_err(|_| self.len = start)
     }
 
+    /// Appends an attribute whose payload is exactly `data` (`N` a
+    /// multiple of [`NLA_ALIGNTO`]: no padding) with fixed-size stores only.
+    /// [`AttrWriter::put`] copies through `copy_from_slice` / `fill`, which
+    /// the kernel's build of `core` keeps out of line: a call each, and
+    /// `memcpy` / `memset` behind them (a genl broadcast wrote 14
+    /// attributes so, ~1,200 instructions more than the C reference module
+    /// in `make bench`).
+    #[inline]
+    fn put_array<const N: usize>(&mut self, ty: u16, data: [u8; N]) -> Result<(), NoRoom> {
+        const { assert!(N % NLA_ALIGNTO == 0) };
+        let hdr = nla_header(ty, N).ok_or(NoRoom)?;
+        let end = self.len.checked_add(NLA_HDRLEN + N).ok_or(NoRoom)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(NoRoom)?;
+        let (h, rest) = dst.split_first_chunk_mut::<NLA_HDRLEN>().ok_or(NoRoom)?;
+        let (d, _) = rest.split_first_chunk_mut::<N>().ok_or(NoRoom)?;
+        *h = hdr;
+        *d = data;
+        self.len = end;
+        Ok(())
+    }
+
     /// `nla_put_u32`.
+    #[inline]
     pub fn put_u32(&mut self, ty: u16, v: u32) -> Result<(), NoRoom> {
-        self.put(ty, &v.to_ne_bytes())
+        self.put_array(ty, v.to_ne_bytes())
     }
 
     /// `nla_put_uint`: 4 bytes when the value fits a u32, else 8.
+    #[inline]
     pub fn put_uint(&mut self, ty: u16, v: u64) -> Result<(), NoRoom> {
         match u32::try_from(v) {
             Ok(small) => self.put_u32(ty, small),
-            Err(_) => self.put(ty, &v.to_ne_bytes()),
+            Err(_) => self.put_array(ty, v.to_ne_bytes()),
         }
     }
 
     /// `nla_put_flag`: an attribute without payload, written only if `set`.
+    #[inline]
     pub fn put_flag(&mut self, ty: u16, set: bool) -> Result<(), NoRoom> {
         if set {
-            self.put(ty, &[])
+            self.put_array(ty, [])
         } else {
             Ok(())
         }

@@ -87,6 +87,13 @@ fn no_room_writes_nothing_partial() {
     assert_eq!(w.len(), 8);
     assert_eq!(w.nest(3, |w| w.put_u32(1, 1)), Err(NoRoom));
     assert_eq!(w.len(), 8);
+    // The fixed-size writers too: a u32 and an 8-byte uint do not fit in
+    // the 2 bytes left, a flag (4) does not either.
+    assert_eq!(w.put_u32(4, 1), Err(NoRoom));
+    assert_eq!(w.put_uint(5, 1 << 40), Err(NoRoom));
+    assert_eq!(w.put_flag(6, true), Err(NoRoom));
+    assert_eq!(w.put_flag(6, false), Ok(()));
+    assert_eq!(w.len(), 8);
     assert_eq!(nla_header(1, MAX_ATTR_PAYLOAD + 1), None);
     assert_eq!(nla_header(1, MAX_ATTR_PAYLOAD), Some([0xff, 0xff, 1, 0]));
 }
