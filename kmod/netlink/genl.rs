@@ -187,8 +187,9 @@ unsafe fn family_ids() -> (u16, u32) {
     let f = core::ptr::from_ref(&FAMILY.family).cast::<bindings::genl_family>();
     // SAFETY: Registered (caller): the core wrote both fields before
     // registration returned and does not change them while registered.
-    let f = unsafe { &*f };
-    (f.id as u16, f.mcgrp_offset)
+    // Read through the raw pointer (no reference to the whole struct, which
+    // the core owns while it is registered).
+    unsafe { ((*f).id as u16, (*f).mcgrp_offset) }
 }
 
 /// The registration of `P`'s generic netlink family; unregisters on drop.
