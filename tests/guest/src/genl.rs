@@ -1035,18 +1035,7 @@ pub(crate) fn t_namespaces(ctx: &Ctx) -> TestResult {
 }
 
 pub(crate) fn child_netns(userns: bool) -> TestResult {
-    let flags = if userns {
-        drop_privileges()?;
-        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
-    } else {
-        libc::CLONE_NEWNET
-    };
-    // SAFETY: plain system call in a single-threaded child.
-    ensure!(
-        unsafe { libc::unshare(flags) } == 0,
-        "unshare({flags:#x}) failed: {}",
-        std::io::Error::last_os_error()
-    );
+    super::enter_netns(userns)?;
     let f = family()?;
     let mut raw = Raw::with_id(f.id)?;
     let (classic, genl) = raw.counters()?;
@@ -1111,12 +1100,7 @@ pub(crate) fn t_namespace_from_before_load(ctx: &Ctx) -> TestResult {
 }
 
 pub(crate) fn child_preexisting() -> TestResult {
-    // SAFETY: plain system call in a single-threaded child.
-    ensure!(
-        unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0,
-        "unshare failed: {}",
-        std::io::Error::last_os_error()
-    );
+    super::enter_netns(false)?;
     println!("ready");
     let mut l = String::new();
     std::io::stdin()

@@ -17,7 +17,7 @@
 //!
 //! `make test` runs a bounded slice; `make load-race` the full 500 cycles.
 
-use crate::{drop_privileges, insmod, module_loaded, report, rmmod, scaled, Ctx, TestResult};
+use crate::{insmod, module_loaded, report, rmmod, scaled, Ctx, TestResult};
 use rustnl::proto::{MsgType, NLM_F_REQUEST};
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -45,19 +45,8 @@ fn echo_request() -> Result<Vec<u8>, String> {
 /// slow on the debug kernel: without pauses `rmmod` would find no gap).
 pub fn child(kind: &str, pace: &str) -> TestResult {
     let (burst, pause_ms) = if pace == "patient" { (8, 50) } else { (64, 0) };
-    let flags = if kind == "user" {
-        drop_privileges()?;
-        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
-    } else {
-        libc::CLONE_NEWNET
-    };
-    // SAFETY: plain system call, before this child starts any thread.
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(format!(
-            "unshare({flags:#x}): {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    // Before this child starts any thread.
+    crate::enter_netns(kind == "user")?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -314,10 +303,7 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
 /// Child (`--child nsidle`): a network namespace of its own, kept until
 /// stdin closes.
 pub fn child_ns_idle() -> TestResult {
-    // SAFETY: plain system call in a single-threaded child.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("unshare: {}", std::io::Error::last_os_error()));
-    }
+    crate::enter_netns(false)?;
     println!("ready");
     let mut s = String::new();
     let _ = std::io::stdin().read_line(&mut s);
@@ -327,10 +313,7 @@ pub fn child_ns_idle() -> TestResult {
 /// Child (`--child nsholder`): a network namespace of its own that the
 /// module serves (one echo), kept until stdin closes.
 pub fn child_ns_holder() -> TestResult {
-    // SAFETY: plain system call in a single-threaded child.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("unshare: {}", std::io::Error::last_os_error()));
-    }
+    crate::enter_netns(false)?;
     {
         let mut c = crate::connect(rustnl::proto::DEFAULT_UNIT)?;
         let got = c.echo(b"ns").map_err(|e| e.to_string())?;

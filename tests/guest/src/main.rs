@@ -1063,6 +1063,26 @@ fn child_unpriv(mode: &str) -> TestResult {
     }
 }
 
+/// Enters a network namespace of its own (a single-threaded child); with
+/// `as_user`, first drops to uid 65534 and creates a user namespace with
+/// it: an unprivileged user's own namespaces, where it holds
+/// `CAP_NET_ADMIN`.
+fn enter_netns(as_user: bool) -> TestResult {
+    let flags = if as_user {
+        drop_privileges()?;
+        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
+    } else {
+        libc::CLONE_NEWNET
+    };
+    // SAFETY: plain system call in a single-threaded child.
+    ensure!(
+        unsafe { libc::unshare(flags) } == 0,
+        "unshare({flags:#x}) failed: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
 /// Becomes uid/gid 65534 with no supplementary groups and no capabilities.
 fn drop_privileges() -> TestResult {
     // SAFETY: plain system calls; callers are single-threaded children.
@@ -1129,18 +1149,7 @@ fn namespaces_are_isolated(ctx: &Ctx, role: &str) -> TestResult {
 /// namespace, where it holds `CAP_NET_ADMIN` and so may broadcast — to its
 /// namespace only.
 fn child_netns(userns: bool) -> TestResult {
-    let flags = if userns {
-        drop_privileges()?;
-        libc::CLONE_NEWUSER | libc::CLONE_NEWNET
-    } else {
-        libc::CLONE_NEWNET
-    };
-    // SAFETY: plain system call in a single-threaded child.
-    ensure!(
-        unsafe { libc::unshare(flags) } == 0,
-        "unshare({flags:#x}) failed: {}",
-        std::io::Error::last_os_error()
-    );
+    enter_netns(userns)?;
     let mut c = connect(DEFAULT_UNIT)?;
     let info = c.info().map_err(|e| e.to_string())?;
     ensure!(
