@@ -117,20 +117,7 @@ impl<C: Conn> Client<C> {
         // The generic exchange checks sequence number and sender, and turns an
         // NLMSG_ERROR into Error::Kernel; it ends at this single answer.
         crate::request::request(&mut self.sock, self.out.as_bytes(), |msg| {
-            if msg.header.ty != answer.raw() {
-                return Err(Error::Unexpected(format!(
-                    "message type {:#x} in answer to {}",
-                    msg.header.ty,
-                    ty.name()
-                )));
-            }
-            if msg.header.pid != port_id {
-                return Err(Error::Unexpected(format!(
-                    "{} answer addressed to port {} (ours is {port_id})",
-                    ty.name(),
-                    msg.header.pid
-                )));
-            }
+            check_answer(msg, answer.raw(), port_id, ty.name())?;
             found = Some((msg.offset + NLMSG_HDRLEN, msg.payload.len()));
             Ok(())
         })?;
@@ -360,6 +347,24 @@ pub fn decode_event<'a>(msg: &Message<'a>) -> Result<Event<'a>> {
         header,
         payload,
     })
+}
+
+/// Checks that `msg`, an answer to request `what`, has the type `ty` it
+/// must have and is addressed to `port_id` (both faces' clients).
+pub(crate) fn check_answer(msg: &Message<'_>, ty: u16, port_id: u32, what: &str) -> Result<()> {
+    if msg.header.ty != ty {
+        return Err(Error::Unexpected(format!(
+            "message type {:#x} in answer to {what} (expected {ty:#x})",
+            msg.header.ty
+        )));
+    }
+    if msg.header.pid != port_id {
+        return Err(Error::Unexpected(format!(
+            "{what} answer addressed to port {} (ours is {port_id})",
+            msg.header.pid
+        )));
+    }
+    Ok(())
 }
 
 /// Turns an `NLMSG_ERROR` with a non-zero error into [`Error::Kernel`]; acks

@@ -470,20 +470,7 @@ impl<C: Conn> GenlClient<C> {
 
 /// Checks that `msg` is the family's reply to `cmd` for `port_id`.
 fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result<GenlMessage<'a>> {
-    if msg.header.ty != id {
-        return Err(Error::Unexpected(format!(
-            "message type {:#x} in answer to {} (family {FAMILY_NAME} is {id:#x})",
-            msg.header.ty,
-            cmd.name()
-        )));
-    }
-    if msg.header.pid != port_id {
-        return Err(Error::Unexpected(format!(
-            "{} reply addressed to port {} (ours is {port_id})",
-            cmd.name(),
-            msg.header.pid
-        )));
-    }
+    crate::client::check_answer(msg, id, port_id, cmd.name())?;
     let m = GenlMessage::parse(msg)?;
     if m.header.cmd != cmd.raw() {
         return Err(Error::Unexpected(format!(
