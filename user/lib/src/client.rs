@@ -282,24 +282,42 @@ impl Subscription {
     /// dropped events because this listener's queue was full; the
     /// subscription stays usable.
     pub fn next_event(&mut self) -> Result<Event<'_>> {
-        while self.pending.is_empty() {
-            let dgram = self.sock.recv()?;
-            if dgram.sender != 0 {
-                continue;
-            }
-            for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-                self.pending.push_back((msg.offset, msg.bytes.len()));
+        next_queued(&mut self.sock, &mut self.pending, |_| true, decode_event)
+    }
+}
+
+/// The next kernel message of an event stream on `conn` that `keep`
+/// selects, decoded by `decode`: a datagram's messages are queued by their
+/// place in the receive buffer and handed out one per call, zero-copy (both
+/// faces' subscriptions).
+pub(crate) fn next_queued<'a, C: Conn, T>(
+    conn: &'a mut C,
+    pending: &mut std::collections::VecDeque<(usize, usize)>,
+    keep: impl Fn(&Message<'_>) -> bool,
+    decode: impl FnOnce(&Message<'a>) -> Result<T>,
+) -> Result<T> {
+    while pending.is_empty() {
+        let dgram = conn.recv()?;
+        if dgram.sender != 0 {
+            continue;
+        }
+        for msg in dgram.messages() {
+            let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+            if keep(&msg) {
+                pending.push_back((msg.offset, msg.bytes.len()));
             }
         }
-        let (start, len) = self.pending.pop_front().unwrap_or_default();
-        let bytes = self.sock.last().get(start..start + len).unwrap_or_default();
-        match crate::proto::Messages::new(bytes).next() {
-            Some(Ok(msg)) => decode_event(&msg),
-            _ => Err(Error::Malformed(
-                "event message vanished from the buffer".into(),
-            )),
-        }
+    }
+    let (start, len) = pending.pop_front().unwrap_or_default();
+    let bytes = conn
+        .last()
+        .get(start..start.saturating_add(len))
+        .unwrap_or_default();
+    match crate::proto::Messages::new(bytes).next() {
+        Some(Ok(msg)) => decode(&msg),
+        _ => Err(Error::Malformed(
+            "event message vanished from the buffer".into(),
+        )),
     }
 }
 

@@ -546,30 +546,13 @@ impl<C: Conn> GenlSubscription<C> {
     /// [`Error::Overrun`] reports that the kernel dropped events because
     /// this listener's queue was full; the subscription stays usable.
     pub fn next_event(&mut self) -> Result<Event<'_>> {
-        while self.pending.is_empty() {
-            let dgram = self.conn.recv()?;
-            if dgram.sender != 0 {
-                continue;
-            }
-            for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
-                if msg.header.ty == self.family.id {
-                    self.pending.push_back((msg.offset, msg.bytes.len()));
-                }
-            }
-        }
-        let (start, len) = self.pending.pop_front().unwrap_or_default();
-        let bytes = self
-            .conn
-            .last()
-            .get(start..start.saturating_add(len))
-            .unwrap_or_default();
-        match Messages::new(bytes).next() {
-            Some(Ok(msg)) => decode_genl_event(self.family.id, &msg),
-            _ => Err(Error::Malformed(
-                "event message vanished from the buffer".into(),
-            )),
-        }
+        let id = self.family.id;
+        crate::client::next_queued(
+            &mut self.conn,
+            &mut self.pending,
+            |m| m.header.ty == id,
+            |m| decode_genl_event(id, m),
+        )
     }
 }
 
