@@ -12,7 +12,7 @@
 
 use super::{
     drop_privileges, finish_child, insmod, module_loaded, reload, rmmod, scaled, spawn_child, Ctx,
-    TestResult,
+    Talk, TestResult,
 };
 use rustnl::attr::AttrWriter;
 use rustnl::genl::{Family, GenlSocket};
@@ -20,7 +20,7 @@ use rustnl::proto::genl::{self as spec, Attr, Cmd, CounterAttr, McastGroup, MAX_
 use rustnl::proto::{ErrorMsg, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use rustnl::{Client, Error, MessageBuilder, Socket};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+
 use std::time::{Duration, Instant};
 
 /// `NETLINK_GENERIC`.
@@ -1000,17 +1000,7 @@ pub(crate) fn t_namespaces(ctx: &Ctx) -> TestResult {
         let f = family()?;
         let mut here = listener(&f, McastGroup::Events)?;
         let mut raw = Raw::with_id(f.id)?;
-        let mut child = spawn_child(role, &[])?;
-        let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
-        let mut stdin = child.stdin.take().ok_or("no child stdin")?;
-        let mut line = || -> Result<String, String> {
-            lines
-                .next()
-                .ok_or_else(|| "child exited early".to_string())?
-                .map_err(|e| e.to_string())
-        };
-        let ready = line()?;
-        ensure!(ready == "ready", "{role} said {ready:?}");
+        let mut child = Talk::start(role, &[])?;
         let a = raw.exchange(
             Cmd::Broadcast.raw(),
             &broadcast_attrs(5, b"first namespace"),
@@ -1023,13 +1013,10 @@ pub(crate) fn t_namespaces(ctx: &Ctx) -> TestResult {
             seq,
             b"first namespace",
         )?;
-        writeln!(stdin, "go").map_err(|e| e.to_string())?;
-        let done = line()?;
-        ensure!(done == "broadcast sent", "{role} said {done:?}");
+        child.say("go")?;
+        child.expect("broadcast sent")?;
         silence(&mut here, "a listener in the first namespace")?;
-        drop(stdin);
-        let status = child.wait().map_err(|e| e.to_string())?;
-        ensure!(status.success(), "{role} failed");
+        child.finish()?;
     }
     reload(ctx, &[])
 }
@@ -1078,20 +1065,10 @@ pub(crate) fn t_namespace_from_before_load(ctx: &Ctx) -> TestResult {
     if module_loaded() {
         rmmod()?;
     }
-    let mut child = spawn_child("genl-preexisting", &[])?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
-    let mut stdin = child.stdin.take().ok_or("no child stdin")?;
-    let ready = lines
-        .next()
-        .ok_or("child exited early")?
-        .map_err(|e| e.to_string())?;
-    ensure!(ready == "ready", "child said {ready:?}");
+    let mut child = Talk::start("genl-preexisting", &[])?;
     insmod(ctx, &[])?;
-    writeln!(stdin, "go").map_err(|e| e.to_string())?;
-    drop(stdin);
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    ensure!(status.success(), "child failed: {rest:?}");
+    child.say("go")?;
+    let rest = child.finish()?;
     ensure!(
         rest.iter().any(|l| l == "genl served"),
         "child said {rest:?}"

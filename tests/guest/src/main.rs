@@ -1018,6 +1018,60 @@ fn spawn_child(role: &str, args: &[&str]) -> Result<std::process::Child, String>
         .map_err(|e| format!("spawning child {role}: {e}"))
 }
 
+/// A child (`--child ROLE`) spoken to line by line: it prints `ready`
+/// first, then the test `say`s lines on its stdin and `expect`s its
+/// stdout lines.
+struct Talk {
+    role: String,
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Talk {
+    /// Spawns the child and waits for its `ready`.
+    fn start(role: &str, args: &[&str]) -> Result<Talk, String> {
+        let mut child = spawn_child(role, args)?;
+        let lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
+        let stdin = Some(child.stdin.take().ok_or("no child stdin")?);
+        let mut t = Talk {
+            role: role.to_string(),
+            child,
+            lines,
+            stdin,
+        };
+        t.expect("ready")?;
+        Ok(t)
+    }
+
+    /// The child's next line must be `want`.
+    fn expect(&mut self, want: &str) -> TestResult {
+        let got = self
+            .lines
+            .next()
+            .ok_or_else(|| format!("child {} exited early", self.role))?
+            .map_err(|e| e.to_string())?;
+        ensure!(got == want, "child {} said {got:?}", self.role);
+        Ok(())
+    }
+
+    /// Writes `line` to the child's stdin.
+    fn say(&mut self, line: &str) -> TestResult {
+        let stdin = self.stdin.as_mut().ok_or("child stdin closed")?;
+        writeln!(stdin, "{line}").map_err(|e| e.to_string())
+    }
+
+    /// Closes the child's stdin and waits for it: its remaining lines, or
+    /// an error with them if it failed.
+    fn finish(mut self) -> Result<Vec<String>, String> {
+        drop(self.stdin.take());
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        let rest: Vec<String> = self.lines.map_while(Result::ok).collect();
+        ensure!(status.success(), "child {} failed: {rest:?}", self.role);
+        Ok(rest)
+    }
+}
+
 fn finish_child(child: std::process::Child, role: &str) -> TestResult {
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1113,32 +1167,17 @@ fn t_user_namespace(ctx: &Ctx) -> TestResult {
 fn namespaces_are_isolated(ctx: &Ctx, role: &str) -> TestResult {
     reload(ctx, &[])?;
     let mut here = subscribe(&[5])?;
-    let mut child = spawn_child(role, &[])?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
-    let mut stdin = child.stdin.take().ok_or("no child stdin")?;
-    let ready = lines
-        .next()
-        .ok_or("child exited early")?
-        .map_err(|e| e.to_string())?;
-    ensure!(ready == "ready", "child said {ready:?}");
+    let mut child = Talk::start(role, &[])?;
     // Our broadcast must not reach the other namespace's listener ...
     let mut c = connect(DEFAULT_UNIT)?;
     c.broadcast(5, b"from the first namespace")
         .map_err(|e| e.to_string())?;
     expect_broadcast(&mut here, 5, b"from the first namespace")?;
-    writeln!(stdin, "go").map_err(|e| e.to_string())?;
+    child.say("go")?;
     // ... and the child's broadcast in its namespace must not reach ours.
-    let done = lines
-        .next()
-        .ok_or("child exited early")?
-        .map_err(|e| e.to_string())?;
-    ensure!(done == "broadcast sent", "child said {done:?}");
+    child.expect("broadcast sent")?;
     expect_silence(&mut here, "a listener in the first namespace")?;
-    drop(stdin);
-    let status = child.wait().map_err(|e| e.to_string())?;
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    ensure!(status.success(), "netns child failed: {rest:?}");
-    Ok(())
+    child.finish().map(drop)
 }
 
 /// Child: in a new network namespace, has its own socket and counters, does
