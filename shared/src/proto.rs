@@ -68,6 +68,12 @@ pub const NLMSGERR_ATTR_MISS_NEST: u16 = 6;
 
 /// Number of netlink protocol units (`MAX_LINKS`); valid units are `0..MAX_LINKS`.
 pub const MAX_LINKS: u32 = 32;
+/// The first unit uapi's `<linux/netlink.h>` leaves free: 0..=22 are the
+/// kernel's own (`NETLINK_ROUTE` .. `NETLINK_SMC`, with 1 and 3 "unused",
+/// 17 kept for `NETLINK_DM`), registered statically or by subsystems with
+/// their own rules (`NETLINK_USERSOCK` lets anyone send and multicast).
+/// rustnl creates only `FIRST_FREE_UNIT..MAX_LINKS`.
+pub const FIRST_FREE_UNIT: u32 = 23;
 
 // ---------------------------------------------------------------------------
 // rustnl protocol constants.
@@ -829,6 +835,14 @@ pub enum RequestError {
         /// Its type.
         ty: u16,
     },
+    /// A dump request (`NLM_F_DUMP`): rustnl answers each request with
+    /// one message, never a multipart dump, so a dump reader would wait for
+    /// an `NLMSG_DONE` that never comes. Refused like the generic netlink
+    /// core refuses a dump of an operation without `dumpit`.
+    DumpNotSupported {
+        /// Its type.
+        ty: u16,
+    },
     /// A type rustnl does not know.
     UnknownType {
         /// Its type.
@@ -878,9 +892,9 @@ impl RequestError {
             | RequestError::BadLayout { .. }
             | RequestError::BadGroup { .. }
             | RequestError::UnexpectedPayload { .. } => ErrorKind::Invalid,
-            RequestError::UnknownType { .. } | RequestError::KernelOnly { .. } => {
-                ErrorKind::NotSupported
-            }
+            RequestError::DumpNotSupported { .. }
+            | RequestError::UnknownType { .. }
+            | RequestError::KernelOnly { .. } => ErrorKind::NotSupported,
             RequestError::PayloadTooLarge { .. } => ErrorKind::TooLarge,
             RequestError::BroadcastNotPermitted => ErrorKind::NotPermitted,
         }
@@ -896,6 +910,10 @@ impl fmt::Display for RequestError {
             RequestError::ControlMessage { ty } => {
                 write!(f, "netlink control type {ty:#x} is not a request")
             }
+            RequestError::DumpNotSupported { ty } => write!(
+                f,
+                "message type {ty:#x}: NLM_F_DUMP is not supported (one answer per request)"
+            ),
             RequestError::UnknownType { ty } => write!(f, "unknown message type {ty:#x}"),
             RequestError::KernelOnly { ty } => write!(
                 f,
@@ -924,6 +942,9 @@ pub fn classify<'a>(msg: &Message<'a>, limits: &Limits) -> Result<Action<'a>, Re
     let ty = msg.header.ty;
     if !msg.header.has(NLM_F_REQUEST) {
         return Err(RequestError::NotARequest { ty });
+    }
+    if msg.header.flags & NLM_F_DUMP == NLM_F_DUMP {
+        return Err(RequestError::DumpNotSupported { ty });
     }
     if ty < NLMSG_MIN_TYPE {
         return if ty == NLMSG_NOOP {

@@ -210,6 +210,27 @@ fn classify_decides_each_case() {
 }
 
 #[test]
+fn dump_requests_are_refused_as_not_supported() {
+    let buf = encode(&[
+        (MsgType::GetInfo.raw(), NLM_F_REQUEST | NLM_F_DUMP, 1, vec![]),
+        (MsgType::Echo.raw(), NLM_F_REQUEST | NLM_F_DUMP, 2, b"x".to_vec()),
+        // One of the two bits alone is not a dump (NLM_F_ROOT / NLM_F_MATCH,
+        // or NLM_F_REPLACE / NLM_F_EXCL for other requests), as in the core.
+        (MsgType::GetInfo.raw(), NLM_F_REQUEST | 0x100, 3, vec![]),
+        (MsgType::GetInfo.raw(), NLM_F_REQUEST | 0x200, 4, vec![]),
+    ]);
+    let m: Vec<_> = Messages::new(&buf).map(Result::unwrap).collect();
+    for (i, ty) in [(0, MsgType::GetInfo.raw()), (1, MsgType::Echo.raw())] {
+        let e = classify(&m[i], &L8).unwrap_err();
+        assert_eq!(e, RequestError::DumpNotSupported { ty });
+        assert_eq!(e.kind(), ErrorKind::NotSupported);
+        assert!(e.to_string().contains("NLM_F_DUMP"), "{e}");
+    }
+    assert_eq!(classify(&m[2], &L8), Ok(Action::GetInfo));
+    assert_eq!(classify(&m[3], &L8), Ok(Action::GetInfo));
+}
+
+#[test]
 fn error_message_with_ext_ack_decodes() {
     // What netlink_ack builds for an error with NETLINK_EXT_ACK, no CAP_ACK.
     let req = NlMsgHdr {

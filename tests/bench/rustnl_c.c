@@ -448,6 +448,13 @@ static int rustnl_c_rcv_msg(struct sk_buff *skb, struct nlmsghdr *nlh,
 	const char *name;
 
 	atomic64_inc(&stats.requests);
+	/* One answer per request, never a multipart dump (as the Rust module). */
+	if ((nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP) {
+		NL_SET_ERR_MSG_FMT(extack,
+				   "message type %#x: NLM_F_DUMP is not supported (one answer per request)",
+				   nlh->nlmsg_type);
+		return rustnl_c_refuse(&stats, -EOPNOTSUPP);
+	}
 	switch (nlh->nlmsg_type) {
 	case RUSTNL_MSG_ECHO:
 		return rustnl_c_echo(skb, nlh, extack);
