@@ -116,7 +116,7 @@ test-host:
 # the limit leaves room for a slower machine of this kind.
 SUITE_TIMEOUT ?= 3000
 test-vm: kernel module user bench-modules
-	@$(VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(VM_FILES)" bash scripts/vm.sh test
+	@$(VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(CURDIR)/kmod/rustnl_kunit.ko $(VM_FILES)" bash scripts/vm.sh test
 
 test: deps
 	@$(MAKE) --no-print-directory test-host

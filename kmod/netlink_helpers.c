@@ -7,28 +7,12 @@
  * one-line wrappers give the Rust layer exactly what it needs and nothing
  * else; every use is documented at its call site in netlink/.
  */
-#include <linux/jiffies.h>
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 
 #include "netlink_helpers.h"
-
-void rustnl_sock_hold(struct sock *sk)
-{
-	sock_hold(sk);
-}
-
-void rustnl_sock_put(struct sock *sk)
-{
-	sock_put(sk);
-}
-
-unsigned int rustnl_sock_refcnt(const struct sock *sk)
-{
-	return refcount_read(&sk->sk_refcnt);
-}
 
 void *rustnl_net_generic(const struct net *net, unsigned int id)
 {
@@ -61,7 +45,3 @@ void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func)
 	INIT_DELAYED_WORK(dwork, func);
 }
 
-bool rustnl_queue_delayed_work(struct delayed_work *dwork, unsigned int msecs)
-{
-	return queue_delayed_work(system_dfl_wq, dwork, msecs_to_jiffies(msecs));
-}

@@ -9,13 +9,9 @@
 struct net;
 struct sock;
 
-void rustnl_sock_hold(struct sock *sk);
-void rustnl_sock_put(struct sock *sk);
-unsigned int rustnl_sock_refcnt(const struct sock *sk);
 void *rustnl_net_generic(const struct net *net, unsigned int id);
 void *rustnl_sock_net_generic(const struct sock *sk, const unsigned int *id);
 void rustnl_set_sk_user_data(struct sock *sk, void *data);
 void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func);
-bool rustnl_queue_delayed_work(struct delayed_work *dwork, unsigned int msecs);
 
 #endif

@@ -25,12 +25,14 @@ module! {
     authors: ["rustnl developers"],
     description: "Netlink echo and multicast example protocol (NETLINK_TEST) in Rust",
     license: "GPL",
-    // socket(AF_NETLINK, SOCK_RAW, 31) loads the installed module.
-    alias: ["net-pf-16-proto-31"],
+    // socket(AF_NETLINK, SOCK_RAW, 31) loads the installed module, and so
+    // does a generic netlink client resolving the family `rustnl`
+    // (`MODULE_ALIAS_GENL_FAMILY`: the controller asks for this name).
+    alias: ["net-pf-16-proto-31", "net-pf-16-proto-16-family-rustnl"],
     params: {
         unit: u32 {
             default: 31,
-            description: "Netlink protocol unit to create (0..31, default 31)",
+            description: "Netlink protocol unit to create (23..31, the ones uapi leaves free; default 31)",
         },
         groups: u32 {
             default: 32,
@@ -77,6 +79,13 @@ fn validate(c: &protocol::Config) -> Result {
     if c.unit >= proto::MAX_LINKS {
         return bad("unit", c.unit.into(), "netlink units are 0..31");
     }
+    if c.unit < proto::FIRST_FREE_UNIT {
+        pr_err!(
+            "unit={} is one of the kernel's own netlink units (0..22 in <linux/netlink.h>): use one of 23..31\n",
+            c.unit
+        );
+        return Err(EINVAL);
+    }
     if c.limits.groups == 0 || c.limits.groups > proto::MAX_GROUPS {
         return bad("groups", c.limits.groups.into(), "1..1024");
     }
@@ -95,37 +104,58 @@ fn validate(c: &protocol::Config) -> Result {
     Ok(())
 }
 
-/// The module: both faces of the protocol. Field order is drop order: the
-/// namespaces' states (and with them the unit's sockets) go first, saying
-/// goodbye on both faces, then the generic netlink family.
+/// The module: both faces of the protocol. Field order is drop order, the
+/// reverse of `init`'s: the unit's sockets go first (saying goodbye on both
+/// faces), then the generic netlink family (waiting for its operations in
+/// flight), then the namespaces' states.
 struct RustnlModule {
     unit: u32,
-    _pernet: netlink::Pernet<protocol::Rustnl>,
+    _unit: netlink::Unit<protocol::Rustnl>,
     _genl: netlink::GenlFamily<protocol::Rustnl>,
+    _states: netlink::States<protocol::Rustnl>,
 }
 
 impl kernel::Module for RustnlModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let c = config();
         validate(&c)?;
-        let existing = module_parameters::existing_netns.value();
-        let (pernet, skipped) = netlink::Pernet::<protocol::Rustnl>::register(existing).inspect_err(|e| {
-            if *e == EBUSY {
-                // The netlink core gives the same answer (no socket) for a
-                // taken unit and for a failed allocation.
+        // First what publishes nothing (any failure is undone whole), then
+        // the family (its operations find every state), last the unit: from
+        // its first socket on, user sockets pin the module, and nothing
+        // fails after that (`netlink/pernet.rs`).
+        let states = netlink::States::<protocol::Rustnl>::register().inspect_err(|e| {
+            pr_err!("cannot set up the network namespaces' state (errno {})\n", e.to_errno());
+        })?;
+        let genl = netlink::GenlFamily::<protocol::Rustnl>::register(&states, module).inspect_err(|e| {
+            if *e == EEXIST {
                 pr_err!(
-                    "cannot create netlink unit {}: it is already in use, or memory ran out (errno {})\n",
-                    c.unit,
+                    "cannot register the generic netlink family {}: another module has registered that name (errno {})\n",
+                    genl::FAMILY_NAME,
                     e.to_errno()
                 );
             } else {
                 pr_err!(
-                    "cannot set up netlink unit {} (errno {})\n",
-                    c.unit,
+                    "cannot register the generic netlink family {} (errno {})\n",
+                    genl::FAMILY_NAME,
                     e.to_errno()
                 );
             }
         })?;
+        let existing = module_parameters::existing_netns.value();
+        let (unit, left_out) = netlink::Unit::<protocol::Rustnl>::register(&states, module, existing)
+            .inspect_err(|e| {
+                if *e == EBUSY {
+                    // The netlink core gives the same answer (no socket) for
+                    // a taken unit and for a failed allocation.
+                    pr_err!(
+                        "cannot create netlink unit {}: it is already in use, or memory ran out (errno {})\n",
+                        c.unit,
+                        e.to_errno()
+                    );
+                } else {
+                    pr_err!("cannot set up netlink unit {} (errno {})\n", c.unit, e.to_errno());
+                }
+            })?;
         pr_info!(
             "netlink unit {} ready (protocol v{}, {} groups, max payload {}, heartbeat {} ms, open_broadcast {})\n",
             c.unit,
@@ -135,38 +165,30 @@ impl kernel::Module for RustnlModule {
             c.heartbeat_ms,
             c.open_broadcast
         );
-        if skipped > 0 {
-            pr_info!(
-                "{} network namespace(s) that existed at load are not served (existing_netns=0; new ones are)\n",
-                skipped
-            );
-        }
-        // After the states exist: an operation may run as soon as the
-        // family is registered. On failure `pernet` unregisters.
-        let genl = netlink::GenlFamily::<protocol::Rustnl>::register().inspect_err(|e| {
-            pr_err!(
-                "cannot register the generic netlink family {} (errno {})\n",
-                genl::FAMILY_NAME,
-                e.to_errno()
-            );
-        })?;
         pr_info!(
             "generic netlink family {} registered (groups {} and {})\n",
             genl::FAMILY_NAME,
             genl::McastGroup::Events.name(),
             genl::McastGroup::Heartbeat.name()
         );
+        if left_out > 0 {
+            pr_info!(
+                "{} network namespace(s) that existed at load are not served by the unit (existing_netns=0, or set-up failed; new ones are)\n",
+                left_out
+            );
+        }
         Ok(RustnlModule {
             unit: c.unit,
-            _pernet: pernet,
+            _unit: unit,
             _genl: genl,
+            _states: states,
         })
     }
 }
 
 impl Drop for RustnlModule {
     fn drop(&mut self) {
-        // `_pernet` drops after this: GOODBYE goes out, then every socket is
+        // `_unit` drops after this: GOODBYE goes out, then every socket is
         // released.
         pr_info!("netlink unit {} released\n", self.unit);
     }

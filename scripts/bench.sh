@@ -38,11 +38,11 @@ export LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=$HOME/.cargo/bin:$PATH
 build_modules() {  # KDIR OUTDIR
     local kdir=$1 out
     mkdir -p "$2"; out=$(realpath "$2")
-    mkdir -p "$out/rust/kmod" "$out/rust/shared/src" "$out/c"
-    cp "$HERE/Kbuild" "$out/rust/"
-    rm -rf "$out/rust/kmod/netlink"
-    cp -r "$HERE"/kmod/{Kbuild,*.rs,*.c,*.h,netlink} "$out/rust/kmod/"
-    cp "$HERE"/shared/src/*.rs "$out/rust/shared/src/"
+    rm -rf "$out/rust/kmod" "$out/rust/shared"
+    mkdir -p "$out/rust" "$out/c"
+    # The module's sources, without build products (as stock.sh copies them).
+    (cd "$HERE" && find Kbuild kmod shared/src -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
+        ! -name '*.mod.c' ! -name '.*' -exec cp --parents {} "$out/rust/" \;)
     cp "$HERE"/tests/bench/{Kbuild,rustnl_c.c,rustnl_proto.h,rustnl_genl.h} "$out/c/"
     make -s -C "$kdir" M="$out/rust" LLVM=-19 RUSTC="${KRUSTC:-rustc}" BINDGEN=bindgen modules >&2 \
         || die "building rustnl.ko against $kdir"

@@ -5,12 +5,22 @@
 //! text.
 
 use super::{
-    skb::{nlmsg_total_size, payload_len, SkBuff, BATCH_ROOM},
+    skb::{nlmsg_total_size, payload_len, SkBuff, BATCH_ROOM, NLMSG_HDRLEN},
     KernelSock,
 };
-use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
 use core::{cell::Cell, fmt, marker::PhantomData, ptr::NonNull};
 use kernel::{alloc::flags::GFP_KERNEL, bindings, prelude::*};
+
+/// One message of a [`Datagram`], as the protocol's decoder found it.
+pub(crate) trait InMessage {
+    /// The message, header and payload (`nlmsg_len` bytes), within the
+    /// datagram.
+    fn bytes(&self) -> &[u8];
+    /// Where the message starts in the datagram.
+    fn offset(&self) -> usize;
+    /// The message's sequence number (`nlmsg_seq`), which answers carry.
+    fn seq(&self) -> u32;
+}
 
 /// One datagram sent by a user socket, borrowed for the input callback.
 ///
@@ -95,9 +105,11 @@ impl<'a> Datagram<'a> {
         unsafe { &*(&raw const (*self.skb.as_ptr()).cb).cast::<bindings::netlink_skb_parms>() }
     }
 
-    /// Whether the sender has `CAP_NET_ADMIN` over the network namespace of
-    /// the receiving socket, checked against the credentials the socket was
-    /// opened with (`netlink_net_capable`).
+    /// Whether the sender has `CAP_NET_ADMIN` over the user namespace that
+    /// owns the receiving socket's network namespace (`netlink_net_capable`):
+    /// both the credentials the sending socket was opened with and the task
+    /// sending now must have it (a socket opened by root and handed to an
+    /// unprivileged task, or the reverse, does not).
     pub(crate) fn sender_has_net_admin(&self) -> bool {
         // SAFETY: The input skb is valid (type invariant) and `skb->sk` is
         // the kernel socket, which is what `netlink_net_capable` reads.
@@ -122,10 +134,10 @@ impl<'a> Datagram<'a> {
     /// and replies gathered before stay queued).
     /// Delivery failures of sent batches are counted by [`Datagram::flush`].
     #[inline(always)]
-    pub(crate) fn reply(&self, msg: &Message<'_>, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
+    pub(crate) fn reply(&self, msg: &impl InMessage, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
         let payload = payload_len(parts)?;
         let portid = self.sender_portid();
-        let seq = msg.header.seq;
+        let seq = msg.seq();
         if let Some(mut skb) = self.pending.take() {
             match skb.put_message(payload, portid, seq, ty, flags, parts) {
                 Ok(()) => {
@@ -141,7 +153,7 @@ impl<'a> Datagram<'a> {
         let rest = self
             .data
             .len()
-            .saturating_sub(msg.offset.saturating_add(msg.bytes.len()));
+            .saturating_sub(msg.offset().saturating_add(msg.bytes().len()));
         if rest == 0 {
             // The last (usually the only) message: straight out, no batch
             // (the shortest path: `make bench-profile` counts it).
@@ -182,6 +194,14 @@ impl<'a> Datagram<'a> {
         }
     }
 
+    /// Sends the replies gathered so far, so that what the protocol sends
+    /// next outside this datagram's answers (a multicast) follows them.
+    /// Their delivery failures are counted by [`Datagram::flush`].
+    #[inline]
+    pub(crate) fn send_replies(&self) {
+        self.send_pending();
+    }
+
     /// Sends the replies gathered so far. Returns how many replies of this
     /// datagram could not be delivered (and resets that count).
     #[inline]
@@ -203,26 +223,24 @@ impl<'a> Datagram<'a> {
     /// `NETLINK_EXT_ACK`, `text` as `NLMSGERR_ATTR_MSG`.
     pub(crate) fn ack(
         &self,
-        msg: &Message<'_>,
+        msg: &impl InMessage,
         err: Option<Error>,
         text: Option<fmt::Arguments<'_>>,
     ) {
-        self.ack_message(msg.bytes, err, text);
+        self.ack_message(msg.bytes(), err, text);
     }
 
     /// Answers a part of the datagram that is not a well-formed message with
-    /// an `NLMSG_ERROR`. The error echoes `header` (zeroes where none could be
-    /// read) with `nlmsg_len` set to the header alone, as its payload cannot
-    /// be located.
+    /// an `NLMSG_ERROR`. The error echoes `header` (the part's first header
+    /// bytes as sent, zeroes where none could be read) with `nlmsg_len` set
+    /// to the header alone, as its payload cannot be located.
     pub(crate) fn ack_malformed(
         &self,
-        header: Option<NlMsgHdr>,
+        header: Option<[u8; NLMSG_HDRLEN]>,
         err: Error,
         text: fmt::Arguments<'_>,
     ) {
-        let mut h = header.unwrap_or_default();
-        h.len = NLMSG_HDRLEN as u32;
-        let copy = HeaderCopy(h.to_bytes());
+        let copy = HeaderCopy::header_only(header.unwrap_or_default());
         self.ack_message(&copy.0, Some(err), Some(text));
     }
 
@@ -233,12 +251,10 @@ impl<'a> Datagram<'a> {
     /// with its header alone instead, so nothing outside is ever read.
     fn ack_message(&self, message: &[u8], err: Option<Error>, text: Option<fmt::Arguments<'_>>) {
         let copy;
-        let message = match NlMsgHdr::parse(message) {
-            Some(h) if (NLMSG_HDRLEN..=message.len()).contains(&(h.len as usize)) => message,
+        let message = match message.first_chunk::<NLMSG_HDRLEN>() {
+            Some(h) if (NLMSG_HDRLEN..=message.len()).contains(&HeaderCopy::len_of(h)) => message,
             other => {
-                let mut h = other.unwrap_or_default();
-                h.len = NLMSG_HDRLEN as u32;
-                copy = HeaderCopy(h.to_bytes());
+                copy = HeaderCopy::header_only(other.copied().unwrap_or_default());
                 &copy.0[..]
             }
         };
@@ -246,12 +262,7 @@ impl<'a> Datagram<'a> {
         self.send_pending();
         let mut extack = bindings::netlink_ext_ack::default();
         if let Some(args) = text {
-            let mut w = CBufWriter::new(&mut extack._msg_buf);
-            // Truncation is fine for a message text; `write_fmt` never fails
-            // otherwise.
-            let _ = fmt::write(&mut w, args);
-            w.terminate();
-            extack._msg = extack._msg_buf.as_ptr();
+            set_ext_ack_text(&mut extack, args);
         }
         let errno = err.map_or(0, |e| e.to_errno());
         // SAFETY: The input skb is valid (type invariant), its `sk` the
@@ -283,6 +294,35 @@ impl Drop for Datagram<'_> {
 /// A netlink header copy aligned like `struct nlmsghdr`.
 #[repr(C, align(4))]
 struct HeaderCopy([u8; NLMSG_HDRLEN]);
+
+impl HeaderCopy {
+    /// `header` with `nlmsg_len` set to the header alone.
+    fn header_only(mut header: [u8; NLMSG_HDRLEN]) -> Self {
+        header[..4].copy_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
+        HeaderCopy(header)
+    }
+
+    /// The `nlmsg_len` of a header.
+    fn len_of(header: &[u8; NLMSG_HDRLEN]) -> usize {
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&header[..4]);
+        u32::from_ne_bytes(len) as usize
+    }
+}
+
+/// Sets `extack`'s message to `text` as `NL_SET_ERR_MSG_FMT` does: written
+/// into its `_msg_buf` (truncated to fit, NUL-terminated), traced with the
+/// `netlink:netlink_extack` event, then pointed to by `_msg`.
+pub(super) fn set_ext_ack_text(extack: &mut bindings::netlink_ext_ack, text: fmt::Arguments<'_>) {
+    let mut w = CBufWriter::new(&mut extack._msg_buf);
+    // Truncation is fine for a message text; `write_fmt` never fails
+    // otherwise.
+    let _ = fmt::write(&mut w, text);
+    w.terminate();
+    // SAFETY: `_msg_buf` is NUL-terminated (above); the tracepoint copies it.
+    unsafe { bindings::do_trace_netlink_extack(extack._msg_buf.as_ptr()) };
+    extack._msg = extack._msg_buf.as_ptr();
+}
 
 /// Writes formatted text into a fixed C char buffer, truncating, always
 /// leaving room for the terminating NUL.

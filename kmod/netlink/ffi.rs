@@ -11,12 +11,6 @@ use kernel::{bindings, prelude::*};
 // only pointers to it cross, which is sound.
 #[allow(improper_ctypes)]
 extern "C" {
-    /// `sock_hold(sk)`.
-    pub(super) fn rustnl_sock_hold(sk: *mut bindings::sock);
-    /// `sock_put(sk)`.
-    pub(super) fn rustnl_sock_put(sk: *mut bindings::sock);
-    /// `refcount_read(&sk->sk_refcnt)`.
-    pub(super) fn rustnl_sock_refcnt(sk: *const bindings::sock) -> c_uint;
     /// `net_generic(net, id)`.
     pub(super) fn rustnl_net_generic(net: *const bindings::net, id: c_uint) -> *mut c_void;
     /// The slot cached in `sk->sk_user_data`, or `net_generic(sock_net(sk),
@@ -33,9 +27,4 @@ extern "C" {
         dwork: *mut bindings::delayed_work,
         func: bindings::work_func_t,
     );
-    /// `queue_delayed_work(system_dfl_wq, dwork, msecs_to_jiffies(msecs))`.
-    pub(super) fn rustnl_queue_delayed_work(
-        dwork: *mut bindings::delayed_work,
-        msecs: c_uint,
-    ) -> bool;
 }

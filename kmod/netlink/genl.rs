@@ -24,16 +24,21 @@
 //!
 //! Generic netlink sockets do not pin the module: operations may be in
 //! flight when it unloads. The family is registered after the namespaces'
-//! states exist and unregistered after they are gone (`RustnlModule`'s
-//! field order); `genl_unregister_family` waits for operations in flight.
-//! Operations run under `genl_mutex` (the family is not `parallel_ops`), and
-//! [`super::pernet`] clears a namespace's state under that mutex before
-//! freeing it, so an operation either sees the state whole or sees none
-//! ([`Request::state`]) and is answered `ENODEV`.
+//! states exist ([`GenlFamily::register`] takes the [`States`] as proof) and
+//! unregistered before they go (drop the family first);
+//! `genl_unregister_family` waits for operations in flight. An operation
+//! comes from a user socket of its namespace, which holds the namespace, so
+//! the namespace's state outlives it. The family is registered before the
+//! unit's sockets exist and unregistered after they are gone, so heartbeats
+//! and goodbyes reach both faces.
 //!
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h).
 
-use super::{socket::Delivery, KernelSock, Protocol};
+use super::{
+    socket::Delivery,
+    state::{self, States},
+    KernelSock, Protocol,
+};
 use core::{fmt, marker::PhantomData, ptr::NonNull};
 use kernel::{
     alloc::flags::GFP_KERNEL,
@@ -41,6 +46,7 @@ use kernel::{
     prelude::*,
     sync::atomic::{Acquire, Atomic, Full, Release},
     types::Opaque,
+    ThisModule,
 };
 
 /// One entry of an attribute policy (`struct nla_policy`), indexed by
@@ -77,15 +83,23 @@ impl AttrRule {
     }
 
     /// Not an attribute of this operation (`NLA_UNSPEC`; attribute 0, and
-    /// holes). Strict validation refuses unknown types past `maxattr`; a
-    /// hole below it would be accepted, so policies have none.
+    /// holes). Strict validation refuses it like a type past `maxattr`
+    /// (`NL_VALIDATE_UNSPEC`: "Unsupported attribute").
     pub(crate) const UNUSED: Self = Self::with(bindings::NLA_UNSPEC, 0, 0, 0, 0);
+
+    /// `NLA_REJECT`: the attribute is refused whenever present.
+    pub(crate) const REJECT: Self = Self::with(bindings::NLA_REJECT, 0, 0, 0, 0);
+
+    /// Whether this entry refuses its attribute.
+    pub(crate) const fn is_reject(&self) -> bool {
+        self.0.type_ == bindings::NLA_REJECT as u8
+    }
 
     /// `NLA_POLICY_RANGE(NLA_U32, min, max)`.
     pub(crate) const fn u32_range(min: u16, max: u16) -> Self {
         // `nla_policy.min/max` are s16: the caller's bounds must fit.
         if min > i16::MAX as u16 || max > i16::MAX as u16 {
-            return Self::with(bindings::NLA_REJECT, 0, 0, 0, 0);
+            return Self::REJECT;
         }
         Self::with(
             bindings::NLA_U32,
@@ -143,13 +157,17 @@ pub(crate) trait GenlProtocol: Protocol {
     fn genl_request(&self, req: &Request<'_>) -> Result;
 }
 
+/// `NLA_HDRLEN`: an attribute header, already aligned.
+const NLA_HDRLEN: usize = size_of::<bindings::nlattr>();
+
 /// The most operations and multicast groups a family can have here (the
 /// storage is static, like the family).
 const MAX_OPS: usize = 8;
 const MAX_MCGRPS: usize = 4;
 
 /// The registered `struct genl_family` and the arrays it points to. The core
-/// writes `id`, `mcgrp_offset` and its list links into it while registered.
+/// writes `id` and `mcgrp_offset` into it while registered (families are
+/// found through an IDR, not linked).
 struct FamilyStorage {
     family: Opaque<bindings::genl_family>,
     ops: Opaque<[bindings::genl_split_ops; MAX_OPS]>,
@@ -202,16 +220,15 @@ pub(crate) struct GenlFamily<P: GenlProtocol> {
 }
 
 impl<P: GenlProtocol> GenlFamily<P> {
-    /// Registers the family in every network namespace (`netnsok`).
+    /// Registers the family, owned by `owner`, in every network namespace
+    /// (`netnsok`).
     ///
-    /// The protocol's per-namespace states ([`super::Pernet`]) must exist
-    /// first: an operation may run as soon as this starts.
-    pub(crate) fn register() -> Result<Self> {
+    /// The protocol's per-namespace `states` must exist first, and stay
+    /// registered while the family is: an operation may run as soon as this
+    /// starts.
+    pub(crate) fn register(_states: &States<P>, owner: &'static ThisModule) -> Result<Self> {
         if P::OPS.len() > MAX_OPS || P::MCAST_GROUPS.len() > MAX_MCGRPS {
             return Err(EINVAL);
-        }
-        if FAMILY_CLAIMED.xchg(true, Full) {
-            return Err(EBUSY);
         }
         let mut family = bindings::genl_family {
             version: P::VERSION.into(),
@@ -219,7 +236,7 @@ impl<P: GenlProtocol> GenlFamily<P> {
             n_mcgrps: P::MCAST_GROUPS.len() as u8,
             split_ops: FAMILY.ops.get().cast(),
             mcgrps: FAMILY.mcgrps.get().cast(),
-            module: <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+            module: owner.as_ptr(),
             ..Default::default()
         };
         family.set_netnsok(1);
@@ -241,6 +258,9 @@ impl<P: GenlProtocol> GenlFamily<P> {
         let mut mcgrps = [bindings::genl_multicast_group::default(); MAX_MCGRPS];
         for (dst, name) in mcgrps.iter_mut().zip(P::MCAST_GROUPS) {
             copy_name(&mut dst.name, name)?;
+        }
+        if FAMILY_CLAIMED.xchg(true, Full) {
+            return Err(EBUSY);
         }
         // SAFETY: Unregistered and claimed (above): nobody else reads or
         // writes the storage until it is registered below.
@@ -307,13 +327,14 @@ unsafe extern "C" fn doit<P: GenlProtocol>(
     let Some(req) = (unsafe { Request::from_raw::<P>(skb, info) }) else {
         return EINVAL.to_errno();
     };
-    // SAFETY: The namespace is live while its request runs; we run under
-    // `genl_mutex` (not `parallel_ops`), which the namespace's teardown
-    // takes before it frees the state, and the unregistration before the
-    // slots go.
-    let state = unsafe { super::pernet::state_of::<P>(req.net) };
+    // SAFETY: The request comes from a user socket of its namespace, which
+    // holds the namespace for the request, and the states are registered
+    // while the family is (`GenlFamily::register`).
+    let state = unsafe { state::state_of::<P>(req.net) };
     let Some(state) = state else {
-        req.ext_ack(None, format_args!("rustnl is not serving this network namespace (unloading)"));
+        // Not expected: every namespace has its state while the family is
+        // registered.
+        req.ext_ack(None, format_args!("no protocol state in this network namespace"));
         return ENODEV.to_errno();
     };
     match state.genl_request(&req) {
@@ -397,11 +418,8 @@ impl<'a> Request<'a> {
         // invariant): `nla_len >= NLA_HDRLEN` bytes readable from `nla`,
         // for `'a`.
         unsafe {
-            let len = usize::from((*nla).nla_len).saturating_sub(crate::proto::NLA_HDRLEN);
-            Some(core::slice::from_raw_parts(
-                nla.cast::<u8>().add(crate::proto::NLA_HDRLEN),
-                len,
-            ))
+            let len = usize::from((*nla).nla_len).saturating_sub(NLA_HDRLEN);
+            Some(core::slice::from_raw_parts(nla.cast::<u8>().add(NLA_HDRLEN), len))
         }
     }
 
@@ -463,7 +481,8 @@ impl<'a> Request<'a> {
     /// Sets the extended ack of an error answer: `text`
     /// (`NLMSGERR_ATTR_MSG`) and, with `bad_attr`, the offset of that
     /// attribute of the request (`NLMSGERR_ATTR_OFFS`), as
-    /// `NL_SET_ERR_MSG_ATTR` does.
+    /// `NL_SET_ERR_MSG_FMT` + `NL_SET_BAD_ATTR` do (the text also goes to
+    /// the `netlink:netlink_extack` trace event).
     pub(crate) fn ext_ack(&self, bad_attr: Option<u16>, text: fmt::Arguments<'_>) {
         let Some(extack) = NonNull::new(self.info.extack) else {
             return;
@@ -472,11 +491,7 @@ impl<'a> Request<'a> {
         // SAFETY: The core's extack for this request, valid and only ours
         // during the handler.
         let extack = unsafe { &mut *extack.as_ptr() };
-        let mut w = super::datagram::CBufWriter::new(&mut extack._msg_buf);
-        // Truncation is fine for a message text.
-        let _ = fmt::write(&mut w, text);
-        w.terminate();
-        extack._msg = extack._msg_buf.as_ptr();
+        super::datagram::set_ext_ack_text(extack, text);
         if let Some(nla) = bad {
             extack.bad_attr = nla;
         }
@@ -525,8 +540,9 @@ impl<'a> GenlNet<'a> {
     ///
     /// `net` must be live for `'a`, in a state where its genl socket exists
     /// (from its set-up until its `exit`), and the family must stay
-    /// registered for `'a` once it is seen registered here (the module
-    /// unregisters it only after every namespace's state is gone).
+    /// registered for `'a` once it is seen registered here (the unit's
+    /// tick and teardown, which call this, end before the family is
+    /// unregistered: see the registration order in `mod.rs`).
     pub(super) unsafe fn of(net: *mut bindings::net) -> Option<Self> {
         if !FAMILY_LIVE.load(Acquire) {
             return None;

@@ -5,7 +5,9 @@
 //! C header: [`include/net/netlink.h`](srctree/include/net/netlink.h).
 
 use super::raw_gfp;
-use crate::proto::NLMSG_HDRLEN;
+
+/// `NLMSG_HDRLEN`: a message header, already aligned.
+pub(super) const NLMSG_HDRLEN: usize = size_of::<bindings::nlmsghdr>();
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{alloc::Flags, bindings, prelude::*};
 
@@ -150,7 +152,7 @@ impl SkBuff {
     }
 
     /// The bytes written so far (for the in-kernel tests).
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(rustnl_kunit)]
     pub(super) fn data(&self) -> &[u8] {
         // SAFETY: The skb is ours and linear (type invariant): `data` points
         // to `len` initialised bytes that live as long as the skb.

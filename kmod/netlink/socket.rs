@@ -1,64 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel netlink sockets: the reference-counted `struct sock`, the owner of
-//! a kernel socket, and multicasting on it.
+//! Kernel netlink sockets: the owner of a kernel socket, the borrowed socket
+//! a protocol sends on, and multicasting with what the core tells of the
+//! delivery.
 //!
 //! C header: [`include/linux/netlink.h`](srctree/include/linux/netlink.h).
 
 use super::{ffi, raw_gfp, skb::SkBuff, SocketConfig};
-use core::{mem::ManuallyDrop, ptr::NonNull};
+use core::ptr::NonNull;
 use kernel::{
     alloc::Flags,
     bindings,
     prelude::*,
-    sync::aref::{ARef, AlwaysRefCounted},
-    time::{delay::fsleep, Delta, Instant, Monotonic},
     types::Opaque,
+    ThisModule,
 };
-
-/// A `struct sock`.
-///
-/// # Invariants
-///
-/// Instances are always reference-counted (`sk_refcnt`): a `&Sock` is valid
-/// while the reference it was made from is held.
-#[repr(transparent)]
-pub(crate) struct Sock(Opaque<bindings::sock>);
-
-// SAFETY: `struct sock` is used from any task; `sock_put` may run anywhere.
-unsafe impl Send for Sock {}
-// SAFETY: Everything done through `&Sock` goes through netlink core
-// functions that may be called concurrently.
-unsafe impl Sync for Sock {}
-
-// SAFETY: Sockets are always reference-counted (`sock_hold` / `sock_put`).
-unsafe impl AlwaysRefCounted for Sock {
-    #[inline]
-    fn inc_ref(&self) {
-        // SAFETY: A shared reference means the count is not zero.
-        unsafe { ffi::rustnl_sock_hold(self.as_ptr()) };
-    }
-
-    #[inline]
-    unsafe fn dec_ref(obj: NonNull<Self>) {
-        // SAFETY: The caller owns a reference it gives up here.
-        unsafe { ffi::rustnl_sock_put(obj.cast().as_ptr()) };
-    }
-}
-
-impl Sock {
-    /// The C pointer.
-    #[inline]
-    pub(super) fn as_ptr(&self) -> *mut bindings::sock {
-        self.0.get()
-    }
-
-    /// The current reference count.
-    fn refcount(&self) -> u32 {
-        // SAFETY: `self` is valid (type invariant).
-        unsafe { ffi::rustnl_sock_refcnt(self.as_ptr()) }
-    }
-}
 
 /// A kernel netlink socket, borrowed: what a protocol sends on.
 ///
@@ -67,7 +23,11 @@ impl Sock {
 /// The socket was created by `__netlink_kernel_create` and has not been
 /// released while the reference is in use.
 #[repr(transparent)]
-pub(crate) struct KernelSock(Sock);
+pub(crate) struct KernelSock(Opaque<bindings::sock>);
+
+// SAFETY: Everything done through `&KernelSock` goes through netlink core
+// functions that may be called from any task, concurrently.
+unsafe impl Sync for KernelSock {}
 
 /// What `netlink_broadcast` tells about a multicast, named for what is known.
 ///
@@ -78,10 +38,12 @@ pub(crate) struct KernelSock(Sock);
 pub(crate) enum Delivery {
     /// At least one listener received it and no failure was reported.
     Delivered,
-    /// Nobody received it, and nobody listened on the group.
+    /// Nobody received it, and nobody in the sender's namespace listened on
+    /// the group.
     NoListeners,
-    /// Nobody received it although the group had listeners: every
-    /// listener's queue was full (or they all left meanwhile).
+    /// Nobody received it although the group had listeners in the
+    /// namespace: every listener's queue was full (or its socket filter
+    /// dropped it).
     NoneReceived,
     /// A listener with `NETLINK_BROADCAST_ERROR` could not receive it;
     /// others may have.
@@ -103,10 +65,14 @@ impl KernelSock {
     /// The C pointer.
     #[inline]
     pub(super) fn as_ptr(&self) -> *mut bindings::sock {
-        self.0.as_ptr()
+        self.0.get()
     }
 
-    /// Whether any socket listens on `group`.
+    /// Whether any socket of the unit, in any namespace, listens on `group`
+    /// (`netlink_has_listeners` reads one mask for all namespaces): `false`
+    /// means nobody in this namespace does either, so a message need not
+    /// be built; `true` says nothing of this namespace ([`Self::broadcast`]
+    /// tells).
     pub(crate) fn has_listeners(&self, group: u32) -> bool {
         // SAFETY: A kernel netlink socket (type invariant).
         unsafe { bindings::netlink_has_listeners(self.as_ptr(), group) != 0 }
@@ -125,42 +91,85 @@ impl KernelSock {
     ) -> Result<Delivery> {
         let mut skb = SkBuff::message(0, seq, ty, 0, parts, flags)?;
         skb.set_dst_group(group);
+        let mut listeners: u32 = 0;
         // SAFETY: A kernel netlink socket (type invariant); the skb's
-        // ownership passes to `netlink_broadcast`, which always consumes it.
+        // ownership passes to the core, which always consumes it. The filter
+        // runs synchronously, in this task, before the call returns, and
+        // `listeners` outlives the call.
         let ret = unsafe {
-            bindings::netlink_broadcast(self.as_ptr(), skb.into_raw(), 0, group, raw_gfp(flags))
+            bindings::netlink_broadcast_filtered(
+                self.as_ptr(),
+                skb.into_raw(),
+                0,
+                group,
+                raw_gfp(flags),
+                Some(count_listener),
+                (&raw mut listeners).cast(),
+            )
         };
         match ret {
             0 => Ok(Delivery::Delivered),
             r if r == ENOBUFS.to_errno() => Ok(Delivery::FailureReported),
-            // `ESRCH`: nobody received it. Asked afterwards, so a listener
-            // that joined meanwhile can make `NoneReceived` of a broadcast
-            // that found nobody; never the other way round.
-            r if r == ESRCH.to_errno() && self.has_listeners(group) => {
-                Ok(Delivery::NoneReceived)
-            }
+            // `ESRCH`: nobody received it. Whether anyone listened is what
+            // the filter saw, in this namespace only (`netlink_has_listeners`
+            // would answer for every namespace at once).
+            r if r == ESRCH.to_errno() && listeners > 0 => Ok(Delivery::NoneReceived),
             r if r == ESRCH.to_errno() => Ok(Delivery::NoListeners),
             r => Err(Error::from_errno(r)),
         }
     }
 }
 
-/// An owned kernel netlink socket for one protocol unit in one namespace.
+/// The `netlink_broadcast_filtered` filter: counts the listeners the
+/// message is about to be delivered to (in the sender's namespace, on the
+/// group) and filters none out. The first listener always reaches the
+/// filter (its copy is the message itself, no allocation), so a count of 0
+/// means nobody in the namespace listened.
+///
+/// # Safety
+///
+/// Called by the netlink core during `broadcast` with `data` pointing to
+/// its `u32` counter.
+unsafe extern "C" fn count_listener(
+    _sk: *mut bindings::sock,
+    _skb: *mut bindings::sk_buff,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: `broadcast`'s counter, valid and only used by this call chain
+    // (the filter runs synchronously inside `broadcast`).
+    unsafe { *data.cast::<u32>() += 1 };
+    0
+}
+
+/// An owned kernel netlink socket for one protocol unit in one namespace;
+/// released when dropped.
+///
+/// No wait for senders is needed when it goes: a sender is a user socket of
+/// the same namespace inside the input callback, and every user socket
+/// holds a reference on its namespace (so the namespace is not torn down
+/// while one exists) and on the module that owns the unit (so the module
+/// is not unloaded while one exists); see "Module lifetime" in `mod.rs`.
 ///
 /// # Invariants
 ///
-/// `sk` was returned by `__netlink_kernel_create` and has not been released;
-/// besides the socket's own reference, `self` holds the one in `sk`.
+/// `sk` was returned by `__netlink_kernel_create` and has not been
+/// released; the socket's own reference keeps it valid until then.
 pub(crate) struct KernelSocket {
-    sk: ARef<Sock>,
+    sk: NonNull<bindings::sock>,
 }
+
+// SAFETY: The socket may be used and released from any task.
+unsafe impl Send for KernelSocket {}
+// SAFETY: Everything done through `&KernelSocket` goes through netlink core
+// functions that may be called concurrently.
+unsafe impl Sync for KernelSocket {}
 
 impl KernelSocket {
     /// Creates the kernel socket of netlink protocol `cfg.unit` in `net`,
-    /// with `input` called for every datagram user sockets send to it.
-    /// Non-root processes may join its multicast groups
-    /// (`NL_CFG_F_NONROOT_RECV`). The module owns the unit: user sockets pin
-    /// it (see "Module lifetime" in `mod.rs`).
+    /// owned by `owner`, with `input` called for every datagram user
+    /// sockets send to it. Non-root processes may join its multicast groups
+    /// (`NL_CFG_F_NONROOT_RECV`). Every user socket of the unit pins
+    /// `owner` (see "Module lifetime" in `mod.rs`).
     ///
     /// Fails with `EINVAL` if the unit is not a netlink unit and with `EBUSY`
     /// if the unit has a kernel socket in `net` already or memory ran out:
@@ -171,13 +180,14 @@ impl KernelSocket {
     ///
     /// `net` must be a live network namespace for the duration of the call.
     /// `input` may run as soon as the socket exists (before this returns),
-    /// until [`ReleasedSocket`] has waited for it.
+    /// until the socket is released, and must stay callable until then.
     pub(super) unsafe fn new(
         net: *mut bindings::net,
         cfg: &SocketConfig,
+        owner: &'static ThisModule,
         input: unsafe extern "C" fn(*mut bindings::sk_buff),
     ) -> Result<Self> {
-        if cfg.unit >= crate::proto::MAX_LINKS {
+        if cfg.unit >= bindings::MAX_LINKS {
             return Err(EINVAL);
         }
         let unit = i32::try_from(cfg.unit).map_err(|_| EINVAL)?;
@@ -187,28 +197,18 @@ impl KernelSocket {
             input: Some(input),
             ..Default::default()
         };
-        let owner = <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
         // SAFETY: `net` is live (caller); `ncfg` is valid for the call (the
-        // core copies what it keeps); `owner` is this module, alive while
-        // its code runs.
-        let sk = unsafe { bindings::__netlink_kernel_create(net, unit, owner, &mut ncfg) };
-        if sk.is_null() {
-            return Err(EBUSY);
-        }
-        // SAFETY: `sk` is a fresh kernel socket; holding it is what `ARef`
-        // needs, and the socket is valid until the reference goes.
-        let sock = unsafe { KernelSock::from_raw(sk) };
-        // INVARIANT: `sk` came from `__netlink_kernel_create`; the `ARef`
-        // is a reference of our own.
-        Ok(KernelSocket {
-            sk: ARef::from(&sock.0),
-        })
+        // core copies what it keeps); `owner` is a live module.
+        let sk = unsafe { bindings::__netlink_kernel_create(net, unit, owner.as_ptr(), &mut ncfg) };
+        let sk = NonNull::new(sk).ok_or(EBUSY)?;
+        // INVARIANT: `sk` came from `__netlink_kernel_create`.
+        Ok(KernelSocket { sk })
     }
 
     /// The socket, for sending.
     #[inline]
     pub(crate) fn sock(&self) -> &KernelSock {
-        // SAFETY: Unreleased and referenced while `self` lives (invariant).
+        // SAFETY: Unreleased while `self` lives (type invariant).
         unsafe { KernelSock::from_raw(self.sk.as_ptr()) }
     }
 
@@ -223,59 +223,13 @@ impl KernelSocket {
         // keeps `data` valid while the socket exists.
         unsafe { ffi::rustnl_set_sk_user_data(self.sk.as_ptr(), data) };
     }
-
-    /// Releases the socket: from now on no sender finds it. The returned
-    /// value waits, when dropped, for senders that found it before.
-    pub(super) fn release(self) -> ReleasedSocket {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so the reference
-        // moves out exactly once.
-        let sk = unsafe { core::ptr::read(&this.sk) };
-        // SAFETY: A kernel socket owned by `self` (invariant), released
-        // exactly once, here; our reference keeps the memory valid.
-        unsafe { bindings::netlink_kernel_release(sk.as_ptr()) };
-        ReleasedSocket { sk }
-    }
 }
 
 impl Drop for KernelSocket {
     fn drop(&mut self) {
-        // Release now and wait for senders (the `ReleasedSocket` drops).
-        let sk = self.sk.clone();
-        // SAFETY: A kernel socket owned by `self` (invariant), released
-        // exactly once, here (`release` does not run `Drop`).
-        unsafe { bindings::netlink_kernel_release(sk.as_ptr()) };
-        drop(ReleasedSocket { sk });
-    }
-}
-
-/// A released kernel socket still referenced by us.
-///
-/// Senders that found the socket before its release each hold a reference
-/// until they have left the input callback, and the socket's own reference
-/// goes after an RCU grace period (`deferred_put_nlk_sk`). Dropping this
-/// waits until only ours is left, so no CPU runs the input callback any
-/// more; then it drops ours. Released in a namespace's `pre_exit` and
-/// dropped in its `exit`, the grace period the pernet core puts between the
-/// two is shared by every namespace going away together.
-pub(super) struct ReleasedSocket {
-    sk: ARef<Sock>,
-}
-
-impl Drop for ReleasedSocket {
-    fn drop(&mut self) {
-        let start = Instant::<Monotonic>::now();
-        let mut warned_s = 0;
-        while self.sk.refcount() > 1 {
-            fsleep(Delta::from_micros(200));
-            let waited_s = start.elapsed().as_millis() / 1000;
-            if waited_s >= warned_s + 5 {
-                warned_s = waited_s;
-                pr_warn!(
-                    "still waiting for netlink senders to leave ({} s)\n",
-                    waited_s
-                );
-            }
-        }
+        // SAFETY: A kernel socket owned by `self` (type invariant), released
+        // exactly once, here. The core unhashes it (no sender finds it from
+        // now on) and drops its own reference after an RCU grace period.
+        unsafe { bindings::netlink_kernel_release(self.sk.as_ptr()) };
     }
 }

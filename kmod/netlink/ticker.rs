@@ -1,51 +1,58 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A per-namespace periodic tick on the system workqueue.
+//! A periodic tick on the system workqueue that can be stopped
+//! synchronously.
 //!
 //! Hand-written rather than `kernel::workqueue::DelayedWork`: in 7.3 the
 //! crate's work items can be queued but not cancelled or disabled, and a
-//! namespace going away must stop its tick synchronously before the state
-//! and socket the tick uses are freed (`disable_delayed_work_sync`).
+//! namespace going away must stop its tick synchronously before what the
+//! tick uses is freed (`disable_delayed_work_sync`). The upstream answer
+//! would be a `disable_sync` on `DelayedWork` in `rust/kernel/workqueue.rs`;
+//! until then this is the smallest equivalent. The ticker knows nothing of
+//! netlink: it calls [`Tick::tick`] on its target.
 //!
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h).
 
-use super::{ffi, genl::GenlNet, KernelSock, Netns, Protocol};
+use super::ffi;
 use kernel::{bindings, prelude::*, types::Opaque};
 
-/// A self-rearming delayed work item that calls [`Protocol::tick`].
+/// What a [`Ticker`] calls.
+pub(super) trait Tick: Sync {
+    /// Runs every period in process context (may sleep).
+    fn tick(&self);
+}
+
+/// A self-rearming delayed work item that calls [`Tick::tick`] on its
+/// target.
 ///
 /// # Invariants
 ///
-/// `dwork` is initialised. Once [`Ticker::start`] has run, `state` and
-/// `net` point to the namespace's protocol state and the namespace, and
-/// `sock` is null or points to its kernel socket; all stay valid until the
-/// ticker is stopped ([`Ticker::stop`] or drop).
+/// `dwork` is initialised. Once [`Ticker::start`] has run, `target` points
+/// to a `T` that stays valid until the ticker is stopped ([`Ticker::stop`]
+/// or drop).
 #[repr(C)]
-pub(super) struct Ticker<P: Protocol> {
+pub(super) struct Ticker<T> {
     dwork: Opaque<bindings::delayed_work>,
-    state: *const P,
-    net: *mut bindings::net,
-    sock: *const KernelSock,
+    target: *const T,
     period_ms: u32,
 }
 
 // SAFETY: The ticker is only touched by the workqueue and by its owner,
-// which disables it synchronously before freeing it; what it points to is
-// shared read-only and `Sync`.
-unsafe impl<P: Protocol> Send for Ticker<P> {}
+// which disables it synchronously before freeing it; the target is shared
+// read-only and `Sync` (`Tick: Sync`).
+unsafe impl<T: Sync> Send for Ticker<T> {}
 // SAFETY: As above.
-unsafe impl<P: Protocol> Sync for Ticker<P> {}
+unsafe impl<T: Sync> Sync for Ticker<T> {}
 
-impl<P: Protocol> Ticker<P> {
+impl<T: Tick> Ticker<T> {
     /// A ticker for `period_ms`, initialised but not started: allocated
-    /// before the namespace's socket exists, so that nothing can fail after.
+    /// before anything it serves is published, so that nothing can fail
+    /// after.
     pub(super) fn new(period_ms: u32) -> Result<Pin<KBox<Self>>> {
         let t = KBox::pin(
             Ticker {
                 dwork: Opaque::uninit(),
-                state: core::ptr::null(),
-                net: core::ptr::null_mut(),
-                sock: core::ptr::null(),
+                target: core::ptr::null(),
                 period_ms,
             },
             GFP_KERNEL,
@@ -57,35 +64,43 @@ impl<P: Protocol> Ticker<P> {
         Ok(t)
     }
 
-    /// Starts ticking for `state` in `net`, on `sock` if the namespace has
-    /// the unit's socket.
+    /// Starts ticking for `target`.
     ///
     /// # Safety
     ///
-    /// `state`, `net` and `sock` must stay valid until the ticker is stopped
-    /// or dropped; `start` is called at most once.
-    pub(super) unsafe fn start(
-        self: Pin<&mut Self>,
-        state: &P,
-        net: *mut bindings::net,
-        sock: Option<&KernelSock>,
-    ) {
-        // SAFETY: Only the unpinned pointer fields are written; `dwork` is
-        // not moved. Not queued yet, so nobody else reads them.
+    /// `target` must point to a `T` that stays valid, and is not mutated
+    /// except through interior mutability, until the ticker is stopped or
+    /// dropped; `start` is called at most once.
+    pub(super) unsafe fn start(self: Pin<&mut Self>, target: *const T) {
+        // SAFETY: Only the unpinned pointer field is written; `dwork` is not
+        // moved. Not queued yet, so nobody else reads it.
         let this = unsafe { self.get_unchecked_mut() };
-        // INVARIANT: The caller keeps both valid until the ticker stops.
-        this.state = state;
-        this.net = net;
-        this.sock = sock.map_or(core::ptr::null(), |s| s as *const KernelSock);
+        // INVARIANT: The caller keeps `target` valid until the ticker stops.
+        this.target = target;
         // SAFETY: `dwork` is initialised (type invariant).
-        unsafe { ffi::rustnl_queue_delayed_work(this.dwork.get(), this.period_ms) };
+        unsafe { this.queue() };
     }
 
-    /// Stops ticking: waits for a running tick, and no tick runs again.
-    pub(super) fn stop(&self) {
-        // SAFETY: `dwork` is initialised (type invariant). Disabling makes
-        // the running tick's own re-queueing fail, and waits for it.
-        unsafe { bindings::disable_delayed_work_sync(self.dwork.get()) };
+    /// Queues the work after one period on the system's default unbound
+    /// queue (`queue_delayed_work(system_dfl_wq, ...)`). Fails, returning
+    /// false, once [`Ticker::stop`] has disabled it.
+    ///
+    /// # Safety
+    ///
+    /// `dwork` must be initialised (it is, by the type invariant; `unsafe`
+    /// only because the C call is).
+    unsafe fn queue(&self) -> bool {
+        let delay = kernel::time::msecs_to_jiffies(self.period_ms);
+        // SAFETY: `dwork` is initialised (type invariant) and pinned;
+        // `system_dfl_wq` is a C global that always exists.
+        unsafe {
+            bindings::queue_delayed_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                bindings::system_dfl_wq,
+                self.dwork.get(),
+                delay,
+            )
+        }
     }
 
     /// The work function.
@@ -101,25 +116,25 @@ impl<P: Protocol> Ticker<P> {
         // SAFETY: See above; the ticker is alive while its work runs (it is
         // disabled synchronously before it is freed).
         let this = unsafe { &*this };
-        // SAFETY: A started ticker's state, namespace and socket (if any) are
-        // valid until it is stopped, which waits for this run (type
-        // invariant).
-        let (state, sock) = unsafe { (&*this.state, this.sock.as_ref()) };
-        // SAFETY: The namespace is live while the ticker runs (type
-        // invariant), and so is its genl socket; the family outlives every
-        // namespace's state (`genl.rs`).
-        let genl = unsafe { GenlNet::of(this.net) };
-        state.tick(&Netns {
-            classic: sock,
-            genl,
-        });
+        // SAFETY: A started ticker's target is valid until it is stopped,
+        // which waits for this run (type invariant).
+        unsafe { &*this.target }.tick();
         // Fails once `stop` has disabled the work.
         // SAFETY: `dwork` is initialised (type invariant).
-        unsafe { ffi::rustnl_queue_delayed_work(this.dwork.get(), this.period_ms) };
+        unsafe { this.queue() };
     }
 }
 
-impl<P: Protocol> Drop for Ticker<P> {
+impl<T> Ticker<T> {
+    /// Stops ticking: waits for a running tick, and no tick runs again.
+    pub(super) fn stop(&self) {
+        // SAFETY: `dwork` is initialised (type invariant). Disabling makes
+        // the running tick's own re-queueing fail, and waits for it.
+        unsafe { bindings::disable_delayed_work_sync(self.dwork.get()) };
+    }
+}
+
+impl<T> Drop for Ticker<T> {
     fn drop(&mut self) {
         // Idempotent: a stopped or never started ticker is just disabled.
         self.stop();

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const KUNIT_FILTER: &str = "/sys/module/kunit/parameters/filter_glob";
 const MODPROBE: &str = "/proc/sys/kernel/modprobe";
 /// Hammering namespaces (the scenario).
 const NAMESPACES: usize = 8;
@@ -172,16 +171,8 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
     if module_loaded() {
         rmmod()?;
     }
-    // Loads go faster without the in-kernel tests; and a failed socket()
-    // would run modprobe each time (the kernel's autoload): off, so the
-    // children spin at full speed.
-    // (A kernel without KUnit, such as a distribution's, has no filter.)
-    let _kunit = std::fs::read_to_string(KUNIT_FILTER)
-        .ok()
-        .map(|old| Restore(KUNIT_FILTER, old));
-    if _kunit.is_some() {
-        std::fs::write(KUNIT_FILTER, "rustnl_skipped_for_load_race").map_err(|e| e.to_string())?;
-    }
+    // A failed socket() would run modprobe each time (the kernel's
+    // autoload): off, so the children spin at full speed.
     let _modprobe = Restore(
         MODPROBE,
         std::fs::read_to_string(MODPROBE).unwrap_or_default(),

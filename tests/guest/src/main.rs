@@ -38,7 +38,9 @@ macro_rules! ensure {
 mod fuzz;
 mod fuzz_genl;
 mod genl;
+mod lifecycle;
 mod loadrace;
+mod review;
 mod stress;
 mod tools;
 
@@ -467,14 +469,16 @@ fn t_bad_units_rejected(ctx: &Ctx) -> TestResult {
         "insmod unit=32 succeeded"
     );
     last_log_contains(before, "unit=32 is out of range")?;
-    // Unit 0 is NETLINK_ROUTE: taken by the kernel.
-    let before = module_log().len();
-    ensure!(
-        insmod(ctx, &["unit=0"]).is_err(),
-        "insmod unit=0 (NETLINK_ROUTE) succeeded"
-    );
-    last_log_contains(before, "cannot create netlink unit 0: it is already in use")?;
-    ensure!(!module_loaded(), "module stayed loaded after a failed init");
+    // The kernel's own units (uapi names 0..=22): NETLINK_ROUTE, the
+    // USERSOCK unit anyone may send and multicast on, NETLINK_GENERIC, the
+    // unit kept for NETLINK_DM, the last named one.
+    for unit in [0, 2, 16, 17, 22] {
+        let before = module_log().len();
+        let param = format!("unit={unit}");
+        ensure!(insmod(ctx, &[&param]).is_err(), "insmod {param} succeeded");
+        last_log_contains(before, &format!("{param} is one of the kernel's own netlink units"))?;
+        ensure!(!module_loaded(), "module stayed loaded after a failed init");
+    }
     Ok(())
 }
 
@@ -1346,17 +1350,40 @@ static KUNIT_PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 
 /// The module's KUnit suites ran at insmod; every case passed.
 fn t_kunit(ctx: &Ctx) -> TestResult {
+    const KUNIT_KO: &str = "/rustnl_kunit.ko";
+    const TAINT_TEST: u64 = 1 << 18;
+    let tainted = || -> Result<u64, String> {
+        std::fs::read_to_string("/proc/sys/kernel/tainted")
+            .map_err(|e| e.to_string())?
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| e.to_string())
+    };
+    // The module itself carries no tests: loading it runs none and does
+    // not taint the kernel.
     let before = Command::new("dmesg")
         .output()
         .map(|o| o.stdout.len())
         .unwrap_or(0);
+    let taint_before = tainted()?;
     reload(ctx, &[])?;
+    ensure!(
+        tainted()? & TAINT_TEST == taint_before & TAINT_TEST,
+        "loading rustnl.ko set TAINT_TEST"
+    );
+    ensure!(
+        std::path::Path::new(KUNIT_KO).exists(),
+        "{KUNIT_KO} missing (make test-vm copies kmod/rustnl_kunit.ko)"
+    );
+    run_cmd("insmod", &[KUNIT_KO])?;
+    let unloaded = run_cmd("rmmod", &["rustnl_kunit"]);
     let log = Command::new("dmesg")
         .output()
         .map_err(|e| e.to_string())?
         .stdout;
     let log =
         String::from_utf8_lossy(log.get(before.min(log.len())..).unwrap_or_default()).into_owned();
+    unloaded?;
     let oks = log.lines().filter(|l| l.contains("    ok ")).count();
     let bad: Vec<_> = log.lines().filter(|l| l.contains("not ok")).collect();
     ensure!(bad.is_empty(), "KUnit failures: {bad:?}");
@@ -1918,6 +1945,29 @@ const TESTS: &[Test] = &[
         "hardening_allocation_failures_insmod",
         stress::t_faults_insmod,
     ),
+    // A failed load while users hammer the unit (lifecycle.rs).
+    (
+        "failed_load_family_taken_users_holding_the_unit",
+        lifecycle::t_failed_load_family_taken,
+    ),
+    (
+        "hardening_allocation_failures_every_init_point",
+        lifecycle::t_fault_every_init_failure_point,
+    ),
+    (
+        "autoload_by_genl_family_and_by_unit",
+        lifecycle::t_autoload_by_family_and_unit,
+    ),
+    // The review's findings (review.rs).
+    (
+        "broadcast_listeners_counted_per_namespace",
+        review::t_listeners_per_namespace,
+    ),
+    ("dump_request_is_eopnotsupp", review::t_dump_refused),
+    (
+        "broadcast_event_after_earlier_answers",
+        review::t_broadcast_after_earlier_answers,
+    ),
 ];
 
 /// Tests that need a debug-kernel feature, with the reason: `--stock` (a
@@ -1949,8 +1999,12 @@ const DEBUG_KERNEL_ONLY: &[(&str, &str)] = &[
         "needs failslab / fail_page_alloc (fault injection)",
     ),
     (
+        "hardening_allocation_failures_every_init_point",
+        "needs failslab / fail_page_alloc and fail-nth (fault injection)",
+    ),
+    (
         "hardening_load_race_namespaces",
-        "needs KUnit and the test kernel's netlink fix (tests/kernel-patches)",
+        "needs the test kernel's netlink fix (tests/kernel-patches)",
     ),
 ];
 
@@ -1976,6 +2030,8 @@ fn main() -> std::process::ExitCode {
                     "loadrace" => loadrace::child(&arg, &args.next().unwrap_or_default()),
                     "nsholder" => loadrace::child_ns_holder(),
                     "nsidle" => loadrace::child_ns_idle(),
+                    "holder" => lifecycle::child(&arg),
+                    "lonely" => review::child_lonely(),
                     "genl-unpriv" => genl::child_unpriv(&arg),
                     "genl-netns" => genl::child_netns(false),
                     "genl-userns" => genl::child_netns(true),
