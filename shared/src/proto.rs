@@ -45,6 +45,9 @@ pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_CAPPED: u16 = 0x100;
 /// `NLM_F_ACK_TLVS` (on `NLMSG_ERROR`): extended-ack attributes follow.
 pub const NLM_F_ACK_TLVS: u16 = 0x200;
+/// `NLM_F_DUMP_INTR`: set on the messages of a dump during which the
+/// kernel's state changed (the dump may be inconsistent).
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// `NLMSG_NOOP`: nothing, to be ignored.
 pub const NLMSG_NOOP: u16 = 0x1;
@@ -981,6 +984,12 @@ pub fn classify<'a>(msg: &Message<'a>, limits: &Limits) -> Result<Action<'a>, Re
 
 /// Size of `struct nlattr`.
 pub const NLA_HDRLEN: usize = 4;
+/// `NLA_F_NESTED`, set in the type of an attribute holding attributes.
+pub const NLA_F_NESTED: u16 = 1 << 15;
+/// `NLA_F_NET_BYTEORDER`: the payload is in network byte order.
+pub const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
+/// The bits of `nla_type` that are the type (`NLA_TYPE_MASK`).
+pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
 
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1032,7 +1041,7 @@ impl<'a> Iterator for Attrs<'a> {
             return bad;
         };
         let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
-        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & NLA_TYPE_MASK;
         if len < NLA_HDRLEN {
             return bad;
         }

@@ -1149,7 +1149,7 @@ fn watch_route(w: Watching, groups: u32) -> Result<(), Error> {
 }
 
 fn families(json: bool) -> Result<(), Error> {
-    for f in table::families()? {
+    for f in table::units()? {
         if json {
             json_line(&Tagged {
                 ty: "family",

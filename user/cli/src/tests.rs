@@ -284,7 +284,7 @@ fn json_records_start_with_type() {
         "{j}"
     );
     assert!(j.contains(r#""errors_invalid":0"#));
-    let f = table::Family {
+    let f = table::Unit {
         unit: 0,
         name: "route",
         kernel: true,

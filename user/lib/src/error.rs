@@ -1,5 +1,8 @@
 //! Typed errors.
 
+use crate::proto::{
+    NLMSGERR_ATTR_MISS_NEST, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
+};
 use std::{fmt, io};
 
 /// Result alias of this crate.
@@ -242,15 +245,6 @@ impl fmt::Display for KernelError {
         Ok(())
     }
 }
-
-/// `NLMSGERR_ATTR_MSG`: the extended-ack text.
-pub const NLMSGERR_ATTR_MSG: u16 = crate::proto::NLMSGERR_ATTR_MSG;
-/// `NLMSGERR_ATTR_OFFS`: offset of the offending attribute.
-pub const NLMSGERR_ATTR_OFFS: u16 = crate::proto::NLMSGERR_ATTR_OFFS;
-/// `NLMSGERR_ATTR_MISS_TYPE`: type of a missing attribute (u32).
-pub const NLMSGERR_ATTR_MISS_TYPE: u16 = crate::proto::NLMSGERR_ATTR_MISS_TYPE;
-/// `NLMSGERR_ATTR_MISS_NEST`: offset of the nest missing it (u32).
-pub const NLMSGERR_ATTR_MISS_NEST: u16 = crate::proto::NLMSGERR_ATTR_MISS_NEST;
 
 /// Symbolic name of the errnos netlink protocols commonly answer with.
 pub fn errno_name(errno: i32) -> String {

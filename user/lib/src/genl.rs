@@ -32,9 +32,8 @@ use crate::conn::Conn;
 use crate::error::{Error, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{Message, NLM_F_DUMP, NLM_F_REQUEST};
-use crate::socket::Socket;
+use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// The netlink protocol unit of generic netlink (`NETLINK_GENERIC`).
 pub const NETLINK_GENERIC: u32 = 16;
@@ -203,7 +202,7 @@ impl Op {
 /// One multicast group of a family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct McastGroup {
+pub struct Group {
     /// Its name.
     pub name: String,
     /// Its id: the group number to join ([`Socket::add_membership`]).
@@ -229,7 +228,7 @@ pub struct Family {
     /// Its operations.
     pub ops: Vec<Op>,
     /// Its multicast groups.
-    pub mcast_groups: Vec<McastGroup>,
+    pub mcast_groups: Vec<Group>,
 }
 
 impl Family {
@@ -272,7 +271,7 @@ impl Family {
         if let Some(list) = attrs.nested(CTRL_ATTR_MCAST_GROUPS)? {
             for entry in list.iter() {
                 let g = entry?.get_nested();
-                mcast_groups.push(McastGroup {
+                mcast_groups.push(Group {
                     name: g
                         .str(CTRL_ATTR_MCAST_GRP_NAME)?
                         .unwrap_or_default()
@@ -318,9 +317,6 @@ fn family_of(msg: &Message<'_>) -> Result<Family> {
     Family::parse(m.attrs).map_err(|e| Error::Malformed(format!("nlctrl family: {e}")))
 }
 
-/// Default receive timeout of [`GenlSocket::open`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// A generic netlink connection: a `NETLINK_GENERIC` [`Socket`] (or, in
 /// tests, any [`Conn`] such as [`FakeConn`](crate::testing::FakeConn)),
 /// its sequence numbers and request buffer, and the families it resolved
@@ -336,7 +332,7 @@ pub struct GenlSocket<C = Socket> {
 
 impl GenlSocket<Socket> {
     /// Opens a `NETLINK_GENERIC` socket with extended acks on and a receive
-    /// timeout of [`DEFAULT_TIMEOUT`].
+    /// timeout of [`crate::DEFAULT_TIMEOUT`].
     pub fn open() -> Result<GenlSocket<Socket>> {
         let sock = Socket::open(NETLINK_GENERIC)?;
         sock.set_ext_ack(true)?;

@@ -4,42 +4,12 @@
 //! (echo, broadcast, get-info) and [`GenlSubscription`] the classic
 //! [`Subscription`](crate::Subscription); both decode into the same types
 //! ([`BroadcastResult`], [`Event`]) so that a program can switch faces.
-//!
-//! Every number (command and attribute ids, group names, the payload limit)
-//! comes from [`proto::genl`](crate::proto::genl), the one definition the
-//! kernel module compiles too.
-//!
-//! Differences from the classic face:
-//!
-//! - A payload travels in one attribute, so it is at most
-//!   [`MAX_ATTR_PAYLOAD`] (65,531) bytes; a larger one is refused before
-//!   sending, [`Error::GenlPayloadTooLarge`].
-//! - The family is looked up by name first: on a kernel without the module
-//!   it is [`Error::GenlNotRegistered`].
-//! - The kernel's refusals are [`Error::Kernel`] with the attribute they are
-//!   about named with the spec's name ([`KernelError::attr`]): the one at the
-//!   extended ack's offset, or the missing one (`NLMSGERR_ATTR_MISS_TYPE`).
-//! - `get-info` reports the counters of both faces ([`GenlInfo`]).
-//! - Events arrive on two multicast groups, [`McastGroup::Events`] (the
-//!   events of every numbered group) and [`McastGroup::Heartbeat`]
-//!   (heartbeats and the goodbye); an event's `group` is its numbered group.
-//!
-//! ```no_run
-//! use rustnl::proto::genl::McastGroup;
-//! let mut client = rustnl::GenlClient::connect()?;
-//! assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
-//! let info = client.info()?;
-//! println!("{} echoes over genl", info.genl_counters.echoes);
-//! let mut sub = rustnl::GenlSubscription::new(&[McastGroup::Events])?;
-//! let event = sub.next_event()?;
-//! println!("{} on group {}", event.kind.name(), event.header.group);
-//! # Ok::<(), rustnl::Error>(())
-//! ```
+//! What differs from the classic face: see [`GenlClient`].
 
 use crate::attr::{AttrError, AttrExt, AttrTable};
-use crate::client::{check_error, Event, EventKind};
 use crate::conn::Conn;
 use crate::error::{Error, KernelError, Result};
+use crate::event::{Event, EventKind};
 use crate::genl::{Family, GenlMessage, GenlSocket};
 use crate::message::MessageBuilder;
 use crate::proto::genl::{
@@ -49,7 +19,8 @@ use crate::proto::genl::{
 use crate::proto::{
     BroadcastResult, Counters, EventHdr, Message, Messages, NLMSG_HDRLEN, NLM_F_REQUEST,
 };
-use crate::socket::Socket;
+use crate::request::{check_answer, check_error};
+use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -246,6 +217,37 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
 /// `NETLINK_GENERIC` [`Socket`] or, in tests, any [`Conn`] (e.g. a
 /// [`FakeConn`](crate::testing::FakeConn) serving the controller with
 /// [`testing::serve_family`](crate::testing::serve_family)).
+///
+/// Every number (command and attribute ids, group names, the payload limit)
+/// comes from [`proto::genl`](crate::proto::genl), the one definition the
+/// kernel module compiles too.
+///
+/// Differences from the classic face:
+///
+/// - A payload travels in one attribute, so it is at most
+///   [`MAX_ATTR_PAYLOAD`] (65,531) bytes; a larger one is refused before
+///   sending, [`Error::GenlPayloadTooLarge`].
+/// - The family is looked up by name first: on a kernel without the module
+///   it is [`Error::GenlNotRegistered`].
+/// - The kernel's refusals are [`Error::Kernel`] with the attribute they are
+///   about named with the spec's name ([`KernelError::attr`]): the one at the
+///   extended ack's offset, or the missing one (`NLMSGERR_ATTR_MISS_TYPE`).
+/// - `get-info` reports the counters of both faces ([`GenlInfo`]).
+/// - Events arrive on two multicast groups, [`McastGroup::Events`] (the
+///   events of every numbered group) and [`McastGroup::Heartbeat`]
+///   (heartbeats and the goodbye); an event's `group` is its numbered group.
+///
+/// ```no_run
+/// use rustnl::proto::genl::McastGroup;
+/// let mut client = rustnl::GenlClient::connect()?;
+/// assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
+/// let info = client.info()?;
+/// println!("{} echoes over genl", info.genl_counters.echoes);
+/// let mut sub = rustnl::GenlSubscription::new(&[McastGroup::Events])?;
+/// let event = sub.next_event()?;
+/// println!("{} on group {}", event.kind.name(), event.header.group);
+/// # Ok::<(), rustnl::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct GenlClient<C = Socket> {
     genl: GenlSocket<C>,
@@ -255,12 +257,11 @@ pub struct GenlClient<C = Socket> {
 
 impl GenlClient {
     /// Opens a generic netlink socket (extended acks on, receive timeout
-    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)) and looks the
+    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)) and looks the
     /// family up: [`Error::GenlNotRegistered`] if the module is not loaded.
     pub fn connect() -> Result<GenlClient> {
         let genl = GenlSocket::open()?;
-        genl.conn()
-            .set_recv_timeout(Some(crate::client::DEFAULT_TIMEOUT))?;
+        genl.conn().set_recv_timeout(Some(DEFAULT_TIMEOUT))?;
         GenlClient::with_genl(genl)
     }
 
@@ -470,7 +471,7 @@ impl<C: Conn> GenlClient<C> {
 
 /// Checks that `msg` is the family's reply to `cmd` for `port_id`.
 fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result<GenlMessage<'a>> {
-    crate::client::check_answer(msg, id, port_id, cmd.name())?;
+    check_answer(msg, id, port_id, cmd.name())?;
     let m = GenlMessage::parse(msg)?;
     if m.header.cmd != cmd.raw() {
         return Err(Error::Unexpected(format!(
@@ -547,7 +548,7 @@ impl<C: Conn> GenlSubscription<C> {
     /// this listener's queue was full; the subscription stays usable.
     pub fn next_event(&mut self) -> Result<Event<'_>> {
         let id = self.family.id;
-        crate::client::next_queued(
+        crate::event::next_queued(
             &mut self.conn,
             &mut self.pending,
             |m| m.header.ty == id,

@@ -29,6 +29,10 @@ pub(crate) struct RecvMeta {
     nsid: Option<i32>,
 }
 
+/// How long the library's clients wait for the kernel's answer unless told
+/// otherwise (their `set_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Initial receive buffer: a page-sized multiple that holds typical replies.
 const INITIAL_BUFFER: usize = 32 * 1024;
 

@@ -25,8 +25,8 @@
 //! # Ok(()) }
 //! ```
 
-use crate::client::{decode_event, OwnedEvent, Subscription};
 use crate::error::{Error, Result};
+use crate::event::{decode_event, OwnedEvent, Subscription};
 use crate::families::{proc_events, route};
 use crate::proto::Message;
 use crate::request::Exchange;

@@ -20,7 +20,7 @@ fn nlctrl_like() -> Family {
             flags: op_flags::CAP_DUMP,
         },
     ];
-    f.mcast_groups = vec![McastGroup {
+    f.mcast_groups = vec![Group {
         name: "notify".into(),
         id: 0x10,
     }];
@@ -59,11 +59,11 @@ fn controller(known: Vec<Family>) -> impl FnMut(&[Message<'_>]) -> Result<Vec<Ve
 fn resolves_by_name_and_lists_through_a_fake_controller() {
     let mut other = Family::new("thermal", 0x1a);
     other.mcast_groups = vec![
-        McastGroup {
+        Group {
             name: "sampling".into(),
             id: 7,
         },
-        McastGroup {
+        Group {
             name: "event".into(),
             id: 8,
         },
@@ -242,7 +242,7 @@ proptest! {
         let mut f = Family::new(&name, id);
         f.version = version;
         f.ops = ops.into_iter().map(|(id, flags)| Op { id, flags }).collect();
-        f.mcast_groups = groups.into_iter().map(|(name, id)| McastGroup { name, id }).collect();
+        f.mcast_groups = groups.into_iter().map(|(name, id)| Group { name, id }).collect();
         let body = encode_family(&f).unwrap();
         let (h, attrs) = GenlHeader::parse(&body).unwrap();
         prop_assert_eq!(h.cmd, CTRL_CMD_NEWFAMILY);

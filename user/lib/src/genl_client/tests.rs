@@ -4,7 +4,7 @@
 //! module answers them.
 
 use super::*;
-use crate::genl::{op_flags, McastGroup as GroupInfo, Op};
+use crate::genl::{op_flags, Group as GroupInfo, Op};
 use crate::proto::genl::{
     classify, AttrWriter as KernelWriter, Refusal, Request, FAMILY_VERSION, GROUP_MAX, GROUP_MIN,
 };
