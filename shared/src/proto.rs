@@ -292,6 +292,8 @@ impl Malformed {
     }
 }
 
+impl core::error::Error for Malformed {}
+
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -435,6 +437,8 @@ pub enum LayoutError {
         have: usize,
     },
 }
+
+impl core::error::Error for LayoutError {}
 
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -890,6 +894,8 @@ impl RequestError {
     }
 }
 
+impl core::error::Error for RequestError {}
+
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -1007,6 +1013,8 @@ pub struct BadAttr {
     pub offset: usize,
 }
 
+impl core::error::Error for BadAttr {}
+
 impl fmt::Display for BadAttr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "malformed netlink attribute at offset {}", self.offset)
@@ -1095,6 +1103,8 @@ pub struct ErrorMsg<'a> {
 /// Why an `NLMSG_ERROR` payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadErrorMsg;
+
+impl core::error::Error for BadErrorMsg {}
 
 impl fmt::Display for BadErrorMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

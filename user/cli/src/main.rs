@@ -10,8 +10,8 @@ mod man;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
-use rustnl::families::proc_events::{self, ProcEvent, ProcEvents};
-use rustnl::families::route::{self, RouteEvent, RouteEvents};
+use rustnl::families::proc_events::{self, ProcEvent};
+use rustnl::families::route::{self, RouteEvent};
 use rustnl::families::table;
 use rustnl::genl::{Family, GenlSocket};
 use rustnl::proto::genl::{McastGroup, GENL_HDRLEN, MAX_ATTR_PAYLOAD};
@@ -19,7 +19,7 @@ use rustnl::proto::{
     BroadcastResult, DEFAULT_UNIT, KERNEL_EVENT_GROUP, MAX_GROUPS, MAX_LINKS, MAX_PAYLOAD_LIMIT,
     NLA_HDRLEN, NLMSG_HDRLEN,
 };
-use rustnl::{Client, Error, Event, GenlClient, GenlInfo, GenlSubscription, Subscription};
+use rustnl::{Client, Decode, Error, Event, GenlClient, GenlInfo, Subscription};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -710,7 +710,13 @@ fn module_failure(target: Target, e: Error) -> Failure {
         return Failure(e.to_string());
     }
     let odd = match &e {
-        Error::Malformed(_) | Error::Unexpected(_) | Error::Timeout => true,
+        Error::Malformed(_)
+        | Error::Unexpected(_)
+        | Error::BadMessage(_)
+        | Error::BadLayout { .. }
+        | Error::WrongAnswer { .. }
+        | Error::WrongPort { .. }
+        | Error::Timeout => true,
         Error::Kernel(k) => k.message.is_none(),
         Error::Io { source, .. } => source.raw_os_error() == Some(libc::ECONNREFUSED),
         _ => false,
@@ -872,30 +878,6 @@ fn until(count: Option<u64>, seen: u64) -> bool {
     count.is_none_or(|c| seen < c)
 }
 
-/// A subscription to the module's events, on either face.
-trait Events {
-    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error>;
-    fn next_event(&mut self) -> Result<Event<'_>, Error>;
-}
-
-impl Events for Subscription {
-    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error> {
-        self.socket().set_recv_timeout(wait)
-    }
-    fn next_event(&mut self) -> Result<Event<'_>, Error> {
-        Subscription::next_event(self)
-    }
-}
-
-impl Events for GenlSubscription {
-    fn set_wait(&mut self, wait: Option<Duration>) -> Result<(), Error> {
-        self.socket().set_recv_timeout(wait)
-    }
-    fn next_event(&mut self) -> Result<Event<'_>, Error> {
-        GenlSubscription::next_event(self)
-    }
-}
-
 /// The generic netlink family's multicast groups that carry the events of
 /// numbered `groups`: `events` for all of them, `heartbeat` too for the
 /// group heartbeats and the goodbye go to.
@@ -916,7 +898,7 @@ fn listen(
     json: bool,
 ) -> Result<(), Error> {
     if genl {
-        let sub = GenlSubscription::new(&genl_groups(groups))?;
+        let sub = Subscription::genl(&genl_groups(groups))?;
         listen_on(sub, groups, count, stop_after, json)
     } else {
         let sub = Subscription::new(unit, groups)?;
@@ -926,18 +908,21 @@ fn listen(
 
 /// Prints the events of `groups` from `sub` (the generic netlink family's
 /// `events` group carries every numbered group's).
-fn listen_on(
-    mut sub: impl Events,
+fn listen_on<D>(
+    mut sub: Subscription<D>,
     groups: &[u32],
     count: Option<u64>,
     stop_after: Wait,
     json: bool,
-) -> Result<(), Error> {
+) -> Result<(), Error>
+where
+    D: for<'a> Decode<Item<'a> = Event<'a>>,
+{
     let end = deadline(stop_after);
     let mut seen = 0u64;
     while until(count, seen) {
         let Ok(wait) = left(end) else { break };
-        sub.set_wait(wait)?;
+        sub.set_timeout(wait)?;
         match sub.next_event() {
             Ok(e) if !groups.contains(&e.header.group) => {}
             Ok(e) => {
@@ -1080,7 +1065,7 @@ fn proc_text(e: &ProcEvent, comm: Option<&Option<String>>) -> Option<String> {
 }
 
 fn watch_exec(w: Watching) -> Result<(), Error> {
-    let mut events = ProcEvents::subscribe()?;
+    let mut events = Subscription::proc_events()?;
     each_event(
         w,
         |wait| {
@@ -1114,7 +1099,7 @@ fn watch_exec(w: Watching) -> Result<(), Error> {
 }
 
 fn watch_route(w: Watching, groups: u32) -> Result<(), Error> {
-    let mut events = RouteEvents::subscribe_to(groups)?;
+    let mut events = Subscription::route(groups)?;
     each_event(
         w,
         |wait| {

@@ -36,67 +36,10 @@
 //! # Ok::<(), rustnl::Error>(())
 //! ```
 
-use crate::error::{Error, Result};
+pub use crate::errors::AttrError;
+use crate::errors::{Error, Result};
 use crate::proto::genl::MAX_ATTR_PAYLOAD;
-use crate::proto::{
-    nlmsg_align, put_attr, Attr, Attrs, BadAttr, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK,
-};
-use std::fmt;
-
-/// Why an attribute could not be read as asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AttrError {
-    /// The attribute stream is malformed (a length too small or past the
-    /// end) at this offset.
-    Malformed {
-        /// Offset of the bad attribute within its stream.
-        offset: usize,
-    },
-    /// A fixed-size value whose payload has another size.
-    Size {
-        /// The attribute's type.
-        ty: u16,
-        /// The value's size in bytes.
-        expected: usize,
-        /// The payload's size.
-        got: usize,
-    },
-    /// A required attribute is absent.
-    Missing {
-        /// The attribute's type.
-        ty: u16,
-    },
-    /// A string attribute that is not UTF-8.
-    NotUtf8 {
-        /// The attribute's type.
-        ty: u16,
-    },
-}
-
-impl fmt::Display for AttrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AttrError::Malformed { offset } => {
-                write!(f, "malformed netlink attribute at offset {offset}")
-            }
-            AttrError::Size { ty, expected, got } => write!(
-                f,
-                "attribute {ty}: expected a {expected}-byte value, got {got} bytes"
-            ),
-            AttrError::Missing { ty } => write!(f, "attribute {ty} missing"),
-            AttrError::NotUtf8 { ty } => write!(f, "attribute {ty}: string is not UTF-8"),
-        }
-    }
-}
-
-impl std::error::Error for AttrError {}
-
-impl From<BadAttr> for AttrError {
-    fn from(b: BadAttr) -> AttrError {
-        AttrError::Malformed { offset: b.offset }
-    }
-}
+use crate::proto::{nlmsg_align, put_attr, Attr, Attrs, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK};
 
 /// Typed getters on one attribute ([`proto::Attr`](crate::proto::Attr)):
 /// integers in host byte order with the exact size, strings up to their
@@ -256,12 +199,6 @@ impl<'a> AttrTable<'a> {
     /// Attribute `ty`'s payload as a stream of attributes.
     pub fn nested(&self, ty: u16) -> Result<Option<AttrTable<'a>>, AttrError> {
         Ok(self.get(ty)?.map(|a| a.get_nested()))
-    }
-}
-
-impl From<AttrError> for Error {
-    fn from(e: AttrError) -> Error {
-        Error::Malformed(e.to_string())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The rustnl protocol client of the classic face (netlink unit 31).
 
 use crate::conn::Conn;
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{BroadcastHdr, BroadcastResult, Info, MsgType, NLMSG_HDRLEN, NLM_F_REQUEST};
 use crate::request::{check_answer, check_error};
@@ -23,7 +23,6 @@ pub(crate) fn open(unit: u32, groups: u32) -> Result<Socket> {
 pub struct Client<C = Socket> {
     sock: C,
     unit: u32,
-    seq: u32,
     out: MessageBuilder,
 }
 
@@ -45,7 +44,6 @@ impl Client {
         Ok(Client {
             sock,
             unit,
-            seq: 0,
             out: MessageBuilder::new(),
         })
     }
@@ -73,7 +71,6 @@ impl<C: Conn> Client<C> {
         Client {
             sock: conn,
             unit,
-            seq: 0,
             out: MessageBuilder::new(),
         }
     }
@@ -93,18 +90,13 @@ impl<C: Conn> Client<C> {
         &mut self.sock
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
     /// Sends one request of type `ty` (payload `parts`) and returns the
     /// payload of the kernel's answer of type `answer`, borrowed from the
     /// receive buffer. Answers to earlier (timed-out) requests and messages
     /// from anyone but the kernel are skipped; an `NLMSG_ERROR` becomes
     /// [`Error::Kernel`].
     pub fn call(&mut self, ty: MsgType, parts: &[&[u8]], answer: MsgType) -> Result<&[u8]> {
-        let seq = self.next_seq();
+        let seq = self.sock.next_seq();
         self.out.clear();
         self.out.push_parts(ty.raw(), NLM_F_REQUEST, seq, parts)?;
         let port_id = self.sock.port_id();
@@ -129,13 +121,15 @@ impl<C: Conn> Client<C> {
     /// Sends `count` ECHO requests of `payload` in one datagram and checks
     /// that `count` echoes come back, in order and unchanged.
     pub fn echo_batch(&mut self, payload: &[u8], count: usize) -> Result<()> {
-        let first = self.seq.wrapping_add(1);
         self.out.clear();
+        let mut first = None;
         for _ in 0..count {
-            let seq = self.next_seq();
+            let seq = self.sock.next_seq();
+            first.get_or_insert(seq);
             self.out
                 .push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
         }
+        let Some(first) = first else { return Ok(()) };
         self.sock.send(self.out.as_bytes())?;
         let mut next = first;
         let mut got = 0;
@@ -145,7 +139,7 @@ impl<C: Conn> Client<C> {
                 continue;
             }
             for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+                let msg = msg?;
                 if msg.header.seq.wrapping_sub(first) >= count as u32 {
                     continue; // not this batch
                 }
@@ -174,13 +168,18 @@ impl<C: Conn> Client<C> {
     pub fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult> {
         let hdr = BroadcastHdr { group }.to_bytes();
         let answer = self.call(MsgType::Broadcast, &[&hdr, payload], MsgType::Broadcast)?;
-        BroadcastResult::parse(answer)
-            .map_err(|e| Error::Malformed(format!("broadcast answer: {e}")))
+        BroadcastResult::parse(answer).map_err(|source| Error::BadLayout {
+            what: "broadcast answer",
+            source,
+        })
     }
 
     /// The module's configuration and this namespace's counters.
     pub fn info(&mut self) -> Result<Info> {
         let answer = self.call(MsgType::GetInfo, &[], MsgType::Info)?;
-        Info::parse(answer).map_err(|e| Error::Malformed(format!("info answer: {e}")))
+        Info::parse(answer).map_err(|source| Error::BadLayout {
+            what: "info answer",
+            source,
+        })
     }
 }

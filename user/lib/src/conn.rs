@@ -2,7 +2,7 @@
 //! in tests, a [`FakeConn`](crate::testing::FakeConn) that answers from a
 //! closure, without a kernel (after mdlayher/netlink's `nltest`).
 
-use crate::error::Result;
+use crate::errors::Result;
 use crate::socket::{Datagram, Socket};
 
 /// A netlink connection: sends datagrams to the kernel and receives its
@@ -10,6 +10,10 @@ use crate::socket::{Datagram, Socket};
 pub trait Conn {
     /// The port id answers are addressed to.
     fn port_id(&self) -> u32;
+    /// The sequence number of the next request sent on this connection
+    /// (the connection owns them, so that no two requests on it share one,
+    /// whoever builds them).
+    fn next_seq(&mut self) -> u32;
     /// Sends one datagram (one or more messages) to the kernel.
     fn send(&mut self, bytes: &[u8]) -> Result<()>;
     /// Receives the next datagram.
@@ -21,6 +25,9 @@ pub trait Conn {
 impl Conn for Socket {
     fn port_id(&self) -> u32 {
         Socket::port_id(self)
+    }
+    fn next_seq(&mut self) -> u32 {
+        Socket::next_seq(self)
     }
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
         Socket::send(self, bytes)

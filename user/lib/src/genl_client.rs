@@ -1,15 +1,15 @@
 //! The rustnl protocol over generic netlink: the module's family `rustnl`
 //! (`shared/spec/rustnl.yaml`), found by name through the kernel's
 //! controller. [`GenlClient`] mirrors the classic [`Client`](crate::Client)
-//! (echo, broadcast, get-info) and [`GenlSubscription`] the classic
-//! [`Subscription`](crate::Subscription); both decode into the same types
+//! (echo, broadcast, get-info) and [`GenlEvents`] decode the events for
+//! a [`Subscription`]; both decode into the same types
 //! ([`BroadcastResult`], [`Event`]) so that a program can switch faces.
 //! What differs from the classic face: see [`GenlClient`].
 
 use crate::attr::{AttrError, AttrExt, AttrTable};
 use crate::conn::Conn;
-use crate::error::{Error, KernelError, Result};
-use crate::event::{Event, EventKind};
+use crate::errors::{Error, KernelError, Result};
+use crate::event::{Decode, Event, EventKind, Subscription};
 use crate::genl::{Family, GenlMessage, GenlSocket};
 use crate::message::MessageBuilder;
 use crate::proto::genl::{
@@ -21,7 +21,6 @@ use crate::proto::{
 };
 use crate::request::{check_answer, check_error};
 use crate::socket::{Socket, DEFAULT_TIMEOUT};
-use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Looks the module's family up on `genl` (remembered there, see
@@ -76,17 +75,14 @@ pub(crate) fn name_attr(k: &mut KernelError, request: &[u8]) {
 
 /// A required attribute of a reply or event, or [`Error::Malformed`]
 /// naming it.
-fn required<T>(what: &str, attr: Attr, v: Result<Option<T>, AttrError>) -> Result<T> {
+fn required<T>(what: &'static str, attr: Attr, v: Result<Option<T>, AttrError>) -> Result<T> {
     match v {
         Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Error::Malformed(format!(
-            "{what}: attribute {} missing",
-            attr.name()
-        ))),
-        Err(e) => Err(Error::Malformed(format!(
-            "{what}: attribute {}: {e}",
-            attr.name()
-        ))),
+        Ok(None) => Err(Error::MissingAttr {
+            what,
+            attr: attr.name(),
+        }),
+        Err(source) => Err(Error::BadAttr { what, source }),
     }
 }
 
@@ -131,7 +127,7 @@ impl GenlInfo {
             heartbeat_ms: u32_of(Attr::HeartbeatMs)?,
             open_broadcast: attrs
                 .flag(Attr::OpenBroadcast.raw())
-                .map_err(|e| Error::Malformed(format!("{what}: {e}")))?,
+                .map_err(|source| Error::BadAttr { what, source })?,
             classic_counters: counters(Attr::ClassicCounters)?,
             genl_counters: counters(Attr::GenlCounters)?,
         })
@@ -142,13 +138,17 @@ impl GenlInfo {
 fn parse_counters(t: AttrTable<'_>) -> Result<Counters> {
     let mut values = [0u64; Counters::COUNT];
     for a in t.iter() {
-        let a = a.map_err(|e| Error::Malformed(format!("counters: {e}")))?;
+        let a = a.map_err(|source| Error::BadAttr {
+            what: "counters",
+            source,
+        })?;
         let Some(c) = CounterAttr::from_raw(a.ty) else {
             continue;
         };
-        let v = a
-            .get_uint()
-            .map_err(|e| Error::Malformed(format!("counter {}: {e}", c.name())))?;
+        let v = a.get_uint().map_err(|source| Error::BadAttr {
+            what: "counters",
+            source,
+        })?;
         if let Some(slot) = values.get_mut(c.index()) {
             *slot = v;
         }
@@ -162,7 +162,7 @@ fn parse_broadcast(attrs: AttrTable<'_>) -> Result<BroadcastResult> {
     let flag = |a: Attr| {
         attrs
             .flag(a.raw())
-            .map_err(|e| Error::Malformed(format!("{what}: {e}")))
+            .map_err(|source| Error::BadAttr { what, source })
     };
     Ok(BroadcastResult {
         group: required(what, Attr::Group, attrs.u32(Attr::Group.raw()))?,
@@ -204,7 +204,7 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
     };
     let payload = a
         .bytes(Attr::Payload.raw())
-        .map_err(|e| Error::Malformed(format!("{what}: {e}")))?
+        .map_err(|source| Error::BadAttr { what, source })?
         .unwrap_or_default();
     Ok(Event {
         kind,
@@ -243,7 +243,7 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
 /// assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
 /// let info = client.info()?;
 /// println!("{} echoes over genl", info.genl_counters.echoes);
-/// let mut sub = rustnl::GenlSubscription::new(&[McastGroup::Events])?;
+/// let mut sub = rustnl::Subscription::genl(&[McastGroup::Events])?;
 /// let event = sub.next_event()?;
 /// println!("{} on group {}", event.kind.name(), event.header.group);
 /// # Ok::<(), rustnl::Error>(())
@@ -314,7 +314,7 @@ impl<C: Conn> GenlClient<C> {
     /// and, if any, the `payload` attribute last; refuses a payload one
     /// attribute cannot carry.
     fn push(&mut self, cmd: Cmd, attrs: &[u8], payload: Option<&[u8]>) -> Result<u32> {
-        let seq = self.genl.next_seq();
+        let seq = self.genl.conn_mut().next_seq();
         let genl = genl_header(cmd);
         match payload {
             None => {
@@ -413,7 +413,7 @@ impl<C: Conn> GenlClient<C> {
                 continue;
             }
             for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+                let msg = msg?;
                 if msg.header.seq.wrapping_sub(first) >= count as u32 {
                     continue; // not this batch
                 }
@@ -483,77 +483,60 @@ fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result
     Ok(m)
 }
 
-/// A listener on the family's multicast groups, yielding the classic face's
-/// typed [`Event`]s.
-#[derive(Debug)]
-pub struct GenlSubscription<C = Socket> {
-    conn: C,
+/// The decoder of the generic netlink face's multicasts: the messages of
+/// the family (by its id; others are skipped), each an [`Event`] like the
+/// classic face's ([`decode_genl_event`]).
+#[derive(Clone, Debug)]
+pub struct GenlEvents {
     family: Family,
-    pending: VecDeque<(usize, usize)>,
 }
 
-impl GenlSubscription {
-    /// Looks the family up and joins `groups` by name (their ids from the
-    /// controller); no receive timeout. Non-root processes may listen.
-    pub fn new(groups: &[McastGroup]) -> Result<GenlSubscription> {
-        let mut genl = GenlSocket::open()?;
-        let family = resolve_rustnl(&mut genl)?;
-        let sock = genl.into_conn();
-        for g in groups {
-            let id = family.group(g.name()).ok_or_else(|| Error::GroupNotFound {
-                family: FAMILY_NAME.to_string(),
-                group: g.name().to_string(),
-            })?;
-            sock.add_membership(id)?;
-        }
-        sock.set_recv_timeout(None)?;
-        Ok(GenlSubscription::with_conn(sock, family))
+impl GenlEvents {
+    /// The events of `family` (as the controller described it).
+    pub fn new(family: Family) -> GenlEvents {
+        GenlEvents { family }
     }
 
-    /// The underlying socket (for timeouts, options, polling).
-    pub fn socket(&self) -> &Socket {
-        &self.conn
-    }
-
-    /// The underlying socket, mutably.
-    pub fn socket_mut(&mut self) -> &mut Socket {
-        &mut self.conn
-    }
-
-    /// The socket, for another way of reading it; events already received
-    /// but not yet returned are dropped.
-    pub fn into_socket(self) -> Socket {
-        self.conn
-    }
-}
-
-impl<C: Conn> GenlSubscription<C> {
-    /// Events of `family` (resolved elsewhere) from `conn`, which has
-    /// joined its groups already (or is a test double).
-    pub fn with_conn(conn: C, family: Family) -> GenlSubscription<C> {
-        GenlSubscription {
-            conn,
-            family,
-            pending: VecDeque::new(),
-        }
-    }
-
-    /// The family, as the controller described it.
+    /// The family.
     pub fn family(&self) -> &Family {
         &self.family
     }
+}
 
-    /// Waits for the next event. Messages of other families are skipped;
-    /// [`Error::Overrun`] reports that the kernel dropped events because
-    /// this listener's queue was full; the subscription stays usable.
-    pub fn next_event(&mut self) -> Result<Event<'_>> {
-        let id = self.family.id;
-        crate::event::next_queued(
-            &mut self.conn,
-            &mut self.pending,
-            |m| m.header.ty == id,
-            |m| decode_genl_event(id, m),
-        )
+impl Decode for GenlEvents {
+    type Item<'a> = Event<'a>;
+    fn keep(&mut self, msg: &Message<'_>) -> bool {
+        msg.header.ty == self.family.id
+    }
+    fn decode<'a>(&mut self, msg: &Message<'a>) -> Result<Event<'a>> {
+        decode_genl_event(self.family.id, msg)
+    }
+}
+
+/// Opens a generic netlink socket, looks the module's family up and joins
+/// `groups` by name (their ids from the controller).
+pub(crate) fn genl_listener(groups: &[McastGroup]) -> Result<(Socket, Family)> {
+    let mut genl = GenlSocket::open()?;
+    let family = resolve_rustnl(&mut genl)?;
+    let sock = genl.into_conn();
+    for g in groups {
+        let id = family.group(g.name()).ok_or_else(|| Error::GroupNotFound {
+            family: FAMILY_NAME.to_string(),
+            group: g.name().to_string(),
+        })?;
+        sock.add_membership(id)?;
+    }
+    sock.set_recv_timeout(None)?;
+    Ok((sock, family))
+}
+
+impl Subscription<GenlEvents> {
+    /// Looks the module's generic netlink family up and joins `groups` by
+    /// name (their ids from the controller); no receive timeout. Non-root
+    /// processes may listen.
+    pub fn genl(groups: &[McastGroup]) -> Result<Subscription<GenlEvents>> {
+        let (sock, family) = genl_listener(groups)?;
+        Ok(Subscription::with_conn(sock, GenlEvents::new(family)))
     }
 }
 

@@ -7,9 +7,12 @@
 //! - [`proto`]: the rustnl message layouts and the zero-copy, never-panicking
 //!   message splitter ([`proto::Messages`]), shared with the kernel module.
 //! - [`Client`]: the rustnl protocol (ECHO) over a [`Socket`].
+//! - [`Subscription`]: a listener on multicast groups, generic over a
+//!   decoder ([`Decode`]): the module's events of either face, process and
+//!   rtnetlink events.
 //! - [`genl`]: generic netlink for any family: resolution by name through
 //!   `nlctrl` ([`genl::Family`]) and requests with a `genlmsghdr`.
-//! - [`GenlClient`] / [`GenlSubscription`]: the rustnl protocol over the
+//! - [`GenlClient`] / [`GenlEvents`]: the rustnl protocol over the
 //!   module's generic netlink family `rustnl`.
 //! - [`attr`]: netlink attributes: a builder with nesting and typed,
 //!   zero-copy getters.
@@ -22,11 +25,7 @@
 pub mod attr;
 mod client;
 mod conn;
-// Public only because tests/guest (another area) still names
-// `rustnl::error::errno_name`; hidden, and private once it says
-// `rustnl::errno_name`.
-#[doc(hidden)]
-pub mod error;
+mod errors;
 mod event;
 pub mod families;
 pub mod genl;
@@ -41,13 +40,20 @@ pub mod tokio;
 
 pub use client::Client;
 pub use conn::Conn;
-pub use error::{errno_name, Error, KernelError, Result};
-pub use event::{decode_event, Event, EventKind, OwnedEvent, Subscription};
-pub use genl_client::{decode_genl_event, resolve_rustnl, GenlClient, GenlInfo, GenlSubscription};
+pub use errors::{errno_name, Error, KernelError, Result};
+pub use event::{decode_event, ClassicEvents, Decode, Event, EventKind, OwnedEvent, Subscription};
+pub use genl_client::{decode_genl_event, resolve_rustnl, GenlClient, GenlEvents, GenlInfo};
 pub use message::MessageBuilder;
 pub use request::request;
 pub use rustnl_shared as proto;
 pub use socket::{Datagram, RecvMode, Socket, DEFAULT_TIMEOUT};
+
+/// Transitional: tests/guest (another area) still names
+/// `rustnl::error::errno_name`; remove once it says `rustnl::errno_name`.
+#[doc(hidden)]
+pub mod error {
+    pub use crate::errors::errno_name;
+}
 
 /// Serializes bytes as text, invalid UTF-8 replaced (for payloads).
 #[cfg(feature = "serde")]

@@ -2,7 +2,7 @@
 //! checks, acks, errors with extended-ack text, multipart dumps.
 
 use crate::conn::Conn;
-use crate::error::{Error, KernelError, Result};
+use crate::errors::{Error, KernelError, Result};
 use crate::proto::{
     nlmsg_align, ErrorMsg, Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP,
     NLMSG_OVERRUN, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR,
@@ -61,7 +61,7 @@ impl Exchange {
         for msg in dgram.messages() {
             let end = match msg {
                 Ok(msg) => self.on_message(&msg, each),
-                Err(m) => Some(Err(Error::Malformed(m.to_string()))),
+                Err(m) => Some(Err(Error::BadMessage(m))),
             };
             if end.is_some() {
                 return end;
@@ -79,10 +79,10 @@ impl Exchange {
             return None; // a late answer to an earlier request
         }
         if msg.header.pid != self.port_id && msg.header.pid != 0 {
-            return Some(Err(Error::Unexpected(format!(
-                "answer addressed to port {} (ours is {})",
-                msg.header.pid, self.port_id
-            ))));
+            return Some(Err(Error::WrongPort {
+                port: msg.header.pid,
+                ours: self.port_id,
+            }));
         }
         if msg.header.flags & NLM_F_DUMP_INTR != 0 {
             self.interrupted = true;
@@ -210,18 +210,24 @@ impl Socket {
 
 /// Checks that `msg`, an answer to request `what`, has the type `ty` it
 /// must have and is addressed to `port_id` (both faces' clients).
-pub(crate) fn check_answer(msg: &Message<'_>, ty: u16, port_id: u32, what: &str) -> Result<()> {
+pub(crate) fn check_answer(
+    msg: &Message<'_>,
+    ty: u16,
+    port_id: u32,
+    what: &'static str,
+) -> Result<()> {
     if msg.header.ty != ty {
-        return Err(Error::Unexpected(format!(
-            "message type {:#x} in answer to {what} (expected {ty:#x})",
-            msg.header.ty
-        )));
+        return Err(Error::WrongAnswer {
+            request: what,
+            ty: msg.header.ty,
+            expected: ty,
+        });
     }
     if msg.header.pid != port_id {
-        return Err(Error::Unexpected(format!(
-            "{what} answer addressed to port {} (ours is {port_id})",
-            msg.header.pid
-        )));
+        return Err(Error::WrongPort {
+            port: msg.header.pid,
+            ours: port_id,
+        });
     }
     Ok(())
 }

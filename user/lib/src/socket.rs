@@ -1,6 +1,6 @@
 //! Netlink sockets.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use crate::proto::Messages;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -47,6 +47,7 @@ pub struct Socket {
     nonblocking: bool,
     all_nsid: bool,
     last_len: usize,
+    seq: u32,
 }
 
 /// One received datagram, borrowed from the socket's buffer.
@@ -224,6 +225,7 @@ impl Socket {
             nonblocking: false,
             all_nsid: false,
             last_len: 0,
+            seq: 0,
         }
     }
 
@@ -270,6 +272,13 @@ impl Socket {
     /// The port id the kernel assigned to this socket (from `getsockname`).
     pub fn port_id(&self) -> u32 {
         self.port_id
+    }
+
+    /// The sequence number for the next request on this socket: 1, 2, ...
+    /// (wrapping). The library's clients take theirs here too.
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
     }
 
     /// The netlink protocol unit.

@@ -32,7 +32,7 @@
 //! ```
 
 use crate::conn::Conn;
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use crate::proto::{
     Message, Messages, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_MULTI,
 };
@@ -53,6 +53,7 @@ pub struct FakeConn<F> {
     queue: VecDeque<Vec<u8>>,
     buf: Vec<u8>,
     sent: Vec<Vec<u8>>,
+    seq: u32,
 }
 
 impl<F> std::fmt::Debug for FakeConn<F> {
@@ -75,6 +76,7 @@ where
             queue: VecDeque::new(),
             buf: Vec::new(),
             sent: Vec::new(),
+            seq: 0,
         }
     }
 
@@ -96,6 +98,11 @@ where
 {
     fn port_id(&self) -> u32 {
         PORT_ID
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
@@ -275,7 +282,7 @@ pub fn multipart(req: &Message<'_>, ty: u16, payloads: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::{self as testing, FakeConn};
-    use crate::error::{Error, Result};
+    use crate::errors::{Error, Result};
     use crate::proto::NLM_F_DUMP_INTR;
     use crate::proto::{
         classify, Action, BroadcastResult, ErrorKind, Info, Limits, Message, NLM_F_DUMP,

@@ -4,7 +4,8 @@
 //! looking anything up. Interface names of addresses and routes (which carry
 //! only an index) come from [`link_name`], a separate call.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
+use crate::event::{Decode, Subscription};
 use crate::proto::{Attrs, Message};
 use crate::socket::Socket;
 use crate::sys;
@@ -25,8 +26,8 @@ pub mod groups {
     pub const ALL: u32 = LINKS | ADDRESSES | ROUTES;
 }
 
-/// The groups [`RouteEvents::subscribe`] joins: links, IPv4/IPv6 addresses
-/// and routes.
+/// Links, IPv4/IPv6 addresses and routes: the groups `rustnl watch route`
+/// joins.
 pub const GROUPS: u32 = groups::ALL;
 
 /// Added or removed.
@@ -442,24 +443,37 @@ impl fmt::Display for RouteEvent {
     }
 }
 
-/// A subscription to link, address and route events.
-#[derive(Debug)]
-pub struct RouteEvents {
-    sock: Socket,
-    pending: std::collections::VecDeque<RouteEvent>,
+/// The decoder of rtnetlink's link, address and route messages
+/// ([`decode`]; other types are skipped).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteEvents;
+
+impl Decode for RouteEvents {
+    type Item<'a> = RouteEvent;
+    fn keep(&mut self, msg: &Message<'_>) -> bool {
+        matches!(
+            u32::from(msg.header.ty),
+            sys::RTM_NEWLINK
+                | sys::RTM_DELLINK
+                | sys::RTM_NEWADDR
+                | sys::RTM_DELADDR
+                | sys::RTM_NEWROUTE
+                | sys::RTM_DELROUTE
+        )
+    }
+    fn decode<'a>(&mut self, msg: &Message<'a>) -> Result<RouteEvent> {
+        decode(msg)?
+            .ok_or_else(|| Error::Unexpected(format!("rtnetlink message type {}", msg.header.ty)))
+    }
 }
 
-impl RouteEvents {
-    /// Joins the link, IPv4/IPv6 address and route groups.
-    pub fn subscribe() -> Result<RouteEvents> {
-        Self::subscribe_to(GROUPS)
-    }
-
-    /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]).
+impl Subscription<RouteEvents> {
+    /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]; [`GROUPS`]:
+    /// links, IPv4/IPv6 addresses and routes).
     ///
     /// ```
-    /// use rustnl::families::route::{self, RouteEvents};
-    /// let mut events = RouteEvents::subscribe_to(route::groups::ROUTES)?;
+    /// use rustnl::families::route;
+    /// let mut events = rustnl::Subscription::route(route::groups::ROUTES)?;
     /// events.set_timeout(Some(std::time::Duration::from_millis(10)))?;
     /// match events.next_event() {
     ///     Ok(e) => println!("{e}"),
@@ -468,33 +482,9 @@ impl RouteEvents {
     /// }
     /// # Ok::<(), rustnl::Error>(())
     /// ```
-    pub fn subscribe_to(groups: u32) -> Result<RouteEvents> {
-        Ok(RouteEvents {
-            sock: Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?,
-            pending: Default::default(),
-        })
-    }
-
-    /// The underlying socket (timeouts, polling).
-    pub fn socket(&self) -> &Socket {
-        &self.sock
-    }
-
-    /// Waits for the next event. [`Error::Overrun`] means events were lost.
-    pub fn next_event(&mut self) -> Result<RouteEvent> {
-        super::next_from_kernel(&mut self.sock, &mut self.pending, decode)
-    }
-
-    /// The socket and the events received but not yet returned (e.g. to
-    /// wrap the socket in an async stream).
-    pub fn into_parts(self) -> (Socket, std::collections::VecDeque<RouteEvent>) {
-        (self.sock, self.pending)
-    }
-
-    /// Sets how long [`RouteEvents::next_event`] waits (`None`: forever);
-    /// then it ends in [`Error::Timeout`].
-    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
-        self.sock.set_recv_timeout(timeout)
+    pub fn route(groups: u32) -> Result<Subscription<RouteEvents>> {
+        let sock = Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?;
+        Ok(Subscription::with_conn(sock, RouteEvents))
     }
 }
 

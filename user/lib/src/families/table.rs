@@ -1,7 +1,7 @@
 //! The system's netlink sockets (`/proc/net/netlink`), grouped by protocol
 //! unit, with the processes that hold them.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use std::collections::BTreeMap;
 
 /// One netlink socket.

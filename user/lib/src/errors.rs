@@ -1,5 +1,6 @@
 //! Typed errors.
 
+use crate::proto::BadAttr;
 use crate::proto::{
     NLMSGERR_ATTR_MISS_NEST, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
 };
@@ -58,7 +59,55 @@ pub enum Error {
         /// The buffer's size.
         buffer: usize,
     },
-    /// The kernel sent something that does not decode.
+    /// A datagram that does not split into netlink messages.
+    #[error("malformed netlink message: {0}")]
+    BadMessage(#[from] crate::proto::Malformed),
+    /// A message whose fixed layout (a rustnl header, `nlmsgerr`) does not
+    /// decode.
+    #[error("malformed {what}: {source}")]
+    BadLayout {
+        /// Which message.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: crate::proto::LayoutError,
+    },
+    /// An attribute that does not decode as its type says.
+    #[error("{what}: {source}")]
+    BadAttr {
+        /// Which message.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: AttrError,
+    },
+    /// A message lacks an attribute it must have.
+    #[error("{what}: attribute {attr} missing")]
+    MissingAttr {
+        /// Which message.
+        what: &'static str,
+        /// The attribute (the spec's name).
+        attr: &'static str,
+    },
+    /// An answer of another message type than the request's answer.
+    #[error("message type {ty:#x} in answer to {request} (expected {expected:#x})")]
+    WrongAnswer {
+        /// The request.
+        request: &'static str,
+        /// The type received.
+        ty: u16,
+        /// The type expected.
+        expected: u16,
+    },
+    /// An answer addressed to another port than this socket's.
+    #[error("answer addressed to port {port} (ours is {ours})")]
+    WrongPort {
+        /// The answer's `nlmsg_pid`.
+        port: u32,
+        /// This socket's port id.
+        ours: u32,
+    },
+    /// The kernel sent something that does not decode (no finer cause).
     #[error("malformed message from the kernel: {0}")]
     Malformed(String),
     /// A well-formed message that is not the expected answer.
@@ -118,6 +167,14 @@ pub enum Error {
     },
 }
 
+/// An I/O error of the caller's (e.g. in a `?` chain that mixes the
+/// library's calls with file or socket I/O): [`Error::Io`] with `op` "I/O".
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Error {
+        Error::Io { op: "I/O", source }
+    }
+}
+
 impl Error {
     pub(crate) fn io(op: &'static str) -> Error {
         Error::Io {
@@ -141,6 +198,70 @@ impl Error {
             | Error::GenlNotRegistered => Some(libc::ENOENT),
             Error::GenlPayloadTooLarge { .. } => Some(libc::EMSGSIZE),
             _ => None,
+        }
+    }
+}
+
+/// Why an attribute could not be read as asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttrError {
+    /// The attribute stream is malformed (a length too small or past the
+    /// end) at this offset.
+    Malformed {
+        /// Offset of the bad attribute within its stream.
+        offset: usize,
+    },
+    /// A fixed-size value whose payload has another size.
+    Size {
+        /// The attribute's type.
+        ty: u16,
+        /// The value's size in bytes.
+        expected: usize,
+        /// The payload's size.
+        got: usize,
+    },
+    /// A required attribute is absent.
+    Missing {
+        /// The attribute's type.
+        ty: u16,
+    },
+    /// A string attribute that is not UTF-8.
+    NotUtf8 {
+        /// The attribute's type.
+        ty: u16,
+    },
+}
+
+impl fmt::Display for AttrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrError::Malformed { offset } => {
+                write!(f, "malformed netlink attribute at offset {offset}")
+            }
+            AttrError::Size { ty, expected, got } => write!(
+                f,
+                "attribute {ty}: expected a {expected}-byte value, got {got} bytes"
+            ),
+            AttrError::Missing { ty } => write!(f, "attribute {ty} missing"),
+            AttrError::NotUtf8 { ty } => write!(f, "attribute {ty}: string is not UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for AttrError {}
+
+impl From<BadAttr> for AttrError {
+    fn from(b: BadAttr) -> AttrError {
+        AttrError::Malformed { offset: b.offset }
+    }
+}
+
+impl From<AttrError> for Error {
+    fn from(e: AttrError) -> Error {
+        Error::BadAttr {
+            what: "attribute",
+            source: e,
         }
     }
 }
@@ -272,4 +393,21 @@ pub fn errno_name(errno: i32) -> String {
         _ => return format!("errno {errno}"),
     };
     name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `?` takes a std I/O error into the library's error.
+    #[test]
+    fn io_errors_convert() {
+        fn read() -> Result<String> {
+            Ok(std::fs::read_to_string("/nonexistent/rustnl")?)
+        }
+        match read() {
+            Err(e @ Error::Io { .. }) => assert_eq!(e.errno(), Some(libc::ENOENT)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
