@@ -6,6 +6,10 @@ use crate::proto::{
 };
 use std::{fmt, io};
 
+/// Bytes of the send buffer that netlink keeps back: it refuses a datagram
+/// longer than `SO_SNDBUF` less this (`netlink_sendmsg`).
+pub const SNDBUF_OVERHEAD: usize = 32;
+
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -128,6 +132,19 @@ pub enum Error {
         /// Messages received before the dump ended.
         seen: usize,
     },
+    /// A datagram longer than the socket's send buffer allows, even after
+    /// the socket grew it: netlink refuses datagrams over `SO_SNDBUF` less
+    /// 32 bytes (`EMSGSIZE`), and a process without `CAP_NET_ADMIN` cannot
+    /// raise `SO_SNDBUF` past `net.core.wmem_max` (the kernel doubles it).
+    #[error("a {size}-byte datagram does not fit this socket's send buffer ({send_buffer} bytes, SO_SNDBUF; netlink sends at most {} bytes): {}", send_buffer.saturating_sub(SNDBUF_OVERHEAD), sndbuf_hint(*size, *wmem_max))]
+    SendTooLarge {
+        /// The datagram's size.
+        size: usize,
+        /// The send buffer's size after growing it.
+        send_buffer: usize,
+        /// `net.core.wmem_max`, if readable.
+        wmem_max: Option<usize>,
+    },
     /// A request that cannot be encoded (e.g. longer than `u32::MAX`).
     #[error("request too large: {0} bytes")]
     TooLarge(usize),
@@ -175,6 +192,20 @@ impl From<io::Error> for Error {
     }
 }
 
+/// How to send a datagram of `size` bytes: what the send buffer's cap is
+/// and who may lift it.
+fn sndbuf_hint(size: usize, wmem_max: Option<usize>) -> String {
+    let need = size.saturating_add(SNDBUF_OVERHEAD).div_ceil(2);
+    match wmem_max {
+        Some(max) => format!(
+            "without CAP_NET_ADMIN (SO_SNDBUFFORCE) the buffer is capped by net.core.wmem_max ({max}); run as root or raise it: sysctl -w net.core.wmem_max={need}"
+        ),
+        None => format!(
+            "without CAP_NET_ADMIN (SO_SNDBUFFORCE) the buffer is capped by net.core.wmem_max; run as root or raise it to {need}"
+        ),
+    }
+}
+
 impl Error {
     pub(crate) fn io(op: &'static str) -> Error {
         Error::Io {
@@ -196,7 +227,7 @@ impl Error {
             Error::FamilyNotFound { .. }
             | Error::GroupNotFound { .. }
             | Error::GenlNotRegistered => Some(libc::ENOENT),
-            Error::GenlPayloadTooLarge { .. } => Some(libc::EMSGSIZE),
+            Error::GenlPayloadTooLarge { .. } | Error::SendTooLarge { .. } => Some(libc::EMSGSIZE),
             _ => None,
         }
     }

@@ -40,7 +40,7 @@ pub mod tokio;
 
 pub use client::Client;
 pub use conn::Conn;
-pub use errors::{errno_name, Error, KernelError, Result};
+pub use errors::{errno_name, Error, KernelError, Result, SNDBUF_OVERHEAD};
 pub use event::{decode_event, ClassicEvents, Decode, Event, EventKind, OwnedEvent, Subscription};
 pub use genl_client::{decode_genl_event, resolve_rustnl, GenlClient, GenlEvents, GenlInfo};
 pub use message::MessageBuilder;
