@@ -1,8 +1,22 @@
 //! Argument parsing and validation (no kernel needed): every bound of issue
 //! 14's list, and a property test over the argument grammar.
 
-use super::*;
+use crate::args::*;
+use crate::commands::*;
+use crate::hints::*;
+use crate::man;
+use crate::output::*;
+use crate::plan::*;
+use clap::error::ErrorKind;
+use clap::CommandFactory;
 use proptest::prelude::*;
+use rustnl::families::proc_events::{self, ProcEvent};
+use rustnl::families::route;
+use rustnl::families::table;
+use rustnl::proto::genl::McastGroup;
+use rustnl::proto::{DEFAULT_UNIT, KERNEL_EVENT_GROUP};
+use rustnl::{Error, GenlInfo, DEFAULT_TIMEOUT};
+use std::time::Duration;
 
 fn plan_of(args: &[&str]) -> Result<Plan, clap::Error> {
     plan_from(std::iter::once("rustnl").chain(args.iter().copied()))
