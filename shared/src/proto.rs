@@ -913,7 +913,8 @@ impl fmt::Display for RequestError {
                 ty.name()
             ),
             RequestError::PayloadTooLarge { len, max } => {
-                write!(f, "payload of {len} bytes exceeds max_payload ({max})")
+                let unit = if len == 1 { "byte" } else { "bytes" };
+                write!(f, "payload of {len} {unit} exceeds max_payload ({max})")
             }
             RequestError::BadLayout { ty, error } => write!(f, "bad {} header: {error}", ty.name()),
             RequestError::BadGroup { group, groups } => {

@@ -10,8 +10,10 @@ use rustnl::families::route::{self, RouteEvent};
 use rustnl::families::table;
 use rustnl::genl::{Family, GenlSocket};
 use rustnl::proto::genl::McastGroup;
-use rustnl::proto::{BroadcastResult, KERNEL_EVENT_GROUP};
-use rustnl::{Client, Decode, Error, Event, GenlClient, Subscription, DEFAULT_TIMEOUT};
+use rustnl::proto::KERNEL_EVENT_GROUP;
+use rustnl::{
+    Client, Decode, Error, Event, GenlClient, ModuleClient, Subscription, DEFAULT_TIMEOUT,
+};
 use serde::Serialize;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -22,47 +24,15 @@ pub(crate) fn connect(t: Target) -> Result<Client, Error> {
     Ok(client)
 }
 
-/// The module over either face.
-pub(crate) enum Module {
-    Classic(Client),
-    Genl(GenlClient),
-}
-
-impl Module {
-    fn connect(t: Target) -> Result<Module, Error> {
-        if t.genl {
-            let client = GenlClient::connect()?;
-            client.set_timeout(t.timeout.duration())?;
-            Ok(Module::Genl(client))
-        } else {
-            connect(t).map(Module::Classic)
-        }
-    }
-
-    fn echo(&mut self, payload: &[u8]) -> Result<&[u8], Error> {
-        match self {
-            Module::Classic(c) => c.echo(payload),
-            Module::Genl(c) => c.echo(payload),
-        }
-    }
-
-    fn echo_batch(&mut self, payload: &[u8], count: usize) -> Result<(), Error> {
-        match self {
-            Module::Classic(c) => c.echo_batch(payload, count),
-            Module::Genl(c) => c.echo_batch(payload, count),
-        }
-    }
-
-    fn broadcast(&mut self, group: u32, payload: &[u8]) -> Result<BroadcastResult, Error> {
-        match self {
-            Module::Classic(c) => c.broadcast(group, payload),
-            Module::Genl(c) => c.broadcast(group, payload),
-        }
-    }
+/// The module over the face `t` names, with `t`'s timeout.
+fn module(t: Target) -> Result<Box<dyn ModuleClient>, Error> {
+    let client = t.face().connect()?;
+    client.set_timeout(t.timeout.duration())?;
+    Ok(client)
 }
 
 pub(crate) fn echo(payload: &[u8], count: u64, batch: u64, t: Target) -> Result<(), Error> {
-    let mut client = Module::connect(t)?;
+    let mut client = module(t)?;
     let mut rtts = Vec::with_capacity(count.min(1 << 16) as usize);
     for _ in 0..count {
         let start = Instant::now();
@@ -493,7 +463,7 @@ pub(crate) fn genl(name: Option<&str>, json: bool) -> Result<(), Error> {
 }
 
 pub(crate) fn broadcast(group: u32, text: &str, t: Target) -> Result<(), Error> {
-    let r = Module::connect(t)?.broadcast(group, text.as_bytes())?;
+    let r = module(t)?.broadcast(group, text.as_bytes())?;
     if t.json {
         json_line(&Tagged {
             ty: "broadcast",
@@ -577,14 +547,11 @@ pub(crate) fn run(plan: Plan) -> Result<(), Failure> {
             // Not rustnl on that unit: say so now rather than decode foreign
             // multicasts (one GET_INFO; listening needs no privilege, the
             // request none either). Its answer also bounds the groups.
-            let module_groups = if genl {
-                GenlClient::connect()
-                    .and_then(|mut c| c.info())
-                    .map(|i| i.groups)
-            } else {
-                connect(target).and_then(|mut c| c.info()).map(|i| i.groups)
-            }
-            .map_err(|e| module_failure(target, e))?;
+            let module_groups = target
+                .face()
+                .connect()
+                .and_then(|mut c| c.groups())
+                .map_err(|e| module_failure(target, e))?;
             if let Some(g) = groups.iter().find(|&&g| g > module_groups) {
                 let face = if genl {
                     "of the generic netlink family".to_string()

@@ -63,20 +63,13 @@ pub(crate) struct EchoSummary {
     pub(crate) messages_per_sec: f64,
 }
 
-/// The counters in the order `info` prints them, with their names.
-pub(crate) fn counter_rows(c: &rustnl::proto::Counters) -> [(&'static str, u64); 10] {
-    [
-        ("requests", c.requests),
-        ("echoes", c.echoes),
-        ("broadcasts", c.broadcasts),
-        ("events_sent", c.events_sent),
-        ("errors_invalid", c.invalid),
-        ("errors_not_supported", c.not_supported),
-        ("errors_too_large", c.too_large),
-        ("errors_not_permitted", c.not_permitted),
-        ("delivery_failures", c.delivery_failures),
-        ("no_listeners", c.no_listeners),
-    ]
+/// The counters in the spec's order, named as in JSON (the spec's names
+/// with `_`).
+pub(crate) fn counter_rows(c: &rustnl::proto::Counters) -> Vec<(String, u64)> {
+    rustnl::counters(c)
+        .into_iter()
+        .map(|(a, v)| (a.name().replace('-', "_"), v))
+        .collect()
 }
 
 /// `info --genl`: the configuration, then the counters of both faces side

@@ -63,6 +63,17 @@ pub(crate) struct Target {
     pub(crate) genl: bool,
 }
 
+impl Target {
+    /// The library's name for the face this target talks to.
+    pub(crate) fn face(&self) -> rustnl::Face {
+        if self.genl {
+            rustnl::Face::Genl
+        } else {
+            rustnl::Face::Classic { unit: self.unit }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Watching {
     pub(crate) count: Option<u64>,

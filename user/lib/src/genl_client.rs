@@ -134,6 +134,14 @@ impl GenlInfo {
     }
 }
 
+/// The counters with their attribute in the spec ([`CounterAttr`], whose
+/// [`name`](CounterAttr::name) is the spec's; with `_` for `-` it is the
+/// JSON name), in the spec's order: one table for every reader.
+pub fn counters(c: &Counters) -> [(CounterAttr, u64); Counters::COUNT] {
+    let values = c.to_array();
+    CounterAttr::ALL.map(|a| (a, values.get(a.index()).copied().unwrap_or_default()))
+}
+
 /// Decodes one `counters` nest (`uint`s of [`CounterAttr`]).
 fn parse_counters(t: AttrTable<'_>) -> Result<Counters> {
     let mut values = [0u64; Counters::COUNT];

@@ -27,6 +27,7 @@ mod client;
 mod conn;
 mod errors;
 mod event;
+mod face;
 pub mod families;
 pub mod genl;
 mod genl_client;
@@ -42,7 +43,10 @@ pub use client::Client;
 pub use conn::Conn;
 pub use errors::{errno_name, Error, KernelError, Result, SNDBUF_OVERHEAD};
 pub use event::{decode_event, ClassicEvents, Decode, Event, EventKind, OwnedEvent, Subscription};
-pub use genl_client::{decode_genl_event, resolve_rustnl, GenlClient, GenlEvents, GenlInfo};
+pub use face::{Face, ModuleClient};
+pub use genl_client::{
+    counters, decode_genl_event, resolve_rustnl, GenlClient, GenlEvents, GenlInfo,
+};
 pub use message::MessageBuilder;
 pub use request::request;
 pub use rustnl_shared as proto;
