@@ -67,6 +67,18 @@ pub(crate) fn group_parser() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=i64::from(MAX_GROUPS))
 }
 
+/// `--count` of the commands without an upper bound: 1 or more (clap's
+/// `range(1..)` would say "not in 1..18446744073709551615").
+pub(crate) fn at_least_one(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("the count is at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!(
+            "`{s}` is not a count ({e}); a whole number, at least 1"
+        )),
+    }
+}
+
 /// `--timeout`: a humantime duration (`500ms`, `2s`, `1m 30s`, `1h`), or
 /// `0` / `none` / `forever` for no limit.
 pub(crate) fn parse_timeout(s: &str) -> Result<Wait, String> {
@@ -130,7 +142,7 @@ pub(crate) enum Command {
         #[arg(long, short, required = true, value_delimiter = ',', value_parser = group_parser())]
         group: Vec<u32>,
         /// Exit after this many events.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_parser = at_least_one)]
         count: Option<u64>,
         /// Netlink protocol unit of the module (its `unit=` parameter).
         #[arg(long, value_parser = unit_parser(), help_heading = "Module")]
@@ -202,7 +214,7 @@ pub(crate) struct ModuleOpts {
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub(crate) struct WatchOpts {
     /// Exit after this many events.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = at_least_one)]
     pub(crate) count: Option<u64>,
     /// Stop watching after this long (default: never); 0 or none: never.
     #[arg(long, value_parser = parse_timeout, value_name = "DURATION")]

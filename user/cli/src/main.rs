@@ -15,7 +15,7 @@ mod plan;
 
 use commands::run;
 use hints::Failure;
-use plan::{one_line, plan_from};
+use plan::{plan_from, usage_text};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) if e.exit_code() == 0 => e.exit(), // help, version
         Err(e) => {
-            eprintln!("rustnl: {}", one_line(&e));
+            eprintln!("{}", usage_text(&e));
             return ExitCode::from(2);
         }
     };

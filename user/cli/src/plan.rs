@@ -94,13 +94,41 @@ where
     plan(cli)
 }
 
-/// A usage error as one line: clap's message without its "error: " prefix
-/// and the lines of advice that follow it.
+/// A usage error as one line: clap's message without its "error: " prefix,
+/// with the detail clap puts on the lines after it (the missing arguments,
+/// the possible values, a suggestion) and without its usage and advice
+/// lines.
 pub(crate) fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see `rustnl --help`)")
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    for more in lines {
+        let more = more.trim();
+        if more.is_empty() {
+            continue;
+        }
+        if more.starts_with("Usage:") || more.starts_with("For more information") {
+            break;
+        }
+        if !line.ends_with(':') {
+            line.push(';');
+        }
+        line.push(' ');
+        line.push_str(more);
+    }
+    format!("{line} (see `rustnl --help`)")
+}
+
+/// What to print for a usage error: the help of the (sub)command when no
+/// subcommand was given (`rustnl`, `rustnl watch`, `rustnl genl`), else
+/// [`one_line`].
+pub(crate) fn usage_text(e: &clap::Error) -> String {
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        e.render().to_string().trim_end().to_string()
+    } else {
+        format!("rustnl: {}", one_line(e))
+    }
 }
 
 pub(crate) fn usage_error(msg: impl std::fmt::Display) -> clap::Error {

@@ -763,6 +763,12 @@ proptest! {
         if let Err(e) = plan_of(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
             prop_assert!(matches!(e.exit_code(), 0 | 2), "{:?}: exit {}", args, e.exit_code());
             let _ = e.render().to_string();
+            if e.exit_code() == 2
+                && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let text = usage_text(&e);
+                prop_assert_eq!(text.lines().count(), 1, "{:?}: {}", args, text);
+            }
         }
     }
 }

@@ -256,3 +256,56 @@ fn genl_lists_and_shows_the_host_families() {
         "{err}"
     );
 }
+
+/// Usage errors keep clap's detail on their one line: the missing option,
+/// the possible values (before: "the following required arguments were not
+/// provided:" with nothing after it; "invalid value 'tcsh'" without the
+/// shells).
+#[test]
+fn usage_errors_keep_the_detail() {
+    let (code, err) = fails(&["broadcast", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--group <GROUP>"), "{err}");
+    let (code, err) = fails(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    for shell in ["bash", "elvish", "fish", "powershell", "zsh"] {
+        assert!(err.contains(shell), "{err}");
+    }
+    // Unbounded counts: no 1..18446744073709551615.
+    for args in [
+        &["listen", "-g", "1", "--count", "0"][..],
+        &["watch", "exec", "--count", "0"],
+        &["watch", "route", "--count", "0"],
+    ] {
+        let (code, err) = fails(args);
+        assert_eq!(code, 2);
+        assert!(err.contains("at least 1"), "{err}");
+        assert!(!err.contains("18446744073709551615"), "{err}");
+    }
+}
+
+/// A command with subcommands given none prints its help (the subcommands)
+/// on stderr, exit 2; before, its description as if it were an error.
+#[test]
+fn a_command_without_its_subcommand_prints_the_subcommands() {
+    for (args, subcommands) in [
+        (
+            &[][..],
+            &["echo", "broadcast", "listen", "info", "watch", "genl"][..],
+        ),
+        (&["watch"], &["exec", "route"]),
+        (&["genl"], &["list", "show"]),
+    ] {
+        let out = rustnl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Usage: rustnl"), "{args:?}: {err}");
+        assert!(err.contains("Commands:"), "{args:?}: {err}");
+        for s in subcommands {
+            assert!(
+                err.contains(&format!("\n  {s} ")),
+                "{args:?} lacks {s}: {err}"
+            );
+        }
+    }
+}
