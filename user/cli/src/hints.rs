@@ -4,7 +4,7 @@
 use crate::args::Wait;
 use crate::plan::Target;
 use rustnl::families::table;
-use rustnl::proto::DEFAULT_UNIT;
+use rustnl::proto::{RequestError, DEFAULT_UNIT};
 use rustnl::{Client, Error};
 use std::time::Duration;
 
@@ -18,23 +18,84 @@ impl From<Error> for Failure {
     }
 }
 
-/// How to load the module (with `unit=` unless it is the default).
-pub(crate) fn load_how(unit: u32) -> String {
+/// The kernel this machine runs, as far as building the module goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunningKernel {
+    /// The project's test kernel (`make kernel`: release 7.3.4 built with
+    /// clang), e.g. in `make vm`.
+    Test,
+    /// Debian's stock 7.3 kernel (`7.3.*+deb13-amd64`).
+    DebianStock(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl RunningKernel {
+    /// Tells the kernels apart by `uname -r` and `/proc/version`.
+    pub(crate) fn from(release: &str, proc_version: &str) -> RunningKernel {
+        let release = release.trim();
+        if release.starts_with("7.3.") && release.ends_with("+deb13-amd64") {
+            RunningKernel::DebianStock(release.to_string())
+        } else if release == "7.3.4" && proc_version.contains("clang") {
+            RunningKernel::Test
+        } else {
+            RunningKernel::Other(release.to_string())
+        }
+    }
+
+    /// The kernel running now.
+    pub(crate) fn now() -> RunningKernel {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        RunningKernel::from(&read("/proc/sys/kernel/osrelease"), &read("/proc/version"))
+    }
+}
+
+/// How to load the module on `kernel` (with `unit=` unless it is the
+/// default): `make module` builds for the project's test kernel only.
+pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
     let param = if unit == DEFAULT_UNIT {
         String::new()
     } else {
         format!(" unit={unit}")
     };
-    format!(
-        "build and load it with `make module && sudo insmod kmod/rustnl.ko{param}` in the rustnl source tree, or `sudo modprobe rustnl{param}` once installed"
-    )
+    let version = env!("CARGO_PKG_VERSION");
+    match kernel {
+        RunningKernel::Test => format!(
+            "this is the project's test kernel: build and load the module with `make module && sudo insmod kmod/rustnl.ko{param}` in the rustnl source tree, or `sudo modprobe rustnl{param}` once installed (`make install`)"
+        ),
+        RunningKernel::DebianStock(release) => format!(
+            "this is Debian's stock kernel {release}, which `make module && sudo insmod kmod/rustnl.ko` does not build for (that is the project's test kernel): build the module for it with `make stock-module` in the rustnl source tree and load it with `sudo insmod build/stock/rustnl.ko{param}`, or have DKMS build it for each installed kernel (`sudo make dkms-src && sudo dkms install rustnl/{version}`, then `sudo modprobe rustnl{param}`)"
+        ),
+        RunningKernel::Other(release) => format!(
+            "the running kernel {release} is neither Debian's 7.3 stock kernel nor the project's test kernel: the module needs a 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
+        ),
+    }
+}
+
+/// What to say when the module's unit has no kernel socket in this
+/// network namespace (`sendto` says `ECONNREFUSED`) although the unit is
+/// registered: a namespace the module does not serve, and why.
+/// `existing_netns` is the module's parameter as
+/// `/sys/module/rustnl/parameters/existing_netns` shows it.
+pub(crate) fn not_served_hint(unit: u32, existing_netns: Option<&str>) -> String {
+    match existing_netns.map(str::trim) {
+        Some("N" | "0") => format!(
+            "this network namespace is not served by the rustnl module: it was loaded with existing_netns=0, so it serves only the namespaces created after it was loaded, and this one existed before (reload it with existing_netns=1, or use a namespace created since; unit {unit} answers there)"
+        ),
+        Some(_) => format!(
+            "the rustnl module has no socket on unit {unit} in this network namespace (it serves every namespace, existing_netns=1: it may be unloading, or unit {unit} is not its unit=)"
+        ),
+        None => format!(
+            "netlink unit {unit} has no kernel socket in this network namespace although the unit is registered; if it is rustnl's, this namespace is not served (the module's existing_netns=0 leaves the namespaces that existed before it was loaded unserved)"
+        ),
+    }
 }
 
 /// The hint for a module that is not loaded.
 pub(crate) fn load_hint(unit: u32) -> String {
     format!(
         "{}; `rustnl families` lists the netlink units in use",
-        load_how(unit)
+        load_how(unit, &RunningKernel::now())
     )
 }
 
@@ -42,7 +103,7 @@ pub(crate) fn load_hint(unit: u32) -> String {
 pub(crate) fn genl_load_hint() -> String {
     format!(
         "{}; `rustnl genl list` lists the registered generic netlink families",
-        load_how(DEFAULT_UNIT)
+        load_how(DEFAULT_UNIT, &RunningKernel::now())
     )
 }
 
@@ -70,12 +131,25 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
         // Found by name: no unit to mistake for another family's.
         return match e {
             Error::GenlNotRegistered => Failure(format!("{e}; {}", genl_load_hint())),
+            // The generic netlink core refuses an unprivileged broadcast
+            // (the operation's GENL_UNS_ADMIN_PERM) without a text: say
+            // what the classic face's refusal says.
+            Error::Kernel(ref k) if k.errno == libc::EPERM && k.message.is_none() => {
+                Failure(format!("{e}: {}", RequestError::BroadcastNotPermitted))
+            }
             e => Failure(e.to_string()),
         };
     }
     let unit = target.unit;
     if let Error::ModuleNotLoaded { .. } = e {
         return Failure(format!("{e} ({})", load_hint(unit)));
+    }
+    if e.errno() == Some(libc::ECONNREFUSED) {
+        let existing = std::fs::read_to_string("/sys/module/rustnl/parameters/existing_netns").ok();
+        return Failure(format!(
+            "{e}: {}",
+            not_served_hint(unit, existing.as_deref())
+        ));
     }
     if let Some(constant) = table::unit_constant(unit) {
         // A standard family's unit: only rustnl if the module took it
@@ -102,7 +176,6 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
         | Error::WrongPort { .. }
         | Error::Timeout => true,
         Error::Kernel(k) => k.message.is_none(),
-        Error::Io { source, .. } => source.raw_os_error() == Some(libc::ECONNREFUSED),
         _ => false,
     };
     if odd {
