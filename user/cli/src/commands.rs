@@ -267,10 +267,15 @@ pub(crate) fn proc_text(e: &ProcEvent, comm: Option<&Option<String>>) -> Option<
             child_tgid,
             ..
         } => format!("fork parent={parent_pid} pid={child_pid} tgid={child_tgid}"),
-        ProcEvent::Exec { pid, tgid } => format!(
-            "exec pid={pid} tgid={tgid} comm={}",
-            comm.and_then(|c| c.as_deref()).unwrap_or("?")
-        ),
+        // The proc connector's exec event carries no name: it is read from
+        // /proc/PID/comm when the event arrives, and a short-lived process
+        // has exited (and been reaped) by then.
+        ProcEvent::Exec { pid, tgid } => match comm.and_then(|c| c.as_deref()) {
+            Some(name) => format!("exec pid={pid} tgid={tgid} comm={name}"),
+            None => {
+                format!("exec pid={pid} tgid={tgid} comm=? (exited before its name could be read)")
+            }
+        },
         ProcEvent::Comm { pid, tgid, comm } => format!("comm pid={pid} tgid={tgid} comm={comm}"),
         ProcEvent::Exit {
             pid,

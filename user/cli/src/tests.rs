@@ -873,3 +873,25 @@ proptest! {
         }
     }
 }
+
+/// An exec event carries no name; the CLI reads /proc/PID/comm when it
+/// arrives. A process that is gone by then is `comm=?` with the reason
+/// (before: a bare `comm=?`).
+#[test]
+fn exec_of_a_process_already_gone_says_why_its_name_is_missing() {
+    let exec = ProcEvent::Exec { pid: 7, tgid: 7 };
+    assert_eq!(
+        proc_text(&exec, Some(&Some("true".into()))).as_deref(),
+        Some("exec pid=7 tgid=7 comm=true")
+    );
+    let gone = proc_text(&exec, Some(&None)).unwrap();
+    assert_eq!(
+        gone,
+        "exec pid=7 tgid=7 comm=? (exited before its name could be read)"
+    );
+    // A process this test starts and reaps has no /proc entry left.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    assert_eq!(proc_events::comm(pid), None);
+}

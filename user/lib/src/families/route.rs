@@ -55,6 +55,51 @@ impl Change {
     }
 }
 
+/// An address's `IFA_F_*` flags. Displays as the words `ip monitor`
+/// prints for the states of duplicate address detection and lifetime
+/// (`tentative`, `dadfailed`, `deprecated`, `optimistic`), and serializes
+/// as the list of those words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AddrFlags(pub u32);
+
+impl AddrFlags {
+    /// `IFA_F_TENTATIVE`: duplicate address detection has not finished;
+    /// the address is not usable yet.
+    pub const TENTATIVE: u32 = sys::IFA_F_TENTATIVE;
+    /// `IFA_F_DADFAILED`: duplicate address detection found the address
+    /// in use.
+    pub const DADFAILED: u32 = sys::IFA_F_DADFAILED;
+    /// `IFA_F_DEPRECATED`: past its preferred lifetime.
+    pub const DEPRECATED: u32 = sys::IFA_F_DEPRECATED;
+    /// `IFA_F_OPTIMISTIC`: usable during duplicate address detection.
+    pub const OPTIMISTIC: u32 = sys::IFA_F_OPTIMISTIC;
+
+    /// Whether duplicate address detection is still running.
+    pub fn tentative(self) -> bool {
+        self.0 & Self::TENTATIVE != 0
+    }
+
+    /// The set flags `ip monitor` names, in its order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [
+            (Self::TENTATIVE, "tentative"),
+            (Self::DADFAILED, "dadfailed"),
+            (Self::DEPRECATED, "deprecated"),
+            (Self::OPTIMISTIC, "optimistic"),
+        ]
+        .into_iter()
+        .filter(move |(bit, _)| self.0 & bit != 0)
+        .map(|(_, name)| name)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for AddrFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
 /// Defines a newtype over a small rtnetlink number with the names `ip`
 /// prints; it displays and serializes as the name (or the number when it has
 /// none).
@@ -198,6 +243,11 @@ pub enum RouteEvent {
         prefix_len: u8,
         /// Scope.
         scope: Scope,
+        /// `IFA_F_*` flags (the `IFA_FLAGS` attribute, else `ifa_flags`):
+        /// an IPv6 address is announced twice, first
+        /// [`tentative`](AddrFlags::TENTATIVE) while duplicate address
+        /// detection runs, then without.
+        flags: AddrFlags,
     },
     /// A route was added or removed.
     Route {
@@ -283,11 +333,14 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
         sys::RTM_NEWADDR | sys::RTM_DELADDR => {
             let ifa: sys::ifaddrmsg = sys::read(p).ok_or_else(|| short("ifaddrmsg"))?;
             let (mut local, mut address, mut label) = (None, None, None);
+            let mut flags = u32::from(ifa.ifa_flags);
             for a in attrs(size_of::<sys::ifaddrmsg>()).flatten() {
                 match u32::from(a.ty) {
                     sys::IFA_LOCAL => local = ip(ifa.ifa_family, a.payload),
                     sys::IFA_ADDRESS => address = ip(ifa.ifa_family, a.payload),
                     sys::IFA_LABEL => label = Some(string_attr(a.payload)),
+                    // The 32-bit flags; ifa_flags holds their low 8 bits.
+                    sys::IFA_FLAGS => flags = u32_attr(a.payload).unwrap_or(flags),
                     _ => {}
                 }
             }
@@ -298,6 +351,7 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
                 addr: local.or(address),
                 prefix_len: ifa.ifa_prefixlen,
                 scope: Scope(ifa.ifa_scope),
+                flags: AddrFlags(flags),
             }
         }
         _ => {
@@ -386,6 +440,7 @@ pub fn format_with(
             addr,
             prefix_len,
             scope,
+            flags,
         } => {
             let dev = dev_name(*index);
             write!(
@@ -394,6 +449,9 @@ pub fn format_with(
                 change.name(),
                 addr.map_or("?".to_string(), |a| a.to_string()),
             )?;
+            for name in flags.names() {
+                write!(f, " {name}")?;
+            }
             match label {
                 Some(l) if *l != dev => write!(f, " label {l}"),
                 _ => Ok(()),
@@ -547,6 +605,40 @@ mod tests {
         assert!(e.to_string().starts_with("route del broadcast default"));
         assert_eq!(Table(1000).to_string(), "1000");
         assert_eq!(Protocol(16).to_string(), "dhcp");
+    }
+
+    /// A new IPv6 address is announced twice, first while duplicate
+    /// address detection runs: the first line says `tentative`, as `ip
+    /// monitor` does (before, both lines were the same). The 32-bit
+    /// `IFA_FLAGS` attribute wins over the 8-bit `ifa_flags`.
+    #[test]
+    fn a_tentative_ipv6_address_says_so() {
+        let addr = |ifa_flags: u8, attr_flags: Option<u32>| {
+            let mut payload = vec![libc::AF_INET6 as u8, 64, ifa_flags, 0];
+            payload.extend_from_slice(&2u32.to_ne_bytes());
+            let ip: [u8; 16] = "fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+            put_attr(&mut payload, sys::IFA_ADDRESS as u16, &ip);
+            if let Some(f) = attr_flags {
+                put_attr(&mut payload, sys::IFA_FLAGS as u16, &f.to_ne_bytes());
+            }
+            let mut b = MessageBuilder::new();
+            b.push(sys::RTM_NEWADDR as u16, 0, 0, &payload).unwrap();
+            let bytes = b.as_bytes().to_vec();
+            let m = Messages::new(&bytes).next().unwrap().unwrap();
+            let e = decode(&m).unwrap().unwrap();
+            let mut text = String::new();
+            format_with(&e, &mut text, |_| Some("eth0".into())).unwrap();
+            (e, text)
+        };
+        let (first, text) = addr(sys::IFA_F_TENTATIVE as u8, None);
+        assert_eq!(text, "addr new fe80::1/64 dev eth0 scope global tentative");
+        assert!(matches!(first, RouteEvent::Addr { flags, .. } if flags.tentative()));
+        let (_, text) = addr(0, None);
+        assert_eq!(text, "addr new fe80::1/64 dev eth0 scope global");
+        let (_, text) = addr(0, Some(sys::IFA_F_TENTATIVE | sys::IFA_F_MANAGETEMPADDR));
+        assert!(text.ends_with(" tentative"), "{text}");
+        let (_, text) = addr(sys::IFA_F_TENTATIVE as u8, Some(sys::IFA_F_DADFAILED));
+        assert!(text.ends_with(" dadfailed"), "{text}");
     }
 
     #[test]
