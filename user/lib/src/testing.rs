@@ -209,6 +209,18 @@ pub fn kernel_error(req: &Message<'_>, k: &crate::KernelError) -> Vec<u8> {
     message(NLMSG_ERROR, flags, req.header.seq, &payload)
 }
 
+/// The errno the rustnl module answers a refusal of `kind` with (for fakes
+/// of the module; the kernel module maps its refusals the same way).
+pub fn errno_of(kind: crate::proto::ErrorKind) -> i32 {
+    use crate::proto::ErrorKind;
+    match kind {
+        ErrorKind::Invalid => libc::EINVAL,
+        ErrorKind::NotSupported => libc::EOPNOTSUPP,
+        ErrorKind::TooLarge => libc::EMSGSIZE,
+        ErrorKind::NotPermitted => libc::EPERM,
+    }
+}
+
 /// The ack of `req`.
 pub fn ack(req: &Message<'_>) -> Vec<u8> {
     error(req, 0)
@@ -285,8 +297,8 @@ mod tests {
     use crate::errors::{Error, Result};
     use crate::proto::NLM_F_DUMP_INTR;
     use crate::proto::{
-        classify, Action, BroadcastResult, ErrorKind, Info, Limits, Message, NLM_F_DUMP,
-        NLM_F_MULTI, NLM_F_REQUEST,
+        classify, Action, BroadcastResult, Info, Limits, Message, NLM_F_DUMP, NLM_F_MULTI,
+        NLM_F_REQUEST,
     };
     use crate::{Client, MessageBuilder};
 
@@ -320,15 +332,7 @@ mod tests {
                     testing::answer(m, 0x16, 0, &i.to_bytes())
                 }
                 Ok(Action::Noop) => testing::ack(m),
-                Err(e) => {
-                    let errno = match e.kind() {
-                        ErrorKind::Invalid => libc::EINVAL,
-                        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-                        ErrorKind::TooLarge => libc::EMSGSIZE,
-                        ErrorKind::NotPermitted => libc::EPERM,
-                    };
-                    testing::error_with_text(m, errno, &e.to_string())
-                }
+                Err(e) => testing::error_with_text(m, testing::errno_of(e.kind()), &e.to_string()),
             })
             .collect())
     }

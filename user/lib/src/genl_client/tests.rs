@@ -8,7 +8,7 @@ use crate::genl::{op_flags, Group as GroupInfo, Op};
 use crate::proto::genl::{
     classify, AttrWriter as KernelWriter, Refusal, Request, FAMILY_VERSION, GROUP_MAX, GROUP_MIN,
 };
-use crate::proto::{Action, ErrorKind, Limits};
+use crate::proto::{Action, Limits};
 use crate::testing::{self, FakeConn};
 use proptest::prelude::*;
 
@@ -79,14 +79,7 @@ fn offset_of(m: &Message<'_>, ty: u16) -> Option<u32> {
     u32::try_from(at).ok()
 }
 
-fn errno_of(kind: ErrorKind) -> i32 {
-    match kind {
-        ErrorKind::Invalid => libc::EINVAL,
-        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-        ErrorKind::TooLarge => libc::EMSGSIZE,
-        ErrorKind::NotPermitted => libc::EPERM,
-    }
-}
+use crate::testing::errno_of;
 
 /// The family's side of the fake kernel: the policy's range check on
 /// `group` (the core's `ERANGE`), then the module's own checks and answers.
