@@ -155,54 +155,50 @@ pub(crate) fn listen_on<D>(
 where
     D: for<'a> Decode<Item<'a> = Event<'a>>,
 {
-    let end = deadline(stop_after);
-    let mut seen = 0u64;
-    while until(count, seen) {
-        let Ok(wait) = left(end) else { break };
-        sub.set_timeout(wait)?;
-        match sub.next_event() {
-            Ok(e) if !groups.contains(&e.header.group) => {}
-            Ok(e) => {
-                if json {
-                    json_line(&Tagged {
-                        ty: "event",
-                        value: &e,
-                    })?;
-                } else {
-                    println!(
-                        "{} group={} seq={} origin={} payload={}",
-                        e.kind.name(),
-                        e.header.group,
-                        e.header.seq,
-                        e.header.origin,
-                        String::from_utf8_lossy(e.payload)
-                    );
-                }
-                seen += 1;
-            }
-            Err(Error::Timeout) if end.is_some() => break,
-            Err(Error::Overrun) => {
-                eprintln!("rustnl: events lost: receive queue overrun (ENOBUFS)")
-            }
-            Err(e) => return Err(e),
+    let w = Watching {
+        count,
+        stop_after,
+        timestamp: false,
+        json,
+    };
+    each_event(w, &mut sub, |e, _| {
+        if !groups.contains(&e.header.group) {
+            return Ok(false);
         }
-    }
-    Ok(())
+        if json {
+            json_line(&Tagged {
+                ty: "event",
+                value: &e,
+            })?;
+        } else {
+            println!(
+                "{} group={} seq={} origin={} payload={}",
+                e.kind.name(),
+                e.header.group,
+                e.header.seq,
+                e.header.origin,
+                String::from_utf8_lossy(e.payload)
+            );
+        }
+        Ok(true)
+    })
 }
 
-/// Prints events from `next` (given the receive timeout) with `print` until
-/// `count` were printed (`print` returns false for events it skips) or the
-/// time is up. An overrun is reported on stderr and the watch goes on.
-pub(crate) fn each_event<E>(
+/// Prints the events of `sub` with `print` until `count` were printed
+/// (`print` returns false for events it skips) or the time is up (every
+/// subscription has the same receive timeout). An overrun is reported on
+/// stderr and the watch goes on.
+pub(crate) fn each_event<D: Decode>(
     w: Watching,
-    mut next: impl FnMut(Option<Duration>) -> Result<E, Error>,
-    mut print: impl FnMut(E, Option<String>) -> Result<bool, Error>,
+    sub: &mut Subscription<D>,
+    mut print: impl FnMut(D::Item<'_>, Option<String>) -> Result<bool, Error>,
 ) -> Result<(), Error> {
     let end = deadline(w.stop_after);
     let mut seen = 0u64;
     while until(w.count, seen) {
         let Ok(wait) = left(end) else { break };
-        match next(wait) {
+        sub.set_timeout(wait)?;
+        match sub.next_event() {
             Ok(e) => {
                 let stamp = w.timestamp.then(now_rfc3339);
                 if print(e, stamp)? {
@@ -308,71 +304,57 @@ pub(crate) fn proc_text(e: &ProcEvent, comm: Option<&Option<String>>) -> Option<
 
 pub(crate) fn watch_exec(w: Watching) -> Result<(), Error> {
     let mut events = Subscription::proc_events()?;
-    each_event(
-        w,
-        |wait| {
-            events.set_timeout(wait)?;
-            events.next_event()
-        },
-        |e, timestamp| {
-            let comm = match &e {
-                ProcEvent::Exec { pid, .. } => Some(proc_events::comm(*pid)),
-                _ => None,
-            };
-            let Some(text) = proc_text(&e, comm.as_ref()) else {
-                return Ok(false); // acks of other listeners, uid/gid/sid/...
-            };
-            if w.json {
-                json_line(&Watched {
-                    event: &e,
-                    comm,
-                    dev: None,
-                    timestamp,
-                })?;
-            } else {
-                match timestamp {
-                    Some(t) => println!("[{t}] {text}"),
-                    None => println!("{text}"),
-                }
+    each_event(w, &mut events, |e, timestamp| {
+        let comm = match &e {
+            ProcEvent::Exec { pid, .. } => Some(proc_events::comm(*pid)),
+            _ => None,
+        };
+        let Some(text) = proc_text(&e, comm.as_ref()) else {
+            return Ok(false); // acks of other listeners, uid/gid/sid/...
+        };
+        if w.json {
+            json_line(&Watched {
+                event: &e,
+                comm,
+                dev: None,
+                timestamp,
+            })?;
+        } else {
+            match timestamp {
+                Some(t) => println!("[{t}] {text}"),
+                None => println!("{text}"),
             }
-            Ok(true)
-        },
-    )
+        }
+        Ok(true)
+    })
 }
 
 pub(crate) fn watch_route(w: Watching, groups: u32) -> Result<(), Error> {
     let mut events = Subscription::route(groups)?;
-    each_event(
-        w,
-        |wait| {
-            events.set_timeout(wait)?;
-            events.next_event()
-        },
-        |e, timestamp| {
-            if w.json {
-                let index = match &e {
-                    RouteEvent::Addr { index, .. } => Some(*index),
-                    RouteEvent::Route { oif, .. } => *oif,
-                    _ => None,
-                };
-                json_line(&Watched {
-                    event: &e,
-                    comm: None,
-                    dev: index.map(|i| route::link_name(i).unwrap_or_else(|| format!("if{i}"))),
-                    timestamp,
-                })?;
-            } else {
-                let mut text = String::new();
-                if let Some(t) = timestamp {
-                    text = format!("[{t}] ");
-                }
-                // Writing to a String cannot fail.
-                let _ = route::format_with(&e, &mut text, route::link_name);
-                println!("{text}");
+    each_event(w, &mut events, |e, timestamp| {
+        if w.json {
+            let index = match &e {
+                RouteEvent::Addr { index, .. } => Some(*index),
+                RouteEvent::Route { oif, .. } => *oif,
+                _ => None,
+            };
+            json_line(&Watched {
+                event: &e,
+                comm: None,
+                dev: index.map(|i| route::link_name(i).unwrap_or_else(|| format!("if{i}"))),
+                timestamp,
+            })?;
+        } else {
+            let mut text = String::new();
+            if let Some(t) = timestamp {
+                text = format!("[{t}] ");
             }
-            Ok(true)
-        },
-    )
+            // Writing to a String cannot fail.
+            let _ = route::format_with(&e, &mut text, route::link_name);
+            println!("{text}");
+        }
+        Ok(true)
+    })
 }
 
 pub(crate) fn families(json: bool) -> Result<(), Error> {
