@@ -7,7 +7,8 @@
 //!
 //! - the codec cases of `codec.rs` (same code, from `common/mod.rs`): rustnl
 //!   encode / decode, netlink-packet-core encode (best case and owned) /
-//!   decode;
+//!   decode, and for the generic netlink case neli 0.7 encode (best case
+//!   and owned) / decode;
 //! - real round trips with the host kernel's `NETLINK_ROUTE` on a
 //!   [`Socket`] in [`RecvMode::Fixed`]: `NLMSG_NOOP` with `NLM_F_ACK`
 //!   (rtnetlink's `netlink_rcv_skb` acks control messages when asked) by hand
@@ -185,6 +186,29 @@ fn codec_cases(iters: u64, by_case: &mut Map<String, Value>) {
         "genl",
         per_msg(iters, 1, || {
             black_box(npc_genl_decode(black_box(&encoded)));
+        }),
+    ));
+    let neli_msg = neli_genl_build(SEQ, &data);
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    rows.push((
+        "neli_encode",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_encode(black_box(&neli_msg), &mut cursor));
+        }),
+    ));
+    rows.push((
+        "neli_encode_owned",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_encode_owned(&mut cursor, SEQ, black_box(&data)));
+        }),
+    ));
+    rows.push((
+        "neli_decode",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_decode(black_box(&encoded)));
         }),
     ));
 

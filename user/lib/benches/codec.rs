@@ -1,4 +1,5 @@
-//! Userspace codec: rustnl vs netlink-packet-core (criterion).
+//! Userspace codec: rustnl vs netlink-packet-core and, for generic netlink,
+//! neli 0.7 (criterion).
 //!
 //! Every measured iteration encodes one case into a buffer reused across
 //! iterations, then decodes it and reads every decoded value (see
@@ -24,6 +25,8 @@
 //! | `rustnl`                    | `MessageBuilder` / `put_attr` + `NlMsgHdr`; `Messages` / `Attrs`       |
 //! | `netlink_packet_core`       | `NetlinkMessage` (+ `GenlMessage`), its best case: ECHO payload borrowed, genl message built once outside the loop |
 //! | `netlink_packet_core_owned` | the same, with the owned representation built per message           |
+//! | `neli`                      | (genl only) neli 0.7's `Nlmsghdr<u16, Genlmsghdr<u8, u16>>`, built once outside the loop, `ToBytes` into a reused `Cursor`; `FromBytes` and its attribute handle |
+//! | `neli_owned`                | the same, built per message with neli's builders                     |
 //!
 //! After the runs, `cargo bench` prints a table of the ratios
 //! (netlink-packet-core time / rustnl time) read back from those files.
@@ -46,7 +49,12 @@ use std::path::PathBuf;
 const GROUPS: [&str; 5] = ["echo_64", "echo_1k", "echo_16k", "batch_64", "genl"];
 /// The baseline function and the compared ones.
 const OURS: &str = "rustnl";
-const THEIRS: [&str; 2] = ["netlink_packet_core", "netlink_packet_core_owned"];
+const THEIRS: [&str; 4] = [
+    "netlink_packet_core",
+    "netlink_packet_core_owned",
+    "neli",
+    "neli_owned",
+];
 
 fn bench_echo(c: &mut Criterion, group: &str, size: usize, count: usize) {
     let payload = pattern(size);
@@ -103,6 +111,21 @@ fn bench_genl(c: &mut Criterion) {
             black_box(npc_genl_decode(black_box(&buf[..n])))
         })
     });
+
+    let neli_msg = neli_genl_build(SEQ, &data);
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    g.bench_function(THEIRS[2], |b| {
+        b.iter(|| {
+            let n = neli_genl_encode(black_box(&neli_msg), &mut cursor);
+            black_box(neli_genl_decode(black_box(&cursor.get_ref()[..n])))
+        })
+    });
+    g.bench_function(THEIRS[3], |b| {
+        b.iter(|| {
+            let n = neli_genl_encode_owned(&mut cursor, SEQ, black_box(&data));
+            black_box(neli_genl_decode(black_box(&cursor.get_ref()[..n])))
+        })
+    });
     g.finish();
 }
 
@@ -142,7 +165,7 @@ fn estimate(dir: &std::path::Path, group: &str, function: &str) -> Option<[f64; 
 /// with a conservative interval (from the two 95% intervals).
 fn print_ratios() {
     let Some(dir) = criterion_dir() else { return };
-    println!("\nratio = netlink-packet-core time / rustnl time (criterion's typical estimate; interval from the two 95% CIs)");
+    println!("\nratio = netlink-packet-core (or neli) time / rustnl time (criterion's typical estimate; interval from the two 95% CIs)");
     println!(
         "{:<10} {:>14} {:<26} {:>14} {:>7} {:>15}",
         "group", "rustnl ns/msg", "compared", "ns/msg", "ratio", "interval"

@@ -505,6 +505,100 @@ pub fn npc_genl_decode(datagram: &[u8]) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
+// neli 0.7: the generic netlink message
+// ---------------------------------------------------------------------------
+
+/// The generic netlink message as neli types it: `u16` family id, `u8`
+/// command, `u16` attribute types (neli's markers for untyped numbers).
+pub type NeliGenl = neli::nl::Nlmsghdr<u16, neli::genl::Genlmsghdr<u8, u16>>;
+
+/// Builds the message the way neli's users do (builders; each attribute
+/// serialized into its own buffer).
+pub fn neli_genl_build(seq: u32, data: &[u8]) -> NeliGenl {
+    use neli::consts::nl::NlmF;
+    use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, NlattrBuilder};
+    use neli::nl::{NlPayload, NlmsghdrBuilder};
+    use neli::types::{Buffer, GenlBuffer};
+    fn attr<P: neli::Size + neli::ToBytes>(ty: u16, p: P) -> neli::genl::Nlattr<u16, Buffer> {
+        NlattrBuilder::default()
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(ty)
+                    .build()
+                    .expect("type"),
+            )
+            .nla_payload(p)
+            .build()
+            .expect("attribute")
+    }
+    let attrs: GenlBuffer<u16, Buffer> = [
+        attr(ATTR_NAME, GENL_NAME),
+        attr(ATTR_ID, GENL_ID),
+        attr(ATTR_PORT, GENL_PORT),
+        attr(ATTR_DATA, data),
+    ]
+    .into_iter()
+    .collect();
+    let genl = GenlmsghdrBuilder::default()
+        .cmd(GENL_CMD)
+        .version(GENL_VERSION)
+        .attrs(attrs)
+        .build()
+        .expect("genlmsghdr");
+    NlmsghdrBuilder::default()
+        .nl_type(GENL_FAMILY)
+        .nl_flags(NlmF::REQUEST)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .expect("nlmsghdr")
+}
+
+/// Serializes an already built message into `out` (neli writes into a
+/// `Cursor<Vec<u8>>`, reused across iterations); returns its length.
+pub fn neli_genl_encode(msg: &NeliGenl, out: &mut std::io::Cursor<Vec<u8>>) -> usize {
+    use neli::ToBytes;
+    out.set_position(0);
+    out.get_mut().clear();
+    msg.to_bytes(out).expect("serializes");
+    out.get_ref().len()
+}
+
+/// Builds and serializes the message per message; returns its length.
+pub fn neli_genl_encode_owned(out: &mut std::io::Cursor<Vec<u8>>, seq: u32, data: &[u8]) -> usize {
+    let msg = neli_genl_build(seq, data);
+    neli_genl_encode(&msg, out)
+}
+
+/// Deserializes the message and reads its fields through neli's attribute
+/// handle (the name as a `String`, the binary attribute borrowed).
+pub fn neli_genl_decode(datagram: &[u8]) -> u64 {
+    use neli::FromBytes;
+    let msg =
+        NeliGenl::from_bytes(&mut std::io::Cursor::new(datagram)).expect("well-formed message");
+    assert_eq!(*msg.nl_type(), GENL_FAMILY, "not our family");
+    let genl = msg.get_payload().expect("a payload");
+    let attrs = genl.attrs().get_attr_handle();
+    let name: String = attrs.get_attr_payload_as_with_len(ATTR_NAME).expect("name");
+    let id: u32 = attrs.get_attr_payload_as(ATTR_ID).expect("id");
+    let port: u16 = attrs.get_attr_payload_as(ATTR_PORT).expect("port");
+    let data: &[u8] = attrs
+        .get_attr_payload_as_with_len_borrowed(ATTR_DATA)
+        .expect("data");
+    consume_genl(
+        *msg.nl_type(),
+        msg.nl_flags().bits(),
+        *msg.nl_seq(),
+        *genl.cmd(),
+        *genl.version(),
+        &name,
+        id,
+        port,
+        data,
+    )
+}
+
+// ---------------------------------------------------------------------------
 // Equivalence
 // ---------------------------------------------------------------------------
 
@@ -568,5 +662,24 @@ pub fn check_equivalence() {
         unreachable!()
     };
     assert_eq!(genl.payload, sent.payload, "genl: attributes differ");
+    // neli: the same bytes, the same values.
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let nb = neli_genl_encode(&neli_genl_build(SEQ, &data), &mut cursor);
+    assert_eq!(
+        &ours[..n],
+        &cursor.get_ref()[..nb],
+        "genl: neli bytes differ"
+    );
+    let nb = neli_genl_encode_owned(&mut cursor, SEQ, &data);
+    assert_eq!(
+        &ours[..n],
+        &cursor.get_ref()[..nb],
+        "genl: neli owned bytes differ"
+    );
+    assert_eq!(
+        a,
+        neli_genl_decode(&ours[..n]),
+        "genl: neli decoded values differ"
+    );
     assert_eq!(GENL_NAME_Z, format!("{GENL_NAME}\0").as_bytes());
 }
