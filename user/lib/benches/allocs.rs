@@ -212,6 +212,22 @@ fn codec_cases(iters: u64, by_case: &mut Map<String, Value>) {
         }),
     ));
 
+    let n = genl_event(&mut buf, &pattern(EVENT_PAYLOAD));
+    let event = buf[..n].to_vec();
+    for (key, decode) in [
+        ("rustnl_decode", rustnl_event_decode as fn(&[u8]) -> u64),
+        ("netlink_packet_core_decode", npc_event_decode),
+        ("neli_decode", neli_event_decode),
+    ] {
+        rows.push((
+            key,
+            "genl_event",
+            per_msg(iters, 1, || {
+                black_box(decode(black_box(&event)));
+            }),
+        ));
+    }
+
     for (key, case, v) in rows {
         let entry = by_case
             .entry(key)

@@ -19,6 +19,7 @@
 //! | `echo_16k` | one ECHO request, 16 KiB payload                            |
 //! | `batch_64` | 64 ECHO requests of 13 B in one datagram (encode + decode all) |
 //! | `genl`     | generic netlink: genlmsghdr + string, u32, u16, 32 B attributes |
+//! | `genl_event` | decode only: the rustnl family's `event` as the kernel writes it (u32, u32, two 8-byte uints, 64 B payload) |
 //!
 //! | function                    | codec                                                                 |
 //! |-----------------------------|-----------------------------------------------------------------------|
@@ -46,7 +47,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 /// Group names, in run order.
-const GROUPS: [&str; 5] = ["echo_64", "echo_1k", "echo_16k", "batch_64", "genl"];
+const GROUPS: [&str; 6] = [
+    "echo_64",
+    "echo_1k",
+    "echo_16k",
+    "batch_64",
+    "genl",
+    "genl_event",
+];
 /// The baseline function and the compared ones.
 const OURS: &str = "rustnl";
 const THEIRS: [&str; 4] = [
@@ -129,6 +137,24 @@ fn bench_genl(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_event(c: &mut Criterion) {
+    let mut buf = vec![0u8; OUT_BUF];
+    let n = genl_event(&mut buf, &pattern(EVENT_PAYLOAD));
+    let event = buf[..n].to_vec();
+    let mut g = c.benchmark_group("genl_event");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(OURS, |b| {
+        b.iter(|| black_box(rustnl_event_decode(black_box(&event))))
+    });
+    g.bench_function(THEIRS[0], |b| {
+        b.iter(|| black_box(npc_event_decode(black_box(&event))))
+    });
+    g.bench_function(THEIRS[2], |b| {
+        b.iter(|| black_box(neli_event_decode(black_box(&event))))
+    });
+    g.finish();
+}
+
 /// Where criterion writes (its own rule, without running `cargo metadata`).
 fn criterion_dir() -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
@@ -199,12 +225,14 @@ fn print_ratios() {
 
 fn main() {
     check_equivalence();
+    check_event_equivalence();
     let mut c = Criterion::default().configure_from_args();
     for (group, size) in ECHO_CASES {
         bench_echo(&mut c, group, size, 1);
     }
     bench_echo(&mut c, "batch_64", BATCH_PAYLOAD, BATCH_COUNT);
     bench_genl(&mut c);
+    bench_event(&mut c);
     c.final_summary();
 
     let args: Vec<String> = std::env::args().collect();

@@ -24,8 +24,8 @@
 #![allow(dead_code)] // each bench binary uses a subset
 
 use netlink_packet_core::{
-    emit_u16, emit_u32, parse_string, parse_u16, parse_u32, DecodeError, DefaultNla, Emitable,
-    ErrorContext, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    emit_u16, emit_u32, parse_string, parse_u16, parse_u32, parse_u64, DecodeError, DefaultNla,
+    Emitable, ErrorContext, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
     NetlinkSerializable, Nla, NlaBuffer, NlasIterator, Parseable, ParseableParametrized,
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
@@ -596,6 +596,250 @@ pub fn neli_genl_decode(datagram: &[u8]) -> u64 {
         port,
         data,
     )
+}
+
+// ---------------------------------------------------------------------------
+// A generic netlink event: the rustnl family's `event`, as the kernel sends it
+// ---------------------------------------------------------------------------
+
+/// The event's numbered group, origin port id, sequence number (past u32,
+/// so that `uint` takes 8 bytes) and timestamp.
+pub const EVENT_GROUP: u32 = 3;
+/// See [`EVENT_GROUP`].
+pub const EVENT_ORIGIN: u32 = 4242;
+/// See [`EVENT_GROUP`].
+pub const EVENT_SEQ: u64 = (1 << 33) | 9;
+/// See [`EVENT_GROUP`].
+pub const EVENT_TS: u64 = (1 << 40) | 7;
+/// The event's payload size.
+pub const EVENT_PAYLOAD: usize = 64;
+
+/// Writes the event the module multicasts (the kernel's own writer,
+/// `proto::genl::AttrWriter`, in the spec's attribute order); returns its
+/// length.
+pub fn genl_event(out: &mut [u8], payload: &[u8]) -> usize {
+    use rustnl::proto::genl::{genl_header, Attr, AttrWriter, Cmd};
+    let start = NLMSG_HDRLEN + GENL_HDRLEN;
+    out[NLMSG_HDRLEN..start].copy_from_slice(&genl_header(Cmd::Event));
+    let mut w = AttrWriter::new(&mut out[start..]);
+    w.put_u32(Attr::Group.raw(), EVENT_GROUP).expect("room");
+    w.put_u32(Attr::OriginPortid.raw(), EVENT_ORIGIN)
+        .expect("room");
+    w.put_uint(Attr::EventSeq.raw(), EVENT_SEQ).expect("room");
+    w.put_uint(Attr::TimestampNs.raw(), EVENT_TS).expect("room");
+    w.put(Attr::Payload.raw(), payload).expect("room");
+    let len = start + w.len();
+    let header = NlMsgHdr {
+        len: len as u32,
+        ty: GENL_FAMILY,
+        flags: 0,
+        seq: 0,
+        pid: 0,
+    };
+    out[..NLMSG_HDRLEN].copy_from_slice(&header.to_bytes());
+    len
+}
+
+#[inline(always)]
+fn consume_event(group: u32, origin: u32, seq: u64, ts: u64, payload: &[u8]) -> u64 {
+    black_box((group, origin, seq, ts));
+    black_box(payload);
+    u64::from(group) + u64::from(origin) + seq + ts + payload.len() as u64
+}
+
+/// rustnl: the library's own decoder of the family's events
+/// (`rustnl::decode_genl_event`, what `Subscription::genl` hands out).
+pub fn rustnl_event_decode(datagram: &[u8]) -> u64 {
+    let m = Messages::new(datagram)
+        .next()
+        .expect("one message")
+        .expect("well-formed message");
+    let e = rustnl::decode_genl_event(GENL_FAMILY, &m).expect("an event");
+    consume_event(
+        e.header.group,
+        e.header.origin,
+        e.header.seq,
+        e.header.timestamp_ns,
+        e.payload,
+    )
+}
+
+/// neli: `FromBytes` and its attribute handle (the payload borrowed).
+pub fn neli_event_decode(datagram: &[u8]) -> u64 {
+    use neli::FromBytes;
+    use rustnl::proto::genl::Attr;
+    let msg = NeliGenl::from_bytes(&mut std::io::Cursor::new(datagram)).expect("well-formed");
+    let genl = msg.get_payload().expect("a payload");
+    let a = genl.attrs().get_attr_handle();
+    let group: u32 = a.get_attr_payload_as(Attr::Group.raw()).expect("group");
+    let origin: u32 = a
+        .get_attr_payload_as(Attr::OriginPortid.raw())
+        .expect("origin");
+    let seq: u64 = a.get_attr_payload_as(Attr::EventSeq.raw()).expect("seq");
+    let ts: u64 = a.get_attr_payload_as(Attr::TimestampNs.raw()).expect("ts");
+    let payload: &[u8] = a
+        .get_attr_payload_as_with_len_borrowed(Attr::Payload.raw())
+        .expect("payload");
+    consume_event(group, origin, seq, ts, payload)
+}
+
+/// The event's attributes for netlink-packet-generic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventAttr {
+    /// `group`: u32.
+    Group(u32),
+    /// `origin-portid`: u32.
+    Origin(u32),
+    /// `event-seq`: u64 here.
+    Seq(u64),
+    /// `timestamp-ns`: u64.
+    Timestamp(u64),
+    /// `payload`: bytes.
+    Payload(Vec<u8>),
+    /// Anything else.
+    Other(DefaultNla),
+}
+
+impl Nla for EventAttr {
+    fn value_len(&self) -> usize {
+        match self {
+            EventAttr::Group(_) | EventAttr::Origin(_) => 4,
+            EventAttr::Seq(_) | EventAttr::Timestamp(_) => 8,
+            EventAttr::Payload(p) => p.len(),
+            EventAttr::Other(nla) => nla.value_len(),
+        }
+    }
+
+    fn kind(&self) -> u16 {
+        use rustnl::proto::genl::Attr;
+        match self {
+            EventAttr::Group(_) => Attr::Group.raw(),
+            EventAttr::Origin(_) => Attr::OriginPortid.raw(),
+            EventAttr::Seq(_) => Attr::EventSeq.raw(),
+            EventAttr::Timestamp(_) => Attr::TimestampNs.raw(),
+            EventAttr::Payload(_) => Attr::Payload.raw(),
+            EventAttr::Other(nla) => nla.kind(),
+        }
+    }
+
+    fn emit_value(&self, buffer: &mut [u8]) {
+        match self {
+            EventAttr::Group(v) | EventAttr::Origin(v) => {
+                emit_u32(buffer, *v).expect("room for a u32")
+            }
+            EventAttr::Seq(v) | EventAttr::Timestamp(v) => {
+                buffer[..8].copy_from_slice(&v.to_ne_bytes())
+            }
+            EventAttr::Payload(p) => buffer.copy_from_slice(p),
+            EventAttr::Other(nla) => nla.emit_value(buffer),
+        }
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for EventAttr {
+    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
+        use rustnl::proto::genl::Attr;
+        let p = buf.value();
+        let kind = buf.kind();
+        Ok(if kind == Attr::Group.raw() {
+            EventAttr::Group(parse_u32(p).context("invalid group")?)
+        } else if kind == Attr::OriginPortid.raw() {
+            EventAttr::Origin(parse_u32(p).context("invalid origin-portid")?)
+        } else if kind == Attr::EventSeq.raw() {
+            EventAttr::Seq(parse_u64(p).context("invalid event-seq")?)
+        } else if kind == Attr::TimestampNs.raw() {
+            EventAttr::Timestamp(parse_u64(p).context("invalid timestamp-ns")?)
+        } else if kind == Attr::Payload.raw() {
+            EventAttr::Payload(p.to_vec())
+        } else {
+            EventAttr::Other(DefaultNla::parse(buf)?)
+        })
+    }
+}
+
+/// The rustnl family's event for netlink-packet-generic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFamily {
+    /// The command.
+    pub cmd: u8,
+    /// The attributes.
+    pub nlas: Vec<EventAttr>,
+}
+
+impl GenlFamily for EventFamily {
+    fn family_name() -> &'static str {
+        "rustnl"
+    }
+
+    fn command(&self) -> u8 {
+        self.cmd
+    }
+
+    fn version(&self) -> u8 {
+        1
+    }
+}
+
+impl Emitable for EventFamily {
+    fn buffer_len(&self) -> usize {
+        self.nlas.as_slice().buffer_len()
+    }
+
+    fn emit(&self, buffer: &mut [u8]) {
+        self.nlas.as_slice().emit(buffer)
+    }
+}
+
+impl ParseableParametrized<[u8], GenlHeader> for EventFamily {
+    fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
+        let nlas = NlasIterator::new(buf)
+            .map(|nla| nla.and_then(|nla| EventAttr::parse(&nla)))
+            .collect::<Result<Vec<_>, _>>()
+            .context("failed to parse attributes")?;
+        Ok(EventFamily {
+            cmd: header.cmd,
+            nlas,
+        })
+    }
+}
+
+/// netlink-packet-generic: deserializes the event and reads its attributes.
+pub fn npc_event_decode(datagram: &[u8]) -> u64 {
+    let msg = NetlinkMessage::<GenlMessage<EventFamily>>::deserialize(datagram)
+        .expect("well-formed message");
+    let NetlinkPayload::InnerMessage(genl) = &msg.payload else {
+        panic!("not a generic netlink message");
+    };
+    let (mut group, mut origin, mut seq, mut ts, mut payload) = (0, 0, 0, 0, &[][..]);
+    for nla in &genl.payload.nlas {
+        match nla {
+            EventAttr::Group(v) => group = *v,
+            EventAttr::Origin(v) => origin = *v,
+            EventAttr::Seq(v) => seq = *v,
+            EventAttr::Timestamp(v) => ts = *v,
+            EventAttr::Payload(p) => payload = p,
+            EventAttr::Other(_) => {}
+        }
+    }
+    consume_event(group, origin, seq, ts, payload)
+}
+
+/// Asserts that the three decoders read the same event.
+pub fn check_event_equivalence() {
+    let mut buf = vec![0u8; OUT_BUF];
+    let n = genl_event(&mut buf, &pattern(EVENT_PAYLOAD));
+    let a = rustnl_event_decode(&buf[..n]);
+    assert_eq!(
+        a,
+        neli_event_decode(&buf[..n]),
+        "event: neli reads other values"
+    );
+    assert_eq!(
+        a,
+        npc_event_decode(&buf[..n]),
+        "event: netlink-packet-generic reads other values"
+    );
+    assert_ne!(a, 0);
 }
 
 // ---------------------------------------------------------------------------
