@@ -228,6 +228,32 @@ fn codec_cases(iters: u64, by_case: &mut Map<String, Value>) {
         ));
     }
 
+    let answer = controller_answer(SEQ);
+    let mut b = MessageBuilder::with_capacity(OUT_BUF);
+    let mut w = rustnl::attr::AttrWriter::new();
+    rows.push((
+        "rustnl_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(rustnl_resolve(&mut b, &mut w, SEQ, black_box(&answer)));
+        }),
+    ));
+    rows.push((
+        "netlink_packet_core_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(npc_resolve(&mut buf, SEQ, black_box(&answer)));
+        }),
+    ));
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    rows.push((
+        "neli_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(neli_resolve(&mut cursor, SEQ, black_box(&answer)));
+        }),
+    ));
+
     for (key, case, v) in rows {
         let entry = by_case
             .entry(key)

@@ -19,6 +19,7 @@
 //! | `echo_16k` | one ECHO request, 16 KiB payload                            |
 //! | `batch_64` | 64 ECHO requests of 13 B in one datagram (encode + decode all) |
 //! | `genl`     | generic netlink: genlmsghdr + string, u32, u16, 32 B attributes |
+//! | `genl_resolve` | resolving a family through a fake controller: the CTRL_CMD_GETFAMILY request by name encoded, the controller's answer (6 ops, 2 groups) decoded to the family id and a group's id; the others build their request per call (`*_owned` columns) |
 //! | `genl_event` | decode only: the rustnl family's `event` as the kernel writes it (u32, u32, two 8-byte uints, 64 B payload) |
 //!
 //! | function                    | codec                                                                 |
@@ -47,13 +48,14 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 /// Group names, in run order.
-const GROUPS: [&str; 6] = [
+const GROUPS: [&str; 7] = [
     "echo_64",
     "echo_1k",
     "echo_16k",
     "batch_64",
     "genl",
     "genl_event",
+    "genl_resolve",
 ];
 /// The baseline function and the compared ones.
 const OURS: &str = "rustnl";
@@ -155,6 +157,26 @@ fn bench_event(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_resolve(c: &mut Criterion) {
+    let answer = controller_answer(SEQ);
+    let mut g = c.benchmark_group("genl_resolve");
+    g.throughput(Throughput::Elements(1));
+    let mut b = MessageBuilder::with_capacity(OUT_BUF);
+    let mut w = rustnl::attr::AttrWriter::new();
+    g.bench_function(OURS, |bn| {
+        bn.iter(|| black_box(rustnl_resolve(&mut b, &mut w, SEQ, black_box(&answer))))
+    });
+    let mut buf = vec![0u8; OUT_BUF];
+    g.bench_function(THEIRS[1], |bn| {
+        bn.iter(|| black_box(npc_resolve(&mut buf, SEQ, black_box(&answer))))
+    });
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    g.bench_function(THEIRS[3], |bn| {
+        bn.iter(|| black_box(neli_resolve(&mut cursor, SEQ, black_box(&answer))))
+    });
+    g.finish();
+}
+
 /// Where criterion writes (its own rule, without running `cargo metadata`).
 fn criterion_dir() -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
@@ -226,6 +248,7 @@ fn print_ratios() {
 fn main() {
     check_equivalence();
     check_event_equivalence();
+    check_resolve_equivalence();
     let mut c = Criterion::default().configure_from_args();
     for (group, size) in ECHO_CASES {
         bench_echo(&mut c, group, size, 1);
@@ -233,6 +256,7 @@ fn main() {
     bench_echo(&mut c, "batch_64", BATCH_PAYLOAD, BATCH_COUNT);
     bench_genl(&mut c);
     bench_event(&mut c);
+    bench_resolve(&mut c);
     c.final_summary();
 
     let args: Vec<String> = std::env::args().collect();

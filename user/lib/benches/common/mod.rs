@@ -843,6 +843,228 @@ pub fn check_event_equivalence() {
 }
 
 // ---------------------------------------------------------------------------
+// Resolving a family: CTRL_CMD_GETFAMILY by name, the controller's answer
+// ---------------------------------------------------------------------------
+
+/// The family resolved, and the multicast group looked up in the answer.
+pub const RESOLVE_NAME: &str = "rustnl";
+/// See [`RESOLVE_NAME`].
+pub const RESOLVE_GROUP: &str = "events";
+/// The group's id in the answer.
+pub const RESOLVE_GROUP_ID: u32 = 0x11;
+
+/// The controller's answer for [`RESOLVE_NAME`] as a fake controller
+/// (`rustnl::testing::serve_family`) sends it: id, version, sizes, six
+/// operations, two multicast groups (`rustnl::genl::encode_family`).
+pub fn controller_answer(seq: u32) -> Vec<u8> {
+    use rustnl::genl::{encode_family, Family, Group, Op, GENL_ID_CTRL};
+    let mut f = Family::new(RESOLVE_NAME, GENL_FAMILY);
+    f.version = 1;
+    f.max_attr = 15;
+    f.ops = (1..=6).map(|id| Op { id, flags: 0x1a }).collect();
+    f.mcast_groups = vec![
+        Group {
+            name: "heartbeat".into(),
+            id: 0x10,
+        },
+        Group {
+            name: RESOLVE_GROUP.into(),
+            id: RESOLVE_GROUP_ID,
+        },
+    ];
+    let body = encode_family(&f).expect("encodes");
+    let mut b = MessageBuilder::new();
+    b.push(GENL_ID_CTRL, 0, seq, &body).expect("fits");
+    b.as_bytes().to_vec()
+}
+
+/// rustnl: the request with `MessageBuilder` and `AttrWriter` (both
+/// reused), the answer read zero-copy with `AttrTable` (what
+/// `GenlSocket::family` reads, without building the owned `Family`).
+pub fn rustnl_resolve(
+    out: &mut MessageBuilder,
+    attrs: &mut rustnl::attr::AttrWriter,
+    seq: u32,
+    answer: &[u8],
+) -> (usize, u64) {
+    use rustnl::attr::AttrTable;
+    use rustnl::genl::{
+        GenlHeader, GenlMessage, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME,
+        CTRL_ATTR_MCAST_GROUPS, CTRL_ATTR_MCAST_GRP_ID, CTRL_ATTR_MCAST_GRP_NAME,
+        CTRL_CMD_GETFAMILY, CTRL_VERSION, GENL_ID_CTRL,
+    };
+    attrs.clear();
+    attrs
+        .put_str(CTRL_ATTR_FAMILY_NAME, RESOLVE_NAME)
+        .expect("fits");
+    let hdr = GenlHeader {
+        cmd: CTRL_CMD_GETFAMILY,
+        version: CTRL_VERSION,
+    }
+    .to_bytes();
+    out.clear();
+    out.push_parts(GENL_ID_CTRL, NLM_F_REQUEST, seq, &[&hdr, attrs.as_bytes()])
+        .expect("fits");
+    let sent = black_box(out.as_bytes()).len();
+    let m = Messages::new(answer)
+        .next()
+        .expect("one")
+        .expect("well-formed");
+    let g = GenlMessage::parse(&m).expect("genl");
+    let id = g.attrs.u16(CTRL_ATTR_FAMILY_ID).expect("ok").expect("id");
+    let groups: AttrTable<'_> = g
+        .attrs
+        .nested(CTRL_ATTR_MCAST_GROUPS)
+        .expect("ok")
+        .expect("groups");
+    let mut group = 0;
+    for e in groups.iter() {
+        let t = rustnl::attr::AttrExt::get_nested(&e.expect("well-formed"));
+        if t.str(CTRL_ATTR_MCAST_GRP_NAME).expect("ok") == Some(RESOLVE_GROUP) {
+            group = t.u32(CTRL_ATTR_MCAST_GRP_ID).expect("ok").expect("id");
+        }
+    }
+    (sent, u64::from(id) + u64::from(group))
+}
+
+/// netlink-packet-generic: its controller types (`GenlCtrl`), the request
+/// built per call, the answer deserialized whole.
+pub fn npc_resolve(buf: &mut [u8], seq: u32, answer: &[u8]) -> (usize, u64) {
+    use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
+    use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
+    let genl = GenlMessage::from_payload(GenlCtrl {
+        cmd: GenlCtrlCmd::GetFamily,
+        nlas: vec![GenlCtrlAttrs::FamilyName(RESOLVE_NAME.to_owned())],
+    });
+    let mut req = NetlinkMessage::new(npc_header(seq), NetlinkPayload::InnerMessage(genl));
+    let sent = npc_put(&mut req, buf, 0);
+    black_box(&buf[..sent]);
+    let msg = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(answer).expect("well-formed");
+    let NetlinkPayload::InnerMessage(g) = &msg.payload else {
+        panic!("not a generic netlink message")
+    };
+    let (mut id, mut group) = (0, 0);
+    for nla in &g.payload.nlas {
+        match nla {
+            GenlCtrlAttrs::FamilyId(v) => id = *v,
+            GenlCtrlAttrs::McastGroups(list) => {
+                for attrs in list {
+                    let name = attrs.iter().find_map(|a| match a {
+                        McastGrpAttrs::Name(n) => Some(n.as_str()),
+                        _ => None,
+                    });
+                    if name == Some(RESOLVE_GROUP) {
+                        for a in attrs {
+                            if let McastGrpAttrs::Id(v) = a {
+                                group = *v;
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (sent, u64::from(id) + u64::from(group))
+}
+
+/// neli: the request with its builders (as `NlRouter::resolve_genl_family`
+/// builds it), serialized into a reused `Cursor`; the answer with
+/// `FromBytes` and its handles (as `resolve_nl_mcast_group` reads it).
+pub fn neli_resolve(out: &mut std::io::Cursor<Vec<u8>>, seq: u32, answer: &[u8]) -> (usize, u64) {
+    use neli::consts::genl::{CtrlAttr, CtrlAttrMcastGrp, CtrlCmd, Index};
+    use neli::consts::nl::NlmF;
+    use neli::genl::{AttrTypeBuilder, Genlmsghdr, GenlmsghdrBuilder, NlattrBuilder};
+    use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
+    use neli::types::GenlBuffer;
+    use neli::{FromBytes, ToBytes};
+    let attrs: GenlBuffer<CtrlAttr, neli::types::Buffer> = std::iter::once(
+        NlattrBuilder::default()
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(CtrlAttr::FamilyName)
+                    .build()
+                    .expect("type"),
+            )
+            .nla_payload(RESOLVE_NAME)
+            .build()
+            .expect("attribute"),
+    )
+    .collect();
+    let genl = GenlmsghdrBuilder::default()
+        .cmd(CtrlCmd::Getfamily)
+        .version(2)
+        .attrs(attrs)
+        .build()
+        .expect("genlmsghdr");
+    let req = NlmsghdrBuilder::default()
+        .nl_type(rustnl::genl::GENL_ID_CTRL)
+        .nl_flags(NlmF::REQUEST)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .expect("nlmsghdr");
+    out.set_position(0);
+    out.get_mut().clear();
+    req.to_bytes(out).expect("serializes");
+    let sent = black_box(out.get_ref()).len();
+    let msg = Nlmsghdr::<u16, Genlmsghdr<CtrlCmd, CtrlAttr>>::from_bytes(
+        &mut std::io::Cursor::new(answer),
+    )
+    .expect("well-formed");
+    let p = msg.get_payload().expect("payload");
+    let handle = p.attrs().get_attr_handle();
+    let id: u16 = handle.get_attr_payload_as(CtrlAttr::FamilyId).expect("id");
+    let groups = handle
+        .get_nested_attributes::<Index>(CtrlAttr::McastGroups)
+        .expect("groups");
+    let group = groups
+        .iter()
+        .find_map(|item| {
+            let a = item.get_attr_handle::<CtrlAttrMcastGrp>().ok()?;
+            let name = a
+                .get_attr_payload_as_with_len::<String>(CtrlAttrMcastGrp::Name)
+                .ok()?;
+            if name == RESOLVE_GROUP {
+                a.get_attr_payload_as::<u32>(CtrlAttrMcastGrp::Id).ok()
+            } else {
+                None
+            }
+        })
+        .expect("the group");
+    (sent, u64::from(id) + u64::from(group))
+}
+
+/// Asserts that the three resolve the same family and group, and write the
+/// same request.
+pub fn check_resolve_equivalence() {
+    let answer = controller_answer(SEQ);
+    let mut b = MessageBuilder::new();
+    let mut w = rustnl::attr::AttrWriter::new();
+    let (n, a) = rustnl_resolve(&mut b, &mut w, SEQ, &answer);
+    assert_eq!(a, u64::from(GENL_FAMILY) + u64::from(RESOLVE_GROUP_ID));
+    let mut buf = vec![0u8; OUT_BUF];
+    let (t, npc) = npc_resolve(&mut buf, SEQ, &answer);
+    assert_eq!(
+        npc, a,
+        "resolve: netlink-packet-generic reads another family"
+    );
+    assert_eq!(
+        &b.as_bytes()[..n],
+        &buf[..t],
+        "resolve: netlink-packet-generic request differs"
+    );
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let (nb, neli) = neli_resolve(&mut cursor, SEQ, &answer);
+    assert_eq!(neli, a, "resolve: neli reads another family");
+    assert_eq!(
+        &b.as_bytes()[..n],
+        &cursor.get_ref()[..nb],
+        "resolve: neli request differs"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Equivalence
 // ---------------------------------------------------------------------------
 
