@@ -118,6 +118,10 @@ impl AsyncSocket {
     }
 }
 
+/// An [`EventStream`]'s decoder: a message to an event (`Ok(None)`: not an
+/// event of interest, skipped). A closure, so that it may capture state.
+type BoxedDecoder<T> = Box<dyn FnMut(&Message<'_>) -> Result<Option<T>> + Send>;
+
 /// A subscription as a [`Stream`] of decoded events: the async twin of
 /// [`Subscription`], with a closure as decoder (it may capture state, e.g.
 /// a generic netlink family's id). [`Error::Overrun`] items report lost
@@ -125,7 +129,7 @@ impl AsyncSocket {
 pub struct EventStream<T> {
     fd: AsyncFd<Socket>,
     pending: VecDeque<Result<T>>,
-    decode: Box<dyn FnMut(&Message<'_>) -> Result<Option<T>> + Send>,
+    decode: BoxedDecoder<T>,
 }
 
 impl<T> std::fmt::Debug for EventStream<T> {
