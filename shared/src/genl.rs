@@ -13,7 +13,9 @@
 //! `super::proto`, so the module includes both files side by side:
 //! `#[path = ".../proto.rs"] mod proto;` and `#[path = ".../genl.rs"] mod genl;`.
 
-use super::proto::{Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS, NLA_HDRLEN};
+use super::proto::{
+    Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS, NLA_F_NESTED, NLA_HDRLEN,
+};
 
 /// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
 pub const FAMILY_NAME: &str = "rustnl";
@@ -461,9 +463,6 @@ pub const NLA_ALIGNTO: usize = 4;
 
 /// Zero bytes to pad an attribute payload with (at most 3 are used).
 pub const NLA_PAD: [u8; NLA_ALIGNTO] = [0; NLA_ALIGNTO];
-
-/// `NLA_F_NESTED`, set in the type of an attribute holding attributes.
-pub const NLA_F_NESTED: u16 = 1 << 15;
 
 /// How many padding bytes follow an attribute payload of `len` bytes.
 #[inline]

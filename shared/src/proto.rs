@@ -45,6 +45,9 @@ pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_CAPPED: u16 = 0x100;
 /// `NLM_F_ACK_TLVS` (on `NLMSG_ERROR`): extended-ack attributes follow.
 pub const NLM_F_ACK_TLVS: u16 = 0x200;
+/// `NLM_F_DUMP_INTR`: set on the messages of a dump during which the
+/// kernel's state changed (the dump may be inconsistent).
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// `NLMSG_NOOP`: nothing, to be ignored.
 pub const NLMSG_NOOP: u16 = 0x1;
@@ -295,6 +298,8 @@ impl Malformed {
     }
 }
 
+impl core::error::Error for Malformed {}
+
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -438,6 +443,8 @@ pub enum LayoutError {
         have: usize,
     },
 }
+
+impl core::error::Error for LayoutError {}
 
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -901,6 +908,8 @@ impl RequestError {
     }
 }
 
+impl core::error::Error for RequestError {}
+
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -922,7 +931,8 @@ impl fmt::Display for RequestError {
                 ty.name()
             ),
             RequestError::PayloadTooLarge { len, max } => {
-                write!(f, "payload of {len} bytes exceeds max_payload ({max})")
+                let unit = if len == 1 { "byte" } else { "bytes" };
+                write!(f, "payload of {len} {unit} exceeds max_payload ({max})")
             }
             RequestError::BadLayout { ty, error } => write!(f, "bad {} header: {error}", ty.name()),
             RequestError::BadGroup { group, groups } => {
@@ -1002,6 +1012,12 @@ pub fn classify<'a>(msg: &Message<'a>, limits: &Limits) -> Result<Action<'a>, Re
 
 /// Size of `struct nlattr`.
 pub const NLA_HDRLEN: usize = 4;
+/// `NLA_F_NESTED`, set in the type of an attribute holding attributes.
+pub const NLA_F_NESTED: u16 = 1 << 15;
+/// `NLA_F_NET_BYTEORDER`: the payload is in network byte order.
+pub const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
+/// The bits of `nla_type` that are the type (`NLA_TYPE_MASK`).
+pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
 
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1018,6 +1034,8 @@ pub struct BadAttr {
     /// Offset of the bad attribute within the stream.
     pub offset: usize,
 }
+
+impl core::error::Error for BadAttr {}
 
 impl fmt::Display for BadAttr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1053,7 +1071,7 @@ impl<'a> Iterator for Attrs<'a> {
             return bad;
         };
         let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
-        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & NLA_TYPE_MASK;
         if len < NLA_HDRLEN {
             return bad;
         }
@@ -1107,6 +1125,8 @@ pub struct ErrorMsg<'a> {
 /// Why an `NLMSG_ERROR` payload could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadErrorMsg;
+
+impl core::error::Error for BadErrorMsg {}
 
 impl fmt::Display for BadErrorMsg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

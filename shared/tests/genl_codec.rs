@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rustnl_shared::genl::*;
-use rustnl_shared::{Action, Counters, ErrorKind, Limits, RequestError};
+use rustnl_shared::{Action, Counters, ErrorKind, Limits, RequestError, NLA_F_NESTED};
 
 /// Walks attributes the way `nla_for_each_attr` does: (type, payload).
 fn walk(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {

@@ -496,3 +496,13 @@ proptest! {
         let _ = Info::parse(&buf);
     }
 }
+
+/// A one-byte payload is "1 byte", not "1 bytes" (the module's ext-ack
+/// text with max_payload=0).
+#[test]
+fn payload_too_large_counts_bytes_in_english() {
+    let one = RequestError::PayloadTooLarge { len: 1, max: 0 };
+    assert_eq!(one.to_string(), "payload of 1 byte exceeds max_payload (0)");
+    let many = RequestError::PayloadTooLarge { len: 65, max: 64 };
+    assert_eq!(many.to_string(), "payload of 65 bytes exceeds max_payload (64)");
+}

@@ -1,8 +1,22 @@
 //! Argument parsing and validation (no kernel needed): every bound of issue
 //! 14's list, and a property test over the argument grammar.
 
-use super::*;
+use crate::args::*;
+use crate::commands::*;
+use crate::hints::*;
+use crate::man;
+use crate::output::*;
+use crate::plan::*;
+use clap::error::ErrorKind;
+use clap::CommandFactory;
 use proptest::prelude::*;
+use rustnl::families::proc_events::{self, ProcEvent};
+use rustnl::families::route;
+use rustnl::families::table;
+use rustnl::proto::genl::McastGroup;
+use rustnl::proto::{DEFAULT_UNIT, KERNEL_EVENT_GROUP};
+use rustnl::{Error, GenlInfo, DEFAULT_TIMEOUT};
+use std::time::Duration;
 
 fn plan_of(args: &[&str]) -> Result<Plan, clap::Error> {
     plan_from(std::iter::once("rustnl").chain(args.iter().copied()))
@@ -284,7 +298,7 @@ fn json_records_start_with_type() {
         "{j}"
     );
     assert!(j.contains(r#""errors_invalid":0"#));
-    let f = table::Family {
+    let f = table::Unit {
         unit: 0,
         name: "route",
         kernel: true,
@@ -395,13 +409,115 @@ fn not_loaded_error_gets_the_cli_hint() {
         Error::ModuleNotLoaded { unit: 30 },
     );
     assert!(
-        msg.contains("make module")
-            && msg.contains("insmod kmod/rustnl.ko unit=30")
-            && msg.contains("modprobe rustnl unit=30")
+        msg.contains(&load_how(30, &RunningKernel::now()))
             && msg.contains("rustnl families")
             && !msg.contains('\n'),
         "{msg}"
     );
+}
+
+/// The advice fits the running kernel: `make module` builds for the
+/// project's test kernel only; Debian's stock kernel has `make
+/// stock-module` and DKMS; any other kernel DKMS (before: `make module &&
+/// sudo insmod kmod/rustnl.ko` whatever ran).
+#[test]
+fn load_advice_fits_the_running_kernel() {
+    let clang = "Linux version 7.3.4 (root@build) (clang version 19.1.7, LLD 19.1.7) #1 SMP";
+    let gcc = "Linux version 7.3.4+deb13-amd64 (debian-kernel@lists.debian.org) (x86_64-linux-gnu-gcc-14)";
+    assert_eq!(RunningKernel::from("7.3.4\n", clang), RunningKernel::Test);
+    assert_eq!(
+        RunningKernel::from("7.3.4+deb13-amd64", gcc),
+        RunningKernel::DebianStock("7.3.4+deb13-amd64".into())
+    );
+    assert_eq!(
+        RunningKernel::from(
+            "6.18.44-fc-v1252",
+            "Linux version 6.18.44 (gcc (GCC) 15.3.0)"
+        ),
+        RunningKernel::Other("6.18.44-fc-v1252".into())
+    );
+    assert_eq!(
+        RunningKernel::from("7.3.4", "Linux version 7.3.4 (gcc 14)"),
+        RunningKernel::Other("7.3.4".into())
+    );
+    let test = load_how(30, &RunningKernel::Test);
+    assert!(
+        test.contains("make module && sudo insmod kmod/rustnl.ko unit=30"),
+        "{test}"
+    );
+    let stock = load_how(31, &RunningKernel::DebianStock("7.3.4+deb13-amd64".into()));
+    for word in [
+        "7.3.4+deb13-amd64",
+        "make stock-module",
+        "insmod build/stock/rustnl.ko",
+        "dkms install rustnl/",
+        "modprobe rustnl`",
+    ] {
+        assert!(stock.contains(word), "{word}: {stock}");
+    }
+    assert!(stock.contains("does not build for"), "{stock}");
+    let other = load_how(31, &RunningKernel::Other("6.18.44-fc-v1252".into()));
+    assert!(
+        other.contains("6.18.44-fc-v1252")
+            && other.contains("DKMS")
+            && other.contains("CONFIG_RUST"),
+        "{other}"
+    );
+    assert!(!other.contains("make module"), "{other}");
+}
+
+/// An unprivileged `--genl broadcast` is refused by the generic netlink
+/// core with EPERM and no text: the CLI says what the classic face's
+/// refusal says (before: only "EPERM (Operation not permitted)").
+#[test]
+fn genl_broadcast_eperm_gets_the_classic_hint() {
+    let genl = Target {
+        unit: DEFAULT_UNIT,
+        timeout: Wait::For(DEFAULT_TIMEOUT),
+        json: false,
+        genl: true,
+    };
+    let eperm = || Error::Kernel(rustnl::KernelError::new(libc::EPERM));
+    let Failure(msg) = module_failure(genl, eperm());
+    assert!(
+        msg.contains("EPERM")
+            && msg.contains("broadcast needs CAP_NET_ADMIN (or open_broadcast=1)")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    let classic_text = rustnl::proto::RequestError::BroadcastNotPermitted.to_string();
+    assert!(msg.ends_with(&classic_text), "{msg}");
+}
+
+/// A namespace the module does not serve answers ECONNREFUSED on its
+/// unit: the CLI says so and why (before: "sendto: Connection refused (os
+/// error 111) (is netlink unit 31 rustnl? ...)").
+#[test]
+fn an_unserved_namespace_is_named_with_the_reason() {
+    let classic = Target {
+        unit: DEFAULT_UNIT,
+        timeout: Wait::For(DEFAULT_TIMEOUT),
+        json: false,
+        genl: false,
+    };
+    let refused = Error::Io {
+        op: "sendto",
+        source: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+    };
+    let Failure(msg) = module_failure(classic, refused);
+    assert!(msg.starts_with("sendto: Connection refused"), "{msg}");
+    assert!(!msg.contains("is netlink unit 31 rustnl?"), "{msg}");
+    assert!(msg.contains("this network namespace"), "{msg}");
+    let n = not_served_hint(31, Some("N\n"));
+    assert!(
+        n.contains("not served by the rustnl module")
+            && n.contains("existing_netns=0")
+            && n.contains("existed before")
+            && n.contains("existing_netns=1"),
+        "{n}"
+    );
+    assert!(not_served_hint(31, Some("Y")).contains("existing_netns=1"));
+    assert!(not_served_hint(31, None).contains("existing_netns=0"));
 }
 
 // Generic netlink: `genl list` / `genl show NAME`, --json before or after,
@@ -468,7 +584,7 @@ fn family_not_found_gets_the_cli_hint() {
         name: "rustnl".into(),
     });
     assert!(
-        msg.contains("insmod kmod/rustnl.ko") && !msg.contains('\n'),
+        msg.contains(&load_how(DEFAULT_UNIT, &RunningKernel::now())) && !msg.contains('\n'),
         "{msg}"
     );
     let Failure(msg) = genl_failure(Error::FamilyNotFound {
@@ -581,8 +697,7 @@ fn genl_failures_are_one_line_with_what_to_do() {
     let Failure(msg) = module_failure(genl, Error::GenlNotRegistered);
     assert!(
         msg.starts_with("rustnl generic netlink family not registered")
-            && msg.contains("insmod kmod/rustnl.ko")
-            && msg.contains("modprobe rustnl")
+            && msg.contains(&load_how(DEFAULT_UNIT, &RunningKernel::now()))
             && msg.contains("rustnl genl list")
             && !msg.contains('\n'),
         "{msg}"
@@ -749,6 +864,34 @@ proptest! {
         if let Err(e) = plan_of(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
             prop_assert!(matches!(e.exit_code(), 0 | 2), "{:?}: exit {}", args, e.exit_code());
             let _ = e.render().to_string();
+            if e.exit_code() == 2
+                && e.kind() != ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let text = usage_text(&e);
+                prop_assert_eq!(text.lines().count(), 1, "{:?}: {}", args, text);
+            }
         }
     }
+}
+
+/// An exec event carries no name; the CLI reads /proc/PID/comm when it
+/// arrives. A process that is gone by then is `comm=?` with the reason
+/// (before: a bare `comm=?`).
+#[test]
+fn exec_of_a_process_already_gone_says_why_its_name_is_missing() {
+    let exec = ProcEvent::Exec { pid: 7, tgid: 7 };
+    assert_eq!(
+        proc_text(&exec, Some(&Some("true".into()))).as_deref(),
+        Some("exec pid=7 tgid=7 comm=true")
+    );
+    let gone = proc_text(&exec, Some(&None)).unwrap();
+    assert_eq!(
+        gone,
+        "exec pid=7 tgid=7 comm=? (exited before its name could be read)"
+    );
+    // A process this test starts and reaps has no /proc entry left.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id() as i32;
+    child.wait().unwrap();
+    assert_eq!(proc_events::comm(pid), None);
 }

@@ -7,7 +7,8 @@
 //!
 //! - the codec cases of `codec.rs` (same code, from `common/mod.rs`): rustnl
 //!   encode / decode, netlink-packet-core encode (best case and owned) /
-//!   decode;
+//!   decode, and for the generic netlink case neli 0.7 encode (best case
+//!   and owned) / decode;
 //! - real round trips with the host kernel's `NETLINK_ROUTE` on a
 //!   [`Socket`] in [`RecvMode::Fixed`]: `NLMSG_NOOP` with `NLM_F_ACK`
 //!   (rtnetlink's `netlink_rcv_skb` acks control messages when asked) by hand
@@ -185,6 +186,71 @@ fn codec_cases(iters: u64, by_case: &mut Map<String, Value>) {
         "genl",
         per_msg(iters, 1, || {
             black_box(npc_genl_decode(black_box(&encoded)));
+        }),
+    ));
+    let neli_msg = neli_genl_build(SEQ, &data);
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    rows.push((
+        "neli_encode",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_encode(black_box(&neli_msg), &mut cursor));
+        }),
+    ));
+    rows.push((
+        "neli_encode_owned",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_encode_owned(&mut cursor, SEQ, black_box(&data)));
+        }),
+    ));
+    rows.push((
+        "neli_decode",
+        "genl",
+        per_msg(iters, 1, || {
+            black_box(neli_genl_decode(black_box(&encoded)));
+        }),
+    ));
+
+    let n = genl_event(&mut buf, &pattern(EVENT_PAYLOAD));
+    let event = buf[..n].to_vec();
+    for (key, decode) in [
+        ("rustnl_decode", rustnl_event_decode as fn(&[u8]) -> u64),
+        ("netlink_packet_core_decode", npc_event_decode),
+        ("neli_decode", neli_event_decode),
+    ] {
+        rows.push((
+            key,
+            "genl_event",
+            per_msg(iters, 1, || {
+                black_box(decode(black_box(&event)));
+            }),
+        ));
+    }
+
+    let answer = controller_answer(SEQ);
+    let mut b = MessageBuilder::with_capacity(OUT_BUF);
+    let mut w = rustnl::attr::AttrWriter::new();
+    rows.push((
+        "rustnl_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(rustnl_resolve(&mut b, &mut w, SEQ, black_box(&answer)));
+        }),
+    ));
+    rows.push((
+        "netlink_packet_core_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(npc_resolve(&mut buf, SEQ, black_box(&answer)));
+        }),
+    ));
+    let mut cursor = std::io::Cursor::new(Vec::with_capacity(OUT_BUF));
+    rows.push((
+        "neli_decode",
+        "genl_resolve",
+        per_msg(iters, 1, || {
+            black_box(neli_resolve(&mut cursor, SEQ, black_box(&answer)));
         }),
     ));
 

@@ -12,7 +12,7 @@
 //! use rustnl::attr::{AttrExt, AttrTable, AttrWriter};
 //!
 //! let mut w = AttrWriter::new();
-//! w.put_str(1, "eth0")?.put_u32(2, 1500)?.put_flag(3)?;
+//! w.put_str(1, "eth0")?.put_u32(2, 1500)?.put_flag(3, true)?;
 //! w.nested(4, |w| {
 //!     w.put_u16(1, 7)?;
 //!     w.put_u64(2, u64::MAX)?;
@@ -36,73 +36,10 @@
 //! # Ok::<(), rustnl::Error>(())
 //! ```
 
-use crate::error::{Error, Result};
-use crate::proto::{nlmsg_align, put_attr, Attr, Attrs, BadAttr, NLA_HDRLEN};
-use std::fmt;
-
-/// `NLA_F_NESTED`: the attribute's payload is a stream of attributes.
-pub const NLA_F_NESTED: u16 = 0x8000;
-/// `NLA_F_NET_BYTEORDER`: the payload is in network byte order.
-pub const NLA_F_NET_BYTEORDER: u16 = 0x4000;
-/// The bits of `nla_type` that are the type (`NLA_TYPE_MASK`).
-pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
-/// Largest payload one attribute carries (`nla_len` is a `u16`).
-pub const MAX_ATTR_PAYLOAD: usize = u16::MAX as usize - NLA_HDRLEN;
-
-/// Why an attribute could not be read as asked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AttrError {
-    /// The attribute stream is malformed (a length too small or past the
-    /// end) at this offset.
-    Malformed {
-        /// Offset of the bad attribute within its stream.
-        offset: usize,
-    },
-    /// A fixed-size value whose payload has another size.
-    Size {
-        /// The attribute's type.
-        ty: u16,
-        /// The value's size in bytes.
-        expected: usize,
-        /// The payload's size.
-        got: usize,
-    },
-    /// A required attribute is absent.
-    Missing {
-        /// The attribute's type.
-        ty: u16,
-    },
-    /// A string attribute that is not UTF-8.
-    NotUtf8 {
-        /// The attribute's type.
-        ty: u16,
-    },
-}
-
-impl fmt::Display for AttrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AttrError::Malformed { offset } => {
-                write!(f, "malformed netlink attribute at offset {offset}")
-            }
-            AttrError::Size { ty, expected, got } => write!(
-                f,
-                "attribute {ty}: expected a {expected}-byte value, got {got} bytes"
-            ),
-            AttrError::Missing { ty } => write!(f, "attribute {ty} missing"),
-            AttrError::NotUtf8 { ty } => write!(f, "attribute {ty}: string is not UTF-8"),
-        }
-    }
-}
-
-impl std::error::Error for AttrError {}
-
-impl From<BadAttr> for AttrError {
-    fn from(b: BadAttr) -> AttrError {
-        AttrError::Malformed { offset: b.offset }
-    }
-}
+pub use crate::errors::AttrError;
+use crate::errors::{Error, Result};
+use crate::proto::genl::MAX_ATTR_PAYLOAD;
+use crate::proto::{nlmsg_align, put_attr, Attr, Attrs, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK};
 
 /// Typed getters on one attribute ([`proto::Attr`](crate::proto::Attr)):
 /// integers in host byte order with the exact size, strings up to their
@@ -265,12 +202,6 @@ impl<'a> AttrTable<'a> {
     }
 }
 
-impl From<AttrError> for Error {
-    fn from(e: AttrError) -> Error {
-        Error::Malformed(e.to_string())
-    }
-}
-
 /// An open nest of an [`AttrWriter`]: close it with [`AttrWriter::end_nested`].
 #[derive(Debug)]
 #[must_use = "a nest must be closed with AttrWriter::end_nested"]
@@ -366,9 +297,14 @@ impl AttrWriter {
     pub fn put_str(&mut self, ty: u16, s: &str) -> Result<&mut AttrWriter> {
         self.put_parts(ty, &[s.as_bytes(), &[0]])
     }
-    /// Appends a flag (an attribute without payload).
-    pub fn put_flag(&mut self, ty: u16) -> Result<&mut AttrWriter> {
-        self.put(ty, &[])
+    /// Appends flag `ty` (an attribute without payload) if `set`; a flag
+    /// that is not set is absent (as the kernel's writer in
+    /// [`proto::genl::AttrWriter`](crate::proto::genl::AttrWriter) has it).
+    pub fn put_flag(&mut self, ty: u16, set: bool) -> Result<&mut AttrWriter> {
+        if set {
+            self.put(ty, &[])?;
+        }
+        Ok(self)
     }
 
     /// Opens nest `ty` (`NLA_F_NESTED` set): what is put until
@@ -577,7 +513,7 @@ mod tests {
             Value::I32(x) => w.put_i32(ty, *x),
             Value::Str(s) => w.put_str(ty, s),
             Value::Bytes(b) => w.put(ty, b),
-            Value::Flag => w.put_flag(ty),
+            Value::Flag => w.put_flag(ty, true),
             Value::Uint(x) => w.put_uint(ty, *x),
             Value::Nested(items) => w.nested(ty, |w| {
                 for (t, v) in items {

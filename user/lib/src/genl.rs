@@ -29,12 +29,11 @@
 
 use crate::attr::{AttrError, AttrExt, AttrTable, AttrWriter};
 use crate::conn::Conn;
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use crate::message::MessageBuilder;
-use crate::proto::{Message, NLM_F_DUMP, NLM_F_REQUEST};
-use crate::socket::Socket;
+use crate::proto::{Message, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// The netlink protocol unit of generic netlink (`NETLINK_GENERIC`).
 pub const NETLINK_GENERIC: u32 = 16;
@@ -115,6 +114,51 @@ impl GenlHeader {
             },
             rest,
         ))
+    }
+}
+
+/// A generic netlink request: to which family (its id), which command of
+/// which interface version, with which `nlmsg_flags` (`NLM_F_REQUEST` is
+/// always added). Built with [`GenlRequest::new`] and the flag setters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenlRequest {
+    /// The family's id (the message type).
+    pub family: u16,
+    /// The command.
+    pub cmd: u8,
+    /// The family's interface version.
+    pub version: u8,
+    /// `nlmsg_flags` besides `NLM_F_REQUEST`.
+    pub flags: u16,
+}
+
+impl GenlRequest {
+    /// Command `cmd` of interface `version` to family `family`, no flags.
+    pub const fn new(family: u16, cmd: u8, version: u8) -> GenlRequest {
+        GenlRequest {
+            family,
+            cmd,
+            version,
+            flags: 0,
+        }
+    }
+
+    /// A dump (`NLM_F_DUMP`).
+    pub const fn dump(mut self) -> GenlRequest {
+        self.flags |= NLM_F_DUMP;
+        self
+    }
+
+    /// Asks for an ack (`NLM_F_ACK`).
+    pub const fn ack(mut self) -> GenlRequest {
+        self.flags |= NLM_F_ACK;
+        self
+    }
+
+    /// With `flags` added.
+    pub const fn flags(mut self, flags: u16) -> GenlRequest {
+        self.flags |= flags;
+        self
     }
 }
 
@@ -203,7 +247,7 @@ impl Op {
 /// One multicast group of a family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct McastGroup {
+pub struct Group {
     /// Its name.
     pub name: String,
     /// Its id: the group number to join ([`Socket::add_membership`]).
@@ -229,7 +273,7 @@ pub struct Family {
     /// Its operations.
     pub ops: Vec<Op>,
     /// Its multicast groups.
-    pub mcast_groups: Vec<McastGroup>,
+    pub mcast_groups: Vec<Group>,
 }
 
 impl Family {
@@ -272,7 +316,7 @@ impl Family {
         if let Some(list) = attrs.nested(CTRL_ATTR_MCAST_GROUPS)? {
             for entry in list.iter() {
                 let g = entry?.get_nested();
-                mcast_groups.push(McastGroup {
+                mcast_groups.push(Group {
                     name: g
                         .str(CTRL_ATTR_MCAST_GRP_NAME)?
                         .unwrap_or_default()
@@ -315,11 +359,11 @@ fn family_of(msg: &Message<'_>) -> Result<Family> {
         )));
     }
     let m = GenlMessage::parse(msg)?;
-    Family::parse(m.attrs).map_err(|e| Error::Malformed(format!("nlctrl family: {e}")))
+    Family::parse(m.attrs).map_err(|source| Error::BadAttr {
+        what: "nlctrl family",
+        source,
+    })
 }
-
-/// Default receive timeout of [`GenlSocket::open`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A generic netlink connection: a `NETLINK_GENERIC` [`Socket`] (or, in
 /// tests, any [`Conn`] such as [`FakeConn`](crate::testing::FakeConn)),
@@ -328,7 +372,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct GenlSocket<C = Socket> {
     conn: C,
-    seq: u32,
     out: MessageBuilder,
     attrs: AttrWriter,
     cache: HashMap<String, Family>,
@@ -336,7 +379,7 @@ pub struct GenlSocket<C = Socket> {
 
 impl GenlSocket<Socket> {
     /// Opens a `NETLINK_GENERIC` socket with extended acks on and a receive
-    /// timeout of [`DEFAULT_TIMEOUT`].
+    /// timeout of [`crate::DEFAULT_TIMEOUT`].
     pub fn open() -> Result<GenlSocket<Socket>> {
         let sock = Socket::open(NETLINK_GENERIC)?;
         sock.set_ext_ack(true)?;
@@ -350,7 +393,6 @@ impl<C: Conn> GenlSocket<C> {
     pub fn with_conn(conn: C) -> GenlSocket<C> {
         GenlSocket {
             conn,
-            seq: 0,
             out: MessageBuilder::new(),
             attrs: AttrWriter::new(),
             cache: HashMap::new(),
@@ -372,37 +414,33 @@ impl<C: Conn> GenlSocket<C> {
         self.conn
     }
 
-    /// The next request's sequence number (for requests built outside
-    /// [`GenlSocket::request`], e.g. a batch in one datagram, so that the
-    /// numbers never repeat on this socket).
-    pub fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    /// Sends a request to family `family` (its id): `nlmsg_flags` `flags`
-    /// (`NLM_F_REQUEST` is added; `NLM_F_DUMP` for a dump, `NLM_F_ACK` for
-    /// an ack), command `cmd` of interface version `version`, then `attrs`
-    /// (see [`AttrWriter`]); passes each answer to `each` until the exchange
-    /// is over, as [`Socket::request`] does. Returns how many answers
-    /// `each` saw.
-    pub fn request<F>(
-        &mut self,
-        family: u16,
-        flags: u16,
-        cmd: u8,
-        version: u8,
-        attrs: &[u8],
-        mut each: F,
-    ) -> Result<usize>
+    /// Sends request `req` with `attrs` (see [`AttrWriter`]) after its
+    /// `genlmsghdr` (`NLM_F_REQUEST` is added to its flags; the sequence
+    /// number is the connection's, [`Conn::next_seq`]) and passes each
+    /// answer to `each` until the exchange is over, as [`Socket::request`]
+    /// does. Returns how many answers `each` saw.
+    ///
+    /// ```
+    /// use rustnl::genl::{GenlRequest, GenlSocket, CTRL_CMD_GETFAMILY, CTRL_VERSION, GENL_ID_CTRL};
+    /// let mut genl = GenlSocket::open()?;
+    /// let dump = GenlRequest::new(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_VERSION).dump();
+    /// let families = genl.request(dump, &[], |_| Ok(()))?;
+    /// assert!(families >= 1); // nlctrl itself
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
+    pub fn request<F>(&mut self, req: GenlRequest, attrs: &[u8], mut each: F) -> Result<usize>
     where
         F: FnMut(&GenlMessage<'_>) -> Result<()>,
     {
-        let seq = self.next_seq();
+        let seq = self.conn.next_seq();
         self.out.clear();
-        let hdr = GenlHeader { cmd, version }.to_bytes();
+        let hdr = GenlHeader {
+            cmd: req.cmd,
+            version: req.version,
+        }
+        .to_bytes();
         self.out
-            .push_parts(family, flags | NLM_F_REQUEST, seq, &[&hdr, attrs])?;
+            .push_parts(req.family, req.flags | NLM_F_REQUEST, seq, &[&hdr, attrs])?;
         crate::request::request(&mut self.conn, self.out.as_bytes(), |msg| {
             each(&GenlMessage::parse(msg)?)
         })
@@ -423,10 +461,7 @@ impl<C: Conn> GenlSocket<C> {
         attrs.put_str(CTRL_ATTR_FAMILY_NAME, name)?;
         let mut found = None;
         let r = self.request(
-            GENL_ID_CTRL,
-            0,
-            CTRL_CMD_GETFAMILY,
-            CTRL_VERSION,
+            GenlRequest::new(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_VERSION),
             attrs.as_bytes(),
             |m| {
                 found = Some(family_of(&m.message)?);
@@ -488,10 +523,7 @@ impl<C: Conn> GenlSocket<C> {
     pub fn families(&mut self) -> Result<Vec<Family>> {
         let mut out = Vec::new();
         self.request(
-            GENL_ID_CTRL,
-            NLM_F_DUMP,
-            CTRL_CMD_GETFAMILY,
-            CTRL_VERSION,
+            GenlRequest::new(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_VERSION).dump(),
             &[],
             |m| {
                 out.push(family_of(&m.message)?);

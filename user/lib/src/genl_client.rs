@@ -1,45 +1,15 @@
 //! The rustnl protocol over generic netlink: the module's family `rustnl`
 //! (`shared/spec/rustnl.yaml`), found by name through the kernel's
 //! controller. [`GenlClient`] mirrors the classic [`Client`](crate::Client)
-//! (echo, broadcast, get-info) and [`GenlSubscription`] the classic
-//! [`Subscription`](crate::Subscription); both decode into the same types
+//! (echo, broadcast, get-info) and [`GenlEvents`] decode the events for
+//! a [`Subscription`]; both decode into the same types
 //! ([`BroadcastResult`], [`Event`]) so that a program can switch faces.
-//!
-//! Every number (command and attribute ids, group names, the payload limit)
-//! comes from [`proto::genl`](crate::proto::genl), the one definition the
-//! kernel module compiles too.
-//!
-//! Differences from the classic face:
-//!
-//! - A payload travels in one attribute, so it is at most
-//!   [`MAX_ATTR_PAYLOAD`] (65,531) bytes; a larger one is refused before
-//!   sending, [`Error::GenlPayloadTooLarge`].
-//! - The family is looked up by name first: on a kernel without the module
-//!   it is [`Error::GenlNotRegistered`].
-//! - The kernel's refusals are [`Error::Kernel`] with the attribute they are
-//!   about named with the spec's name ([`KernelError::attr`]): the one at the
-//!   extended ack's offset, or the missing one (`NLMSGERR_ATTR_MISS_TYPE`).
-//! - `get-info` reports the counters of both faces ([`GenlInfo`]).
-//! - Events arrive on two multicast groups, [`McastGroup::Events`] (the
-//!   events of every numbered group) and [`McastGroup::Heartbeat`]
-//!   (heartbeats and the goodbye); an event's `group` is its numbered group.
-//!
-//! ```no_run
-//! use rustnl::proto::genl::McastGroup;
-//! let mut client = rustnl::GenlClient::connect()?;
-//! assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
-//! let info = client.info()?;
-//! println!("{} echoes over genl", info.genl_counters.echoes);
-//! let mut sub = rustnl::GenlSubscription::new(&[McastGroup::Events])?;
-//! let event = sub.next_event()?;
-//! println!("{} on group {}", event.kind.name(), event.header.group);
-//! # Ok::<(), rustnl::Error>(())
-//! ```
+//! What differs from the classic face: see [`GenlClient`].
 
 use crate::attr::{AttrError, AttrExt, AttrTable};
-use crate::client::{check_error, Event, EventKind};
 use crate::conn::Conn;
-use crate::error::{Error, KernelError, Result};
+use crate::errors::{Error, KernelError, Result};
+use crate::event::{Decode, Event, EventKind, Subscription};
 use crate::genl::{Family, GenlMessage, GenlSocket};
 use crate::message::MessageBuilder;
 use crate::proto::genl::{
@@ -49,8 +19,8 @@ use crate::proto::genl::{
 use crate::proto::{
     BroadcastResult, Counters, EventHdr, Message, Messages, NLMSG_HDRLEN, NLM_F_REQUEST,
 };
-use crate::socket::Socket;
-use std::collections::VecDeque;
+use crate::request::{check_answer, check_error};
+use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use std::time::Duration;
 
 /// Looks the module's family up on `genl` (remembered there, see
@@ -105,17 +75,14 @@ pub(crate) fn name_attr(k: &mut KernelError, request: &[u8]) {
 
 /// A required attribute of a reply or event, or [`Error::Malformed`]
 /// naming it.
-fn required<T>(what: &str, attr: Attr, v: Result<Option<T>, AttrError>) -> Result<T> {
+fn required<T>(what: &'static str, attr: Attr, v: Result<Option<T>, AttrError>) -> Result<T> {
     match v {
         Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Error::Malformed(format!(
-            "{what}: attribute {} missing",
-            attr.name()
-        ))),
-        Err(e) => Err(Error::Malformed(format!(
-            "{what}: attribute {}: {e}",
-            attr.name()
-        ))),
+        Ok(None) => Err(Error::MissingAttr {
+            what,
+            attr: attr.name(),
+        }),
+        Err(source) => Err(Error::BadAttr { what, source }),
     }
 }
 
@@ -160,24 +127,36 @@ impl GenlInfo {
             heartbeat_ms: u32_of(Attr::HeartbeatMs)?,
             open_broadcast: attrs
                 .flag(Attr::OpenBroadcast.raw())
-                .map_err(|e| Error::Malformed(format!("{what}: {e}")))?,
+                .map_err(|source| Error::BadAttr { what, source })?,
             classic_counters: counters(Attr::ClassicCounters)?,
             genl_counters: counters(Attr::GenlCounters)?,
         })
     }
 }
 
+/// The counters with their attribute in the spec ([`CounterAttr`], whose
+/// [`name`](CounterAttr::name) is the spec's; with `_` for `-` it is the
+/// JSON name), in the spec's order: one table for every reader.
+pub fn counters(c: &Counters) -> [(CounterAttr, u64); Counters::COUNT] {
+    let values = c.to_array();
+    CounterAttr::ALL.map(|a| (a, values.get(a.index()).copied().unwrap_or_default()))
+}
+
 /// Decodes one `counters` nest (`uint`s of [`CounterAttr`]).
 fn parse_counters(t: AttrTable<'_>) -> Result<Counters> {
     let mut values = [0u64; Counters::COUNT];
     for a in t.iter() {
-        let a = a.map_err(|e| Error::Malformed(format!("counters: {e}")))?;
+        let a = a.map_err(|source| Error::BadAttr {
+            what: "counters",
+            source,
+        })?;
         let Some(c) = CounterAttr::from_raw(a.ty) else {
             continue;
         };
-        let v = a
-            .get_uint()
-            .map_err(|e| Error::Malformed(format!("counter {}: {e}", c.name())))?;
+        let v = a.get_uint().map_err(|source| Error::BadAttr {
+            what: "counters",
+            source,
+        })?;
         if let Some(slot) = values.get_mut(c.index()) {
             *slot = v;
         }
@@ -191,7 +170,7 @@ fn parse_broadcast(attrs: AttrTable<'_>) -> Result<BroadcastResult> {
     let flag = |a: Attr| {
         attrs
             .flag(a.raw())
-            .map_err(|e| Error::Malformed(format!("{what}: {e}")))
+            .map_err(|source| Error::BadAttr { what, source })
     };
     Ok(BroadcastResult {
         group: required(what, Attr::Group, attrs.u32(Attr::Group.raw()))?,
@@ -233,7 +212,7 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
     };
     let payload = a
         .bytes(Attr::Payload.raw())
-        .map_err(|e| Error::Malformed(format!("{what}: {e}")))?
+        .map_err(|source| Error::BadAttr { what, source })?
         .unwrap_or_default();
     Ok(Event {
         kind,
@@ -246,6 +225,37 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
 /// `NETLINK_GENERIC` [`Socket`] or, in tests, any [`Conn`] (e.g. a
 /// [`FakeConn`](crate::testing::FakeConn) serving the controller with
 /// [`testing::serve_family`](crate::testing::serve_family)).
+///
+/// Every number (command and attribute ids, group names, the payload limit)
+/// comes from [`proto::genl`](crate::proto::genl), the one definition the
+/// kernel module compiles too.
+///
+/// Differences from the classic face:
+///
+/// - A payload travels in one attribute, so it is at most
+///   [`MAX_ATTR_PAYLOAD`] (65,531) bytes; a larger one is refused before
+///   sending, [`Error::GenlPayloadTooLarge`].
+/// - The family is looked up by name first: on a kernel without the module
+///   it is [`Error::GenlNotRegistered`].
+/// - The kernel's refusals are [`Error::Kernel`] with the attribute they are
+///   about named with the spec's name ([`KernelError::attr`]): the one at the
+///   extended ack's offset, or the missing one (`NLMSGERR_ATTR_MISS_TYPE`).
+/// - `get-info` reports the counters of both faces ([`GenlInfo`]).
+/// - Events arrive on two multicast groups, [`McastGroup::Events`] (the
+///   events of every numbered group) and [`McastGroup::Heartbeat`]
+///   (heartbeats and the goodbye); an event's `group` is its numbered group.
+///
+/// ```no_run
+/// use rustnl::proto::genl::McastGroup;
+/// let mut client = rustnl::GenlClient::connect()?;
+/// assert_eq!(client.echo(b"Hello you!")?, b"Hello you!");
+/// let info = client.info()?;
+/// println!("{} echoes over genl", info.genl_counters.echoes);
+/// let mut sub = rustnl::Subscription::genl(&[McastGroup::Events])?;
+/// let event = sub.next_event()?;
+/// println!("{} on group {}", event.kind.name(), event.header.group);
+/// # Ok::<(), rustnl::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct GenlClient<C = Socket> {
     genl: GenlSocket<C>,
@@ -255,12 +265,11 @@ pub struct GenlClient<C = Socket> {
 
 impl GenlClient {
     /// Opens a generic netlink socket (extended acks on, receive timeout
-    /// [`DEFAULT_TIMEOUT`](crate::client::DEFAULT_TIMEOUT)) and looks the
+    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)) and looks the
     /// family up: [`Error::GenlNotRegistered`] if the module is not loaded.
     pub fn connect() -> Result<GenlClient> {
         let genl = GenlSocket::open()?;
-        genl.conn()
-            .set_recv_timeout(Some(crate::client::DEFAULT_TIMEOUT))?;
+        genl.conn().set_recv_timeout(Some(DEFAULT_TIMEOUT))?;
         GenlClient::with_genl(genl)
     }
 
@@ -313,7 +322,7 @@ impl<C: Conn> GenlClient<C> {
     /// and, if any, the `payload` attribute last; refuses a payload one
     /// attribute cannot carry.
     fn push(&mut self, cmd: Cmd, attrs: &[u8], payload: Option<&[u8]>) -> Result<u32> {
-        let seq = self.genl.next_seq();
+        let seq = self.genl.conn_mut().next_seq();
         let genl = genl_header(cmd);
         match payload {
             None => {
@@ -412,7 +421,7 @@ impl<C: Conn> GenlClient<C> {
                 continue;
             }
             for msg in dgram.messages() {
-                let msg = msg.map_err(|m| Error::Malformed(m.to_string()))?;
+                let msg = msg?;
                 if msg.header.seq.wrapping_sub(first) >= count as u32 {
                     continue; // not this batch
                 }
@@ -470,7 +479,7 @@ impl<C: Conn> GenlClient<C> {
 
 /// Checks that `msg` is the family's reply to `cmd` for `port_id`.
 fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result<GenlMessage<'a>> {
-    crate::client::check_answer(msg, id, port_id, cmd.name())?;
+    check_answer(msg, id, port_id, cmd.name())?;
     let m = GenlMessage::parse(msg)?;
     if m.header.cmd != cmd.raw() {
         return Err(Error::Unexpected(format!(
@@ -482,77 +491,60 @@ fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result
     Ok(m)
 }
 
-/// A listener on the family's multicast groups, yielding the classic face's
-/// typed [`Event`]s.
-#[derive(Debug)]
-pub struct GenlSubscription<C = Socket> {
-    conn: C,
+/// The decoder of the generic netlink face's multicasts: the messages of
+/// the family (by its id; others are skipped), each an [`Event`] like the
+/// classic face's ([`decode_genl_event`]).
+#[derive(Clone, Debug)]
+pub struct GenlEvents {
     family: Family,
-    pending: VecDeque<(usize, usize)>,
 }
 
-impl GenlSubscription {
-    /// Looks the family up and joins `groups` by name (their ids from the
-    /// controller); no receive timeout. Non-root processes may listen.
-    pub fn new(groups: &[McastGroup]) -> Result<GenlSubscription> {
-        let mut genl = GenlSocket::open()?;
-        let family = resolve_rustnl(&mut genl)?;
-        let sock = genl.into_conn();
-        for g in groups {
-            let id = family.group(g.name()).ok_or_else(|| Error::GroupNotFound {
-                family: FAMILY_NAME.to_string(),
-                group: g.name().to_string(),
-            })?;
-            sock.add_membership(id)?;
-        }
-        sock.set_recv_timeout(None)?;
-        Ok(GenlSubscription::with_conn(sock, family))
+impl GenlEvents {
+    /// The events of `family` (as the controller described it).
+    pub fn new(family: Family) -> GenlEvents {
+        GenlEvents { family }
     }
 
-    /// The underlying socket (for timeouts, options, polling).
-    pub fn socket(&self) -> &Socket {
-        &self.conn
-    }
-
-    /// The underlying socket, mutably.
-    pub fn socket_mut(&mut self) -> &mut Socket {
-        &mut self.conn
-    }
-
-    /// The socket, for another way of reading it; events already received
-    /// but not yet returned are dropped.
-    pub fn into_socket(self) -> Socket {
-        self.conn
-    }
-}
-
-impl<C: Conn> GenlSubscription<C> {
-    /// Events of `family` (resolved elsewhere) from `conn`, which has
-    /// joined its groups already (or is a test double).
-    pub fn with_conn(conn: C, family: Family) -> GenlSubscription<C> {
-        GenlSubscription {
-            conn,
-            family,
-            pending: VecDeque::new(),
-        }
-    }
-
-    /// The family, as the controller described it.
+    /// The family.
     pub fn family(&self) -> &Family {
         &self.family
     }
+}
 
-    /// Waits for the next event. Messages of other families are skipped;
-    /// [`Error::Overrun`] reports that the kernel dropped events because
-    /// this listener's queue was full; the subscription stays usable.
-    pub fn next_event(&mut self) -> Result<Event<'_>> {
-        let id = self.family.id;
-        crate::client::next_queued(
-            &mut self.conn,
-            &mut self.pending,
-            |m| m.header.ty == id,
-            |m| decode_genl_event(id, m),
-        )
+impl Decode for GenlEvents {
+    type Item<'a> = Event<'a>;
+    fn keep(&mut self, msg: &Message<'_>) -> bool {
+        msg.header.ty == self.family.id
+    }
+    fn decode<'a>(&mut self, msg: &Message<'a>) -> Result<Event<'a>> {
+        decode_genl_event(self.family.id, msg)
+    }
+}
+
+/// Opens a generic netlink socket, looks the module's family up and joins
+/// `groups` by name (their ids from the controller).
+pub(crate) fn genl_listener(groups: &[McastGroup]) -> Result<(Socket, Family)> {
+    let mut genl = GenlSocket::open()?;
+    let family = resolve_rustnl(&mut genl)?;
+    let sock = genl.into_conn();
+    for g in groups {
+        let id = family.group(g.name()).ok_or_else(|| Error::GroupNotFound {
+            family: FAMILY_NAME.to_string(),
+            group: g.name().to_string(),
+        })?;
+        sock.add_membership(id)?;
+    }
+    sock.set_recv_timeout(None)?;
+    Ok((sock, family))
+}
+
+impl Subscription<GenlEvents> {
+    /// Looks the module's generic netlink family up and joins `groups` by
+    /// name (their ids from the controller); no receive timeout. Non-root
+    /// processes may listen.
+    pub fn genl(groups: &[McastGroup]) -> Result<Subscription<GenlEvents>> {
+        let (sock, family) = genl_listener(groups)?;
+        Ok(Subscription::with_conn(sock, GenlEvents::new(family)))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Building netlink messages.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use crate::proto::{nlmsg_align, NlMsgHdr, NLMSG_HDRLEN};
 
 /// Appends netlink messages (header, payload, zeroed padding) to one buffer,

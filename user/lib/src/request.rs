@@ -1,18 +1,14 @@
 //! Request/reply exchanges on any netlink protocol: sequence and port-id
 //! checks, acks, errors with extended-ack text, multipart dumps.
 
-use crate::client::check_error;
 use crate::conn::Conn;
-use crate::error::{Error, KernelError, Result};
+use crate::errors::{Error, KernelError, Result};
 use crate::proto::{
-    Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_ACK,
-    NLM_F_ACK_TLVS, NLM_F_DUMP, NLM_F_MULTI,
+    nlmsg_align, ErrorMsg, Message, NlMsgHdr, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP,
+    NLMSG_OVERRUN, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    NLM_F_MULTI,
 };
 use crate::socket::{Datagram, Socket};
-
-/// `NLM_F_DUMP_INTR`: set on the messages of a dump during which the
-/// kernel's state changed (the dump may be inconsistent).
-pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// The state of one request/answer exchange: fed the answer messages one by
 /// one, it says when the exchange is over and how it ended. Separate from
@@ -65,7 +61,7 @@ impl Exchange {
         for msg in dgram.messages() {
             let end = match msg {
                 Ok(msg) => self.on_message(&msg, each),
-                Err(m) => Some(Err(Error::Malformed(m.to_string()))),
+                Err(m) => Some(Err(Error::BadMessage(m))),
             };
             if end.is_some() {
                 return end;
@@ -83,10 +79,10 @@ impl Exchange {
             return None; // a late answer to an earlier request
         }
         if msg.header.pid != self.port_id && msg.header.pid != 0 {
-            return Some(Err(Error::Unexpected(format!(
-                "answer addressed to port {} (ours is {})",
-                msg.header.pid, self.port_id
-            ))));
+            return Some(Err(Error::WrongPort {
+                port: msg.header.pid,
+                ours: self.port_id,
+            }));
         }
         if msg.header.flags & NLM_F_DUMP_INTR != 0 {
             self.interrupted = true;
@@ -210,6 +206,57 @@ impl Socket {
             "setsockopt(NETLINK_GET_STRICT_CHK)",
         )
     }
+}
+
+/// Checks that `msg`, an answer to request `what`, has the type `ty` it
+/// must have and is addressed to `port_id` (both faces' clients).
+pub(crate) fn check_answer(
+    msg: &Message<'_>,
+    ty: u16,
+    port_id: u32,
+    what: &'static str,
+) -> Result<()> {
+    if msg.header.ty != ty {
+        return Err(Error::WrongAnswer {
+            request: what,
+            ty: msg.header.ty,
+            expected: ty,
+        });
+    }
+    if msg.header.pid != port_id {
+        return Err(Error::WrongPort {
+            port: msg.header.pid,
+            ours: port_id,
+        });
+    }
+    Ok(())
+}
+
+/// Turns an `NLMSG_ERROR` with a non-zero error into [`Error::Kernel`]; acks
+/// and other messages pass. Every extended-ack attribute this library knows
+/// is kept: text, offset, missing attribute type and nest.
+pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
+    if msg.header.ty != NLMSG_ERROR {
+        return Ok(());
+    }
+    let e = ErrorMsg::parse(msg.payload, msg.header.flags)
+        .map_err(|e| Error::Malformed(e.to_string()))?;
+    if e.error == 0 {
+        return Ok(());
+    }
+    let mut k = KernelError::new(e.error.saturating_neg());
+    if msg.header.flags & NLM_F_ACK_TLVS != 0 {
+        // As ErrorMsg::parse finds them: after the request's header, and
+        // its payload unless the kernel capped it.
+        let echoed = if msg.header.flags & NLM_F_CAPPED != 0 {
+            0
+        } else {
+            (e.request.len as usize).saturating_sub(NLMSG_HDRLEN)
+        };
+        let at = 4usize.saturating_add(nlmsg_align(NLMSG_HDRLEN.saturating_add(echoed)));
+        k.read_ext_ack(msg.payload.get(at..).unwrap_or_default());
+    }
+    Err(Error::Kernel(k))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Netlink sockets.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result, SNDBUF_OVERHEAD};
 use crate::proto::Messages;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -29,6 +29,19 @@ pub(crate) struct RecvMeta {
     nsid: Option<i32>,
 }
 
+/// How long the library's clients wait for the kernel's answer unless told
+/// otherwise (their `set_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `net.core.wmem_max`, the cap on `SO_SNDBUF` without `CAP_NET_ADMIN`.
+fn wmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Initial receive buffer: a page-sized multiple that holds typical replies.
 const INITIAL_BUFFER: usize = 32 * 1024;
 
@@ -43,6 +56,7 @@ pub struct Socket {
     nonblocking: bool,
     all_nsid: bool,
     last_len: usize,
+    seq: u32,
 }
 
 /// One received datagram, borrowed from the socket's buffer.
@@ -220,6 +234,7 @@ impl Socket {
             nonblocking: false,
             all_nsid: false,
             last_len: 0,
+            seq: 0,
         }
     }
 
@@ -266,6 +281,13 @@ impl Socket {
     /// The port id the kernel assigned to this socket (from `getsockname`).
     pub fn port_id(&self) -> u32 {
         self.port_id
+    }
+
+    /// The sequence number for the next request on this socket: 1, 2, ...
+    /// (wrapping). The library's clients take theirs here too.
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
     }
 
     /// The netlink protocol unit.
@@ -452,6 +474,57 @@ impl Socket {
         })
     }
 
+    /// The send buffer's size (`SO_SNDBUF` as the kernel reports it: twice
+    /// what was asked for). Netlink refuses a datagram longer than this
+    /// less [`SNDBUF_OVERHEAD`] bytes (`EMSGSIZE`).
+    pub fn send_buffer_size(&self) -> Result<usize> {
+        let mut v: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v`/`len` describe a writable c_int.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::io("getsockopt(SO_SNDBUF)"));
+        }
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    /// Sizes the send buffer so that datagrams of up to `bytes` bytes can
+    /// be sent, and returns the size the kernel set
+    /// ([`Socket::send_buffer_size`]). `SO_SNDBUFFORCE` first, which needs
+    /// `CAP_NET_ADMIN` (in the socket's network namespace's user
+    /// namespace); without it `SO_SNDBUF`, which the kernel caps at
+    /// `net.core.wmem_max` (so an unprivileged socket sends at most about
+    /// twice `wmem_max`, 425,952 bytes with the default sysctl).
+    /// [`Socket::send`] calls it by itself when a datagram does not fit.
+    pub fn set_send_buffer_size(&self, bytes: usize) -> Result<usize> {
+        let want = bytes.saturating_add(SNDBUF_OVERHEAD);
+        // The kernel doubles the value (for its bookkeeping overhead).
+        let v = want.div_ceil(2).min(libc::c_int::MAX as usize / 2) as libc::c_int;
+        self.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            v,
+            "setsockopt(SO_SNDBUFFORCE)",
+        )
+        .or_else(|_| {
+            self.setsockopt(
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                v,
+                "setsockopt(SO_SNDBUF)",
+            )
+        })?;
+        self.send_buffer_size()
+    }
+
     /// How the receive buffer is sized (see [`RecvMode`]).
     pub fn set_recv_mode(&mut self, mode: RecvMode) {
         self.mode = mode;
@@ -589,12 +662,41 @@ impl Socket {
     }
 
     /// Sends `bytes` (one or more netlink messages) to the kernel.
+    ///
+    /// A datagram longer than the send buffer allows is not an error as
+    /// long as the buffer can grow: the socket grows it
+    /// ([`Socket::set_send_buffer_size`]) and sends again. When it cannot
+    /// grow enough (no `CAP_NET_ADMIN` and `net.core.wmem_max` too small),
+    /// [`Error::SendTooLarge`] says which limit was hit.
     pub fn send(&self, bytes: &[u8]) -> Result<()> {
         self.send_to(bytes, 0, 0)
     }
 
-    /// Sends `bytes` to port id `pid` and/or multicast `groups`.
+    /// Sends `bytes` to port id `pid` and/or multicast `groups` (see
+    /// [`Socket::send`] for datagrams larger than the send buffer).
     pub fn send_to(&self, bytes: &[u8], pid: u32, groups: u32) -> Result<()> {
+        match self.send_once(bytes, pid, groups) {
+            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EMSGSIZE) => {
+                let have = self.send_buffer_size()?;
+                let grown = if have < bytes.len().saturating_add(SNDBUF_OVERHEAD) {
+                    self.set_send_buffer_size(bytes.len())?
+                } else {
+                    have
+                };
+                if grown < bytes.len().saturating_add(SNDBUF_OVERHEAD) {
+                    return Err(Error::SendTooLarge {
+                        size: bytes.len(),
+                        send_buffer: grown,
+                        wmem_max: wmem_max(),
+                    });
+                }
+                self.send_once(bytes, pid, groups)
+            }
+            r => r,
+        }
+    }
+
+    fn send_once(&self, bytes: &[u8], pid: u32, groups: u32) -> Result<()> {
         let sa = sockaddr(pid, groups);
         loop {
             // SAFETY: `bytes` is readable for its length; `sa` is valid.
@@ -643,6 +745,111 @@ mod tests {
     use super::*;
     use crate::proto::{NlMsgHdr, NLMSG_DONE, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST};
     use crate::MessageBuilder;
+
+    /// A 300,000-byte request (a NLMSG_NOOP with NLM_F_ACK, which any
+    /// netlink unit acks) is more than the default send buffer
+    /// (`net.core.wmem_default`, 212,992 bytes) lets through: `sendto` says
+    /// EMSGSIZE. The socket grows its send buffer and the kernel acks.
+    #[test]
+    fn a_datagram_over_the_send_buffer_grows_it() {
+        for unit in [libc::NETLINK_ROUTE as u32, libc::NETLINK_GENERIC as u32] {
+            let mut s = Socket::open(unit).unwrap();
+            s.set_cap_ack(true).unwrap();
+            s.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
+            let before = s.send_buffer_size().unwrap();
+            let size = 300_000;
+            assert!(before < size, "default send buffer {before}");
+            let mut b = MessageBuilder::new();
+            let payload = vec![0u8; size - crate::proto::NLMSG_HDRLEN];
+            b.push(
+                crate::proto::NLMSG_NOOP,
+                NLM_F_REQUEST | crate::proto::NLM_F_ACK,
+                1,
+                &payload,
+            )
+            .unwrap();
+            assert_eq!(b.as_bytes().len(), size);
+            s.request(b.as_bytes(), |_| Ok(())).unwrap();
+            assert!(s.send_buffer_size().unwrap() >= size + SNDBUF_OVERHEAD);
+        }
+    }
+
+    /// Drops `CAP_NET_ADMIN` from this thread's effective set (capabilities
+    /// are per thread: the other tests keep theirs).
+    fn drop_net_admin() {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let mut h = Header {
+            version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+            pid: 0,
+        };
+        let mut d = [Data::default(); 2];
+        // SAFETY: `h` and `d` are the header and two data structs capget
+        // and capset read and write for version 3.
+        unsafe {
+            assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
+            d[0].effective &= !(1 << 12); // CAP_NET_ADMIN
+            assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()), 0);
+        }
+    }
+
+    /// Without CAP_NET_ADMIN the send buffer stops at twice
+    /// `net.core.wmem_max`: a larger datagram is `Error::SendTooLarge`,
+    /// naming the buffer, the sysctl and the capability, not sent.
+    #[test]
+    fn an_unprivileged_datagram_past_wmem_max_is_a_typed_error() {
+        let wmem_max = wmem_max().expect("net.core.wmem_max");
+        let size = 2 * wmem_max + 4096;
+        assert!(
+            size < 256 << 20,
+            "net.core.wmem_max {wmem_max} too large to test"
+        );
+        std::thread::spawn(move || {
+            drop_net_admin();
+            let s = Socket::open(libc::NETLINK_GENERIC as u32).unwrap();
+            let mut b = MessageBuilder::new();
+            let payload = vec![0u8; size - crate::proto::NLMSG_HDRLEN];
+            b.push(crate::proto::NLMSG_NOOP, NLM_F_REQUEST, 1, &payload)
+                .unwrap();
+            match s.send(b.as_bytes()) {
+                Err(e @ Error::SendTooLarge { .. }) => {
+                    let Error::SendTooLarge {
+                        size: got,
+                        send_buffer,
+                        wmem_max: w,
+                    } = e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!((got, w), (size, Some(wmem_max)));
+                    assert!(send_buffer <= 2 * wmem_max, "{send_buffer}");
+                    assert_eq!(e.errno(), Some(libc::EMSGSIZE));
+                    let text = e.to_string();
+                    for word in [
+                        "send buffer",
+                        "CAP_NET_ADMIN",
+                        "net.core.wmem_max",
+                        "sysctl -w",
+                    ] {
+                        assert!(text.contains(word), "{text}");
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     // NETLINK_ROUTE exists on every Linux host, so these run anywhere.
 

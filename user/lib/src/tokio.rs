@@ -25,9 +25,10 @@
 //! # Ok(()) }
 //! ```
 
-use crate::client::{decode_event, OwnedEvent, Subscription};
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
+use crate::event::{ClassicEvents, Decode, OwnedEvent, Subscription};
 use crate::families::{proc_events, route};
+use crate::proto::genl::McastGroup;
 use crate::proto::Message;
 use crate::request::Exchange;
 use crate::socket::{Datagram, Socket};
@@ -117,32 +118,65 @@ impl AsyncSocket {
     }
 }
 
-/// Decodes one message into an event (`None`: not an event of interest).
-pub type Decoder<T> = fn(&Message<'_>) -> Result<Option<T>>;
+/// An [`EventStream`]'s decoder: a message to an event (`Ok(None)`: not an
+/// event of interest, skipped). A closure, so that it may capture state.
+type BoxedDecoder<T> = Box<dyn FnMut(&Message<'_>) -> Result<Option<T>> + Send>;
 
-/// A subscription as a [`Stream`] of decoded events. [`Error::Overrun`]
-/// items report lost events; the stream goes on after them.
-#[derive(Debug)]
+/// A subscription as a [`Stream`] of decoded events: the async twin of
+/// [`Subscription`], with a closure as decoder (it may capture state, e.g.
+/// a generic netlink family's id). [`Error::Overrun`] items report lost
+/// events; the stream goes on after them.
 pub struct EventStream<T> {
     fd: AsyncFd<Socket>,
     pending: VecDeque<Result<T>>,
-    decode: Decoder<T>,
+    decode: BoxedDecoder<T>,
 }
 
-fn rustnl_event(m: &Message<'_>) -> Result<Option<OwnedEvent>> {
-    decode_event(m).map(|e| Some(e.to_owned_event()))
+impl<T> std::fmt::Debug for EventStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("socket", self.fd.get_ref())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
 }
 
 impl<T> EventStream<T> {
     /// A stream of the datagrams `sock` receives from the kernel, each
-    /// message decoded with `decode`; `pending` are events already received.
-    pub fn new(mut sock: Socket, pending: VecDeque<T>, decode: Decoder<T>) -> Result<Self> {
+    /// message decoded with `decode` (`Ok(None)`: not an event of
+    /// interest, skipped).
+    pub fn new<F>(mut sock: Socket, decode: F) -> Result<Self>
+    where
+        F: FnMut(&Message<'_>) -> Result<Option<T>> + Send + 'static,
+    {
         sock.set_nonblocking(true)?;
         Ok(EventStream {
             fd: register(sock)?,
-            pending: pending.into_iter().map(Ok).collect(),
-            decode,
+            pending: VecDeque::new(),
+            decode: Box::new(decode),
         })
+    }
+
+    /// The stream of a synchronous `sub`'s socket: the messages it
+    /// received but did not hand out yet come first, decoded with `decode`
+    /// like the rest.
+    pub fn from_subscription<D, F>(sub: Subscription<D>, decode: F) -> Result<Self>
+    where
+        D: Decode,
+        F: FnMut(&Message<'_>) -> Result<Option<T>> + Send + 'static,
+    {
+        let (sock, queued) = sub.into_parts();
+        let mut stream = Self::new(sock, decode)?;
+        for bytes in queued {
+            for m in crate::proto::Messages::new(&bytes) {
+                let item = match m {
+                    Ok(m) => (stream.decode)(&m).transpose(),
+                    Err(e) => Some(Err(Error::BadMessage(e))),
+                };
+                stream.pending.extend(item);
+            }
+        }
+        Ok(stream)
     }
 
     /// The socket (options).
@@ -184,7 +218,7 @@ impl<T> EventStream<T> {
                         Err(e) => self.pending.push_back(Err(e)),
                     },
                     Err(e) => {
-                        self.pending.push_back(Err(Error::Malformed(e.to_string())));
+                        self.pending.push_back(Err(Error::BadMessage(e)));
                         break;
                     }
                 }
@@ -193,28 +227,53 @@ impl<T> EventStream<T> {
     }
 }
 
+/// An owned item of `decoder`'s, if it keeps `m`.
+fn owned<D, T>(
+    mut decoder: D,
+    to_owned: fn(D::Item<'_>) -> T,
+) -> impl FnMut(&Message<'_>) -> Result<Option<T>>
+where
+    D: Decode,
+{
+    move |m| {
+        if !decoder.keep(m) {
+            return Ok(None);
+        }
+        decoder.decode(m).map(|e| Some(to_owned(e)))
+    }
+}
+
 impl EventStream<proc_events::ProcEvent> {
-    /// Process events ([`proc_events::ProcEvents::subscribe`]: the
-    /// subscription waits synchronously, up to 2 s, for the kernel's answer).
+    /// Process events ([`Subscription::proc_events`]: the subscription
+    /// waits synchronously, up to 2 s, for the kernel's answer).
     pub fn proc_events() -> Result<Self> {
-        let (sock, pending) = proc_events::ProcEvents::subscribe()?.into_parts();
-        Self::new(sock, pending, proc_events::decode_message)
+        let decode = owned(proc_events::ProcEvents, |e| e);
+        Self::from_subscription(Subscription::proc_events()?, decode)
     }
 }
 
 impl EventStream<route::RouteEvent> {
     /// rtnetlink events of `groups` ([`route::groups`]).
     pub fn route(groups: u32) -> Result<Self> {
-        let (sock, pending) = route::RouteEvents::subscribe_to(groups)?.into_parts();
-        Self::new(sock, pending, route::decode)
+        let decode = owned(route::RouteEvents, |e| e);
+        Self::from_subscription(Subscription::route(groups)?, decode)
     }
 }
 
 impl EventStream<OwnedEvent> {
-    /// Events of the rustnl module's `groups` on `unit`.
+    /// Events of the rustnl module's `groups` on `unit` (the classic face).
     pub fn rustnl(unit: u32, groups: &[u32]) -> Result<Self> {
-        let sock = Subscription::new(unit, groups)?.into_socket();
-        Self::new(sock, VecDeque::new(), rustnl_event)
+        let decode = owned(ClassicEvents, |e| e.to_owned_event());
+        Self::from_subscription(Subscription::new(unit, groups)?, decode)
+    }
+
+    /// Events of the rustnl module's generic netlink family, joining
+    /// `groups` by name (see [`Subscription::genl`]); the decoder knows the
+    /// family's id.
+    pub fn genl(groups: &[McastGroup]) -> Result<Self> {
+        let sub = Subscription::genl(groups)?;
+        let decode = owned(sub.decoder().clone(), |e| e.to_owned_event());
+        Self::from_subscription(sub, decode)
     }
 }
 
@@ -299,7 +358,13 @@ mod tests {
             let sock =
                 Socket::open_in_netns(libc::NETLINK_ROUTE as u32, route::groups::LINKS, ns.as_fd())
                     .unwrap();
-            let mut events = EventStream::new(sock, VecDeque::new(), route::decode).unwrap();
+            // A closure that captures state: only lo's (index 1) events.
+            let lo = 1;
+            let mut events = EventStream::new(sock, move |m| {
+                Ok(route::decode(m)?
+                    .filter(|e| matches!(e, route::RouteEvent::Link { index, .. } if *index == lo)))
+            })
+            .unwrap();
             let mut ctl = Socket::open_in_netns(libc::NETLINK_ROUTE as u32, 0, ns.as_fd()).unwrap();
             ctl.set_recv_timeout(Some(Duration::from_secs(2))).unwrap();
             let mut ifi = [0u8; 16];

@@ -4,10 +4,12 @@
 //! kernel only acts on subscriptions from processes of the initial user and
 //! PID namespaces (from elsewhere it ignores them without an answer).
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
+use crate::event::{Decode, Subscription};
 use crate::message::MessageBuilder;
+use crate::proto::Message;
 use crate::proto::NLMSG_DONE;
-use crate::socket::Socket;
+use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use crate::sys;
 use std::mem::{offset_of, size_of};
 use std::time::{Duration, Instant};
@@ -220,16 +222,6 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
     })
 }
 
-/// Decodes one netlink message of the proc connector (`None`: not one of its
-/// events).
-pub fn decode_message(m: &crate::proto::Message<'_>) -> Result<Option<ProcEvent>> {
-    if m.header.ty == NLMSG_DONE {
-        decode(m.payload).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// Encodes the connector message that starts (`listen`) or stops the
 /// process events for the sending socket. The kernel's answer
 /// ([`ProcEvent::Ack`]) carries `ack + 1` (its sequence number is the
@@ -252,74 +244,86 @@ pub fn subscription_request(listen: bool, ack: u32) -> Result<Vec<u8>> {
     Ok(b.as_bytes().to_vec())
 }
 
-/// How long [`ProcEvents::subscribe`] waits for the kernel's answer.
-pub const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The decoder of the proc connector's messages: every `NLMSG_DONE` is a
+/// [`ProcEvent`] (answers to other listeners' subscriptions,
+/// [`ProcEvent::Ack`], included).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcEvents;
 
-/// A subscription to process events.
-#[derive(Debug)]
-pub struct ProcEvents {
-    sock: Socket,
-    pending: std::collections::VecDeque<ProcEvent>,
+impl Decode for ProcEvents {
+    type Item<'a> = ProcEvent;
+    fn keep(&mut self, msg: &Message<'_>) -> bool {
+        msg.header.ty == NLMSG_DONE
+    }
+    fn decode<'a>(&mut self, msg: &Message<'a>) -> Result<ProcEvent> {
+        decode(msg.payload)
+    }
 }
 
-impl ProcEvents {
+impl Subscription<ProcEvents> {
     /// Joins the proc connector group, asks the kernel to start sending
-    /// (`PROC_CN_MCAST_LISTEN`) and waits up to [`SUBSCRIBE_TIMEOUT`] for
-    /// its answer: a refusal is [`Error::Kernel`] with the kernel's errno,
-    /// no answer at all [`Error::NoAnswer`] (the kernel ignores requests
-    /// from outside the initial user and PID namespaces). Events that arrive
-    /// meanwhile are kept.
+    /// (`PROC_CN_MCAST_LISTEN`) and waits up to
+    /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT) for its answer: a
+    /// refusal is [`Error::Kernel`] with the kernel's errno, no answer at
+    /// all [`Error::NoAnswer`] (the kernel ignores requests from outside the
+    /// initial user and PID namespaces). The events start after the answer
+    /// (those in its datagram are kept); no receive timeout then.
     ///
     /// ```no_run
-    /// use rustnl::families::proc_events::{self, ProcEvent, ProcEvents};
-    /// let mut events = ProcEvents::subscribe()?;
+    /// use rustnl::families::proc_events::{self, ProcEvent};
+    /// let mut events = rustnl::Subscription::proc_events()?;
     /// if let ProcEvent::Exec { pid, .. } = events.next_event()? {
     ///     println!("exec {pid} {:?}", proc_events::comm(pid));
     /// }
     /// # Ok::<(), rustnl::Error>(())
     /// ```
-    pub fn subscribe() -> Result<ProcEvents> {
-        Self::subscribe_with_timeout(SUBSCRIBE_TIMEOUT)
+    pub fn proc_events() -> Result<Subscription<ProcEvents>> {
+        Self::proc_events_with_timeout(DEFAULT_TIMEOUT)
     }
 
-    /// [`ProcEvents::subscribe`], waiting up to `timeout` for the answer.
-    pub fn subscribe_with_timeout(timeout: Duration) -> Result<ProcEvents> {
+    /// [`Subscription::proc_events`], waiting up to `timeout` for the
+    /// answer.
+    pub fn proc_events_with_timeout(timeout: Duration) -> Result<Subscription<ProcEvents>> {
         let mut sock = Socket::open_with_groups(sys::NETLINK_CONNECTOR, sys::CN_IDX_PROC)?;
         // The answer is multicast to every listener: our port id, sent as
         // the request's `ack`, tells ours apart (it comes back plus one).
         let tag = sock.port_id();
         sock.send(&subscription_request(true, tag)?)?;
-        let mut pending = std::collections::VecDeque::new();
-        let mut unread = std::collections::VecDeque::new();
         let deadline = Instant::now() + timeout;
-        let answer = loop {
+        let answer = 'wait: loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break None;
             }
             sock.set_recv_timeout(Some(left))?;
-            match super::next_from_kernel(&mut sock, &mut unread, |m| {
-                if m.header.ty == NLMSG_DONE {
-                    decode(m.payload).map(Some)
-                } else {
-                    Ok(None)
-                }
-            }) {
-                Ok(ProcEvent::Ack { err, ack, .. }) if ack == tag.wrapping_add(1) => {
-                    break Some(err)
-                }
-                Ok(ProcEvent::Ack { .. }) => {} // someone else's
-                Ok(e) => pending.push_back(e),
+            let dgram = match sock.recv() {
+                Ok(d) => d,
                 Err(Error::Timeout) => break None,
                 Err(e) => return Err(e),
+            };
+            if dgram.sender != 0 {
+                continue;
+            }
+            for m in dgram.messages() {
+                let m = m?;
+                if m.header.ty != NLMSG_DONE {
+                    continue;
+                }
+                if let ProcEvent::Ack { err, ack, .. } = decode(m.payload)? {
+                    if ack == tag.wrapping_add(1) {
+                        break 'wait Some((err, m.offset + m.bytes.len()));
+                    }
+                }
             }
         };
-        // What followed the answer in its datagram is an event too.
-        pending.extend(unread);
         sock.set_recv_timeout(None)?;
         match answer {
-            Some(0) => Ok(ProcEvents { sock, pending }),
-            Some(err) => Err(Error::Kernel(crate::KernelError {
+            Some((0, rest)) => {
+                let mut sub = Subscription::with_conn(sock, ProcEvents);
+                sub.keep_rest_of_last(rest)?;
+                Ok(sub)
+            }
+            Some((err, _)) => Err(Error::Kernel(crate::KernelError {
                 message: Some("the proc connector refused the subscription".into()),
                 ..crate::KernelError::new(err as i32)
             })),
@@ -327,30 +331,6 @@ impl ProcEvents {
                 request: "the proc connector subscription",
             }),
         }
-    }
-
-    /// The underlying socket (timeouts, polling).
-    pub fn socket(&self) -> &Socket {
-        &self.sock
-    }
-
-    /// Waits for the next event. [`Error::Overrun`] means events were lost.
-    /// Answers to other listeners' subscriptions ([`ProcEvent::Ack`]) are
-    /// passed on too.
-    pub fn next_event(&mut self) -> Result<ProcEvent> {
-        super::next_from_kernel(&mut self.sock, &mut self.pending, decode_message)
-    }
-
-    /// The socket and the events received but not yet returned (e.g. to
-    /// wrap the socket in an async stream).
-    pub fn into_parts(self) -> (Socket, std::collections::VecDeque<ProcEvent>) {
-        (self.sock, self.pending)
-    }
-
-    /// Sets how long [`ProcEvents::next_event`] waits (`None`: forever);
-    /// then it ends in [`Error::Timeout`].
-    pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        self.sock.set_recv_timeout(timeout)
     }
 }
 

@@ -4,7 +4,8 @@
 //! looking anything up. Interface names of addresses and routes (which carry
 //! only an index) come from [`link_name`], a separate call.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
+use crate::event::{Decode, Subscription};
 use crate::proto::{Attrs, Message};
 use crate::socket::Socket;
 use crate::sys;
@@ -25,8 +26,8 @@ pub mod groups {
     pub const ALL: u32 = LINKS | ADDRESSES | ROUTES;
 }
 
-/// The groups [`RouteEvents::subscribe`] joins: links, IPv4/IPv6 addresses
-/// and routes.
+/// Links, IPv4/IPv6 addresses and routes: the groups `rustnl watch route`
+/// joins.
 pub const GROUPS: u32 = groups::ALL;
 
 /// Added or removed.
@@ -51,6 +52,51 @@ impl Change {
             Change::New => "new",
             Change::Del => "del",
         }
+    }
+}
+
+/// An address's `IFA_F_*` flags. Displays as the words `ip monitor`
+/// prints for the states of duplicate address detection and lifetime
+/// (`tentative`, `dadfailed`, `deprecated`, `optimistic`), and serializes
+/// as the list of those words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AddrFlags(pub u32);
+
+impl AddrFlags {
+    /// `IFA_F_TENTATIVE`: duplicate address detection has not finished;
+    /// the address is not usable yet.
+    pub const TENTATIVE: u32 = sys::IFA_F_TENTATIVE;
+    /// `IFA_F_DADFAILED`: duplicate address detection found the address
+    /// in use.
+    pub const DADFAILED: u32 = sys::IFA_F_DADFAILED;
+    /// `IFA_F_DEPRECATED`: past its preferred lifetime.
+    pub const DEPRECATED: u32 = sys::IFA_F_DEPRECATED;
+    /// `IFA_F_OPTIMISTIC`: usable during duplicate address detection.
+    pub const OPTIMISTIC: u32 = sys::IFA_F_OPTIMISTIC;
+
+    /// Whether duplicate address detection is still running.
+    pub fn tentative(self) -> bool {
+        self.0 & Self::TENTATIVE != 0
+    }
+
+    /// The set flags `ip monitor` names, in its order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [
+            (Self::TENTATIVE, "tentative"),
+            (Self::DADFAILED, "dadfailed"),
+            (Self::DEPRECATED, "deprecated"),
+            (Self::OPTIMISTIC, "optimistic"),
+        ]
+        .into_iter()
+        .filter(move |(bit, _)| self.0 & bit != 0)
+        .map(|(_, name)| name)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for AddrFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
     }
 }
 
@@ -197,6 +243,11 @@ pub enum RouteEvent {
         prefix_len: u8,
         /// Scope.
         scope: Scope,
+        /// `IFA_F_*` flags (the `IFA_FLAGS` attribute, else `ifa_flags`):
+        /// an IPv6 address is announced twice, first
+        /// [`tentative`](AddrFlags::TENTATIVE) while duplicate address
+        /// detection runs, then without.
+        flags: AddrFlags,
     },
     /// A route was added or removed.
     Route {
@@ -282,11 +333,14 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
         sys::RTM_NEWADDR | sys::RTM_DELADDR => {
             let ifa: sys::ifaddrmsg = sys::read(p).ok_or_else(|| short("ifaddrmsg"))?;
             let (mut local, mut address, mut label) = (None, None, None);
+            let mut flags = u32::from(ifa.ifa_flags);
             for a in attrs(size_of::<sys::ifaddrmsg>()).flatten() {
                 match u32::from(a.ty) {
                     sys::IFA_LOCAL => local = ip(ifa.ifa_family, a.payload),
                     sys::IFA_ADDRESS => address = ip(ifa.ifa_family, a.payload),
                     sys::IFA_LABEL => label = Some(string_attr(a.payload)),
+                    // The 32-bit flags; ifa_flags holds their low 8 bits.
+                    sys::IFA_FLAGS => flags = u32_attr(a.payload).unwrap_or(flags),
                     _ => {}
                 }
             }
@@ -297,6 +351,7 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
                 addr: local.or(address),
                 prefix_len: ifa.ifa_prefixlen,
                 scope: Scope(ifa.ifa_scope),
+                flags: AddrFlags(flags),
             }
         }
         _ => {
@@ -385,6 +440,7 @@ pub fn format_with(
             addr,
             prefix_len,
             scope,
+            flags,
         } => {
             let dev = dev_name(*index);
             write!(
@@ -393,6 +449,9 @@ pub fn format_with(
                 change.name(),
                 addr.map_or("?".to_string(), |a| a.to_string()),
             )?;
+            for name in flags.names() {
+                write!(f, " {name}")?;
+            }
             match label {
                 Some(l) if *l != dev => write!(f, " label {l}"),
                 _ => Ok(()),
@@ -442,24 +501,37 @@ impl fmt::Display for RouteEvent {
     }
 }
 
-/// A subscription to link, address and route events.
-#[derive(Debug)]
-pub struct RouteEvents {
-    sock: Socket,
-    pending: std::collections::VecDeque<RouteEvent>,
+/// The decoder of rtnetlink's link, address and route messages
+/// ([`decode`]; other types are skipped).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteEvents;
+
+impl Decode for RouteEvents {
+    type Item<'a> = RouteEvent;
+    fn keep(&mut self, msg: &Message<'_>) -> bool {
+        matches!(
+            u32::from(msg.header.ty),
+            sys::RTM_NEWLINK
+                | sys::RTM_DELLINK
+                | sys::RTM_NEWADDR
+                | sys::RTM_DELADDR
+                | sys::RTM_NEWROUTE
+                | sys::RTM_DELROUTE
+        )
+    }
+    fn decode<'a>(&mut self, msg: &Message<'a>) -> Result<RouteEvent> {
+        decode(msg)?
+            .ok_or_else(|| Error::Unexpected(format!("rtnetlink message type {}", msg.header.ty)))
+    }
 }
 
-impl RouteEvents {
-    /// Joins the link, IPv4/IPv6 address and route groups.
-    pub fn subscribe() -> Result<RouteEvents> {
-        Self::subscribe_to(GROUPS)
-    }
-
-    /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]).
+impl Subscription<RouteEvents> {
+    /// Joins the `RTMGRP_*` groups in `groups` (see [`groups`]; [`GROUPS`]:
+    /// links, IPv4/IPv6 addresses and routes).
     ///
     /// ```
-    /// use rustnl::families::route::{self, RouteEvents};
-    /// let mut events = RouteEvents::subscribe_to(route::groups::ROUTES)?;
+    /// use rustnl::families::route;
+    /// let mut events = rustnl::Subscription::route(route::groups::ROUTES)?;
     /// events.set_timeout(Some(std::time::Duration::from_millis(10)))?;
     /// match events.next_event() {
     ///     Ok(e) => println!("{e}"),
@@ -468,33 +540,9 @@ impl RouteEvents {
     /// }
     /// # Ok::<(), rustnl::Error>(())
     /// ```
-    pub fn subscribe_to(groups: u32) -> Result<RouteEvents> {
-        Ok(RouteEvents {
-            sock: Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?,
-            pending: Default::default(),
-        })
-    }
-
-    /// The underlying socket (timeouts, polling).
-    pub fn socket(&self) -> &Socket {
-        &self.sock
-    }
-
-    /// Waits for the next event. [`Error::Overrun`] means events were lost.
-    pub fn next_event(&mut self) -> Result<RouteEvent> {
-        super::next_from_kernel(&mut self.sock, &mut self.pending, decode)
-    }
-
-    /// The socket and the events received but not yet returned (e.g. to
-    /// wrap the socket in an async stream).
-    pub fn into_parts(self) -> (Socket, std::collections::VecDeque<RouteEvent>) {
-        (self.sock, self.pending)
-    }
-
-    /// Sets how long [`RouteEvents::next_event`] waits (`None`: forever);
-    /// then it ends in [`Error::Timeout`].
-    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
-        self.sock.set_recv_timeout(timeout)
+    pub fn route(groups: u32) -> Result<Subscription<RouteEvents>> {
+        let sock = Socket::open_with_groups(sys::NETLINK_ROUTE, groups)?;
+        Ok(Subscription::with_conn(sock, RouteEvents))
     }
 }
 
@@ -557,6 +605,40 @@ mod tests {
         assert!(e.to_string().starts_with("route del broadcast default"));
         assert_eq!(Table(1000).to_string(), "1000");
         assert_eq!(Protocol(16).to_string(), "dhcp");
+    }
+
+    /// A new IPv6 address is announced twice, first while duplicate
+    /// address detection runs: the first line says `tentative`, as `ip
+    /// monitor` does (before, both lines were the same). The 32-bit
+    /// `IFA_FLAGS` attribute wins over the 8-bit `ifa_flags`.
+    #[test]
+    fn a_tentative_ipv6_address_says_so() {
+        let addr = |ifa_flags: u8, attr_flags: Option<u32>| {
+            let mut payload = vec![libc::AF_INET6 as u8, 64, ifa_flags, 0];
+            payload.extend_from_slice(&2u32.to_ne_bytes());
+            let ip: [u8; 16] = "fe80::1".parse::<std::net::Ipv6Addr>().unwrap().octets();
+            put_attr(&mut payload, sys::IFA_ADDRESS as u16, &ip);
+            if let Some(f) = attr_flags {
+                put_attr(&mut payload, sys::IFA_FLAGS as u16, &f.to_ne_bytes());
+            }
+            let mut b = MessageBuilder::new();
+            b.push(sys::RTM_NEWADDR as u16, 0, 0, &payload).unwrap();
+            let bytes = b.as_bytes().to_vec();
+            let m = Messages::new(&bytes).next().unwrap().unwrap();
+            let e = decode(&m).unwrap().unwrap();
+            let mut text = String::new();
+            format_with(&e, &mut text, |_| Some("eth0".into())).unwrap();
+            (e, text)
+        };
+        let (first, text) = addr(sys::IFA_F_TENTATIVE as u8, None);
+        assert_eq!(text, "addr new fe80::1/64 dev eth0 scope global tentative");
+        assert!(matches!(first, RouteEvent::Addr { flags, .. } if flags.tentative()));
+        let (_, text) = addr(0, None);
+        assert_eq!(text, "addr new fe80::1/64 dev eth0 scope global");
+        let (_, text) = addr(0, Some(sys::IFA_F_TENTATIVE | sys::IFA_F_MANAGETEMPADDR));
+        assert!(text.ends_with(" tentative"), "{text}");
+        let (_, text) = addr(sys::IFA_F_TENTATIVE as u8, Some(sys::IFA_F_DADFAILED));
+        assert!(text.ends_with(" dadfailed"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The system's netlink sockets (`/proc/net/netlink`), grouped by protocol
 //! unit, with the processes that hold them.
 
-use crate::error::{Error, Result};
+use crate::errors::{Error, Result};
 use std::collections::BTreeMap;
 
 /// One netlink socket.
@@ -32,7 +32,7 @@ pub struct User {
 /// A protocol unit and who uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Family {
+pub struct Unit {
     /// The unit.
     pub unit: u32,
     /// Its well-known name, if it has one.
@@ -159,11 +159,11 @@ fn socket_owners() -> BTreeMap<u64, String> {
 /// The protocol units in use in this network namespace, in unit order.
 ///
 /// ```
-/// let units = rustnl::families::table::families()?;
+/// let units = rustnl::families::table::units()?;
 /// assert!(units.iter().any(|f| f.unit == 0 && f.kernel)); // NETLINK_ROUTE
 /// # Ok::<(), rustnl::Error>(())
 /// ```
-pub fn families() -> Result<Vec<Family>> {
+pub fn units() -> Result<Vec<Unit>> {
     let text = std::fs::read_to_string("/proc/net/netlink").map_err(|source| Error::Io {
         op: "read /proc/net/netlink",
         source,
@@ -172,10 +172,10 @@ pub fn families() -> Result<Vec<Family>> {
 }
 
 /// Groups socket entries by unit.
-pub fn group(entries: Vec<SocketEntry>, owners: &BTreeMap<u64, String>) -> Vec<Family> {
-    let mut by_unit: BTreeMap<u32, Family> = BTreeMap::new();
+pub fn group(entries: Vec<SocketEntry>, owners: &BTreeMap<u64, String>) -> Vec<Unit> {
+    let mut by_unit: BTreeMap<u32, Unit> = BTreeMap::new();
     for e in entries {
-        let f = by_unit.entry(e.unit).or_insert_with(|| Family {
+        let f = by_unit.entry(e.unit).or_insert_with(|| Unit {
             unit: e.unit,
             name: unit_name(e.unit),
             kernel: false,
@@ -235,7 +235,7 @@ ffff888003b0f000 31  812        00000001 0        0        0     2        3     
 
     #[test]
     fn reads_this_hosts_table() {
-        let f = families().unwrap();
+        let f = units().unwrap();
         assert!(
             f.iter().any(|f| f.unit == 0 && f.kernel),
             "NETLINK_ROUTE always has a kernel socket"

@@ -1,6 +1,14 @@
 //! Typed errors.
 
+use crate::proto::BadAttr;
+use crate::proto::{
+    NLMSGERR_ATTR_MISS_NEST, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
+};
 use std::{fmt, io};
+
+/// Bytes of the send buffer that netlink keeps back: it refuses a datagram
+/// longer than `SO_SNDBUF` less this (`netlink_sendmsg`).
+pub const SNDBUF_OVERHEAD: usize = 32;
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -55,7 +63,55 @@ pub enum Error {
         /// The buffer's size.
         buffer: usize,
     },
-    /// The kernel sent something that does not decode.
+    /// A datagram that does not split into netlink messages.
+    #[error("malformed netlink message: {0}")]
+    BadMessage(#[from] crate::proto::Malformed),
+    /// A message whose fixed layout (a rustnl header, `nlmsgerr`) does not
+    /// decode.
+    #[error("malformed {what}: {source}")]
+    BadLayout {
+        /// Which message.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: crate::proto::LayoutError,
+    },
+    /// An attribute that does not decode as its type says.
+    #[error("{what}: {source}")]
+    BadAttr {
+        /// Which message.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: AttrError,
+    },
+    /// A message lacks an attribute it must have.
+    #[error("{what}: attribute {attr} missing")]
+    MissingAttr {
+        /// Which message.
+        what: &'static str,
+        /// The attribute (the spec's name).
+        attr: &'static str,
+    },
+    /// An answer of another message type than the request's answer.
+    #[error("message type {ty:#x} in answer to {request} (expected {expected:#x})")]
+    WrongAnswer {
+        /// The request.
+        request: &'static str,
+        /// The type received.
+        ty: u16,
+        /// The type expected.
+        expected: u16,
+    },
+    /// An answer addressed to another port than this socket's.
+    #[error("answer addressed to port {port} (ours is {ours})")]
+    WrongPort {
+        /// The answer's `nlmsg_pid`.
+        port: u32,
+        /// This socket's port id.
+        ours: u32,
+    },
+    /// The kernel sent something that does not decode (no finer cause).
     #[error("malformed message from the kernel: {0}")]
     Malformed(String),
     /// A well-formed message that is not the expected answer.
@@ -75,6 +131,19 @@ pub enum Error {
     DumpInterrupted {
         /// Messages received before the dump ended.
         seen: usize,
+    },
+    /// A datagram longer than the socket's send buffer allows, even after
+    /// the socket grew it: netlink refuses datagrams over `SO_SNDBUF` less
+    /// 32 bytes (`EMSGSIZE`), and a process without `CAP_NET_ADMIN` cannot
+    /// raise `SO_SNDBUF` past `net.core.wmem_max` (the kernel doubles it).
+    #[error("a {size}-byte datagram does not fit this socket's send buffer ({send_buffer} bytes, SO_SNDBUF; netlink sends at most {} bytes): {}", send_buffer.saturating_sub(SNDBUF_OVERHEAD), sndbuf_hint(*size, *wmem_max))]
+    SendTooLarge {
+        /// The datagram's size.
+        size: usize,
+        /// The send buffer's size after growing it.
+        send_buffer: usize,
+        /// `net.core.wmem_max`, if readable.
+        wmem_max: Option<usize>,
     },
     /// A request that cannot be encoded (e.g. longer than `u32::MAX`).
     #[error("request too large: {0} bytes")]
@@ -115,6 +184,28 @@ pub enum Error {
     },
 }
 
+/// An I/O error of the caller's (e.g. in a `?` chain that mixes the
+/// library's calls with file or socket I/O): [`Error::Io`] with `op` "I/O".
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Error {
+        Error::Io { op: "I/O", source }
+    }
+}
+
+/// How to send a datagram of `size` bytes: what the send buffer's cap is
+/// and who may lift it.
+fn sndbuf_hint(size: usize, wmem_max: Option<usize>) -> String {
+    let need = size.saturating_add(SNDBUF_OVERHEAD).div_ceil(2);
+    match wmem_max {
+        Some(max) => format!(
+            "without CAP_NET_ADMIN (SO_SNDBUFFORCE) the buffer is capped by net.core.wmem_max ({max}); run as root or raise it: sysctl -w net.core.wmem_max={need}"
+        ),
+        None => format!(
+            "without CAP_NET_ADMIN (SO_SNDBUFFORCE) the buffer is capped by net.core.wmem_max; run as root or raise it to {need}"
+        ),
+    }
+}
+
 impl Error {
     pub(crate) fn io(op: &'static str) -> Error {
         Error::Io {
@@ -136,8 +227,72 @@ impl Error {
             Error::FamilyNotFound { .. }
             | Error::GroupNotFound { .. }
             | Error::GenlNotRegistered => Some(libc::ENOENT),
-            Error::GenlPayloadTooLarge { .. } => Some(libc::EMSGSIZE),
+            Error::GenlPayloadTooLarge { .. } | Error::SendTooLarge { .. } => Some(libc::EMSGSIZE),
             _ => None,
+        }
+    }
+}
+
+/// Why an attribute could not be read as asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttrError {
+    /// The attribute stream is malformed (a length too small or past the
+    /// end) at this offset.
+    Malformed {
+        /// Offset of the bad attribute within its stream.
+        offset: usize,
+    },
+    /// A fixed-size value whose payload has another size.
+    Size {
+        /// The attribute's type.
+        ty: u16,
+        /// The value's size in bytes.
+        expected: usize,
+        /// The payload's size.
+        got: usize,
+    },
+    /// A required attribute is absent.
+    Missing {
+        /// The attribute's type.
+        ty: u16,
+    },
+    /// A string attribute that is not UTF-8.
+    NotUtf8 {
+        /// The attribute's type.
+        ty: u16,
+    },
+}
+
+impl fmt::Display for AttrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttrError::Malformed { offset } => {
+                write!(f, "malformed netlink attribute at offset {offset}")
+            }
+            AttrError::Size { ty, expected, got } => write!(
+                f,
+                "attribute {ty}: expected a {expected}-byte value, got {got} bytes"
+            ),
+            AttrError::Missing { ty } => write!(f, "attribute {ty} missing"),
+            AttrError::NotUtf8 { ty } => write!(f, "attribute {ty}: string is not UTF-8"),
+        }
+    }
+}
+
+impl std::error::Error for AttrError {}
+
+impl From<BadAttr> for AttrError {
+    fn from(b: BadAttr) -> AttrError {
+        AttrError::Malformed { offset: b.offset }
+    }
+}
+
+impl From<AttrError> for Error {
+    fn from(e: AttrError) -> Error {
+        Error::BadAttr {
+            what: "attribute",
+            source: e,
         }
     }
 }
@@ -243,15 +398,6 @@ impl fmt::Display for KernelError {
     }
 }
 
-/// `NLMSGERR_ATTR_MSG`: the extended-ack text.
-pub const NLMSGERR_ATTR_MSG: u16 = crate::proto::NLMSGERR_ATTR_MSG;
-/// `NLMSGERR_ATTR_OFFS`: offset of the offending attribute.
-pub const NLMSGERR_ATTR_OFFS: u16 = crate::proto::NLMSGERR_ATTR_OFFS;
-/// `NLMSGERR_ATTR_MISS_TYPE`: type of a missing attribute (u32).
-pub const NLMSGERR_ATTR_MISS_TYPE: u16 = crate::proto::NLMSGERR_ATTR_MISS_TYPE;
-/// `NLMSGERR_ATTR_MISS_NEST`: offset of the nest missing it (u32).
-pub const NLMSGERR_ATTR_MISS_NEST: u16 = crate::proto::NLMSGERR_ATTR_MISS_NEST;
-
 /// Symbolic name of the errnos netlink protocols commonly answer with.
 pub fn errno_name(errno: i32) -> String {
     let name = match errno {
@@ -278,4 +424,21 @@ pub fn errno_name(errno: i32) -> String {
         _ => return format!("errno {errno}"),
     };
     name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `?` takes a std I/O error into the library's error.
+    #[test]
+    fn io_errors_convert() {
+        fn read() -> Result<String> {
+            Ok(std::fs::read_to_string("/nonexistent/rustnl")?)
+        }
+        match read() {
+            Err(e @ Error::Io { .. }) => assert_eq!(e.errno(), Some(libc::ENOENT)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
