@@ -15,7 +15,7 @@ use crate::{connect, expect_error, raw_exchange, reload, subscribe, Ctx, Talk, T
 use rustnl::proto::{
     BroadcastHdr, MsgType, NlMsgHdr, DEFAULT_UNIT, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use rustnl::{GenlClient, GenlSubscription, Socket};
+use rustnl::{GenlClient, Socket, Subscription};
 use std::time::Duration;
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -31,7 +31,7 @@ const GROUP: u32 = 7;
 pub fn t_listeners_per_namespace(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let _classic = subscribe(&[GROUP])?;
-    let _genl = GenlSubscription::new(&[rustnl::proto::genl::McastGroup::Events]).map_err(err)?;
+    let _genl = Subscription::genl(&[rustnl::proto::genl::McastGroup::Events]).map_err(err)?;
     let child = Talk::start("lonely", &[])?;
     child.finish().map(drop)
 }
