@@ -108,6 +108,7 @@ test-host:
 	RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --features rustnl/serde,rustnl/tokio
 	@$(MAKE) --no-print-directory publish-check
 	@bash tests/harness/selftest.sh
+	@python3 scripts/doccheck.py
 	@bash scripts/uapi.sh check
 	@bash scripts/spec.sh check
 

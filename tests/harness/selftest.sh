@@ -4,7 +4,9 @@
 #   kmemleak report, a failing or missing exit status fails;
 # - `make vm-run CMD=...`: the command line reaches the guest's command file
 #   byte for byte (quotes, `$`, newlines, non-text bytes), and busybox sh,
-#   the guest's shell, runs that file as a shell would run the line.
+#   the guest's shell, runs that file as a shell would run the line;
+# - scripts/doccheck.py: a broken link, a missing anchor, a drifted excerpt
+#   and an unchecked snippet fail; the real pages pass.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 V="$HERE/scripts/verdict.sh"
@@ -101,5 +103,33 @@ elif [ "$(wc -l < "$tmp/make.out")" -le 2 ] && grep -q "give the command line as
 else
     bad vm_cmd_empty_is_a_usage_error "$(cat "$tmp/make.out")"
 fi
+# --- scripts/doccheck.py ---------------------------------------------------------
+docs_fixture() {  # dir: a README and one page that link to each other, an excerpt
+    mkdir -p "$1/docs" "$1/src" "$1/tests/doc/src"
+    printf '# Top\n\nSee [the page](docs/page.md#a-section) and [code](src/x.rs).\n' > "$1/README.md"
+    printf '# Page\n\n## A section\n\nBack to [the top](../README.md#top).\n\n<!-- excerpt: src/x.rs -->\n```rust,ignore\nfn x() {}\n```\n\n```sh\nls\n```\n' > "$1/docs/page.md"
+    printf '// a file\nfn x() {}\n' > "$1/src/x.rs"
+    : > "$1/tests/doc/src/lib.rs"
+}
+doccheck_case() {  # name expected-exit wanted-text-in-output edit-command
+    local d="$tmp/docs-$1"
+    docs_fixture "$d"
+    (cd "$d" && eval "$4")
+    local out got
+    out=$(python3 "$HERE/scripts/doccheck.py" "$d" 2>&1); got=$?
+    if [ "$got" = "$2" ] && printf '%s' "$out" | grep -q -- "$3"; then
+        ok "doccheck_$1"
+    else
+        bad "doccheck_$1" "exit $got, wanted $2 with '$3': $out"
+    fi
+}
+doccheck_case fixture_passes 0 "2 pages, ok" "true"
+doccheck_case broken_link_fails 1 "no such file docs/nope.md" "sed -i 's|docs/page.md#a-section|docs/nope.md|' README.md"
+doccheck_case missing_anchor_fails 1 "has no heading #a-sektion" "sed -i 's|#a-section|#a-sektion|' README.md"
+doccheck_case drifted_excerpt_fails 1 "excerpt no longer in src/x.rs" "sed -i 's/fn x() {}/fn y() {}/' src/x.rs"
+doccheck_case uncompiled_snippet_fails 1 "does not include" "printf '\\n\`\`\`rust\\nlet a = 1;\\n\`\`\`\\n' >> docs/page.md"
+doccheck_case unlabelled_block_fails 1 "without a language" "printf '\\n\`\`\`\\nplain\\n\`\`\`\\n' >> docs/page.md"
+if out=$(python3 "$HERE/scripts/doccheck.py" 2>&1); then ok doccheck_the_pages_pass; else bad doccheck_the_pages_pass "$out"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
