@@ -23,7 +23,8 @@
 # hostroot); tests/vm/init mounts it at /host with the guest's own /proc,
 # /sys, /dev, /tmp, /run and /lib/modules, for `chroot /host CMD`. The guest
 # also gets /etc/rustnl/host.env (where the kernel source and this checkout
-# are on the host) and the generic netlink spec at /etc/rustnl/rustnl.yaml.
+# are on the host), the generic netlink spec at /etc/rustnl/rustnl.yaml and
+# the docs' `make vm-run` examples at /etc/rustnl/examples (NUL-separated).
 # Output (run, demo): the guest runs the command with its stdout and stderr
 # on a second serial port (ttyS1), which QEMU writes to this script's stdout
 # unchanged; the kernel's console (ttyS0) goes to $OUT/console-MODE.log only.
@@ -75,14 +76,17 @@ host_ksrc() {
 }
 
 # --- initramfs ------------------------------------------------------------------
-build_initramfs() {  # mode -> path of cpio
+build_initramfs() {  # mode [accel] -> path of cpio
     local mode=$1 dir="$OUT/initramfs-$1"
     mkdir -p "$dir"
+    printf '%s\n' "${2:-unknown}" > "$dir/accel"
     printf '%s\n' "$mode" > "$dir/mode"
     if [ "$mode" = run ]; then write_cmd "$dir/cmd"; else echo true > "$dir/cmd"; fi
     printf '%s\n' "${GUEST_ARGS:-}" > "$dir/args"
     printf '%s\n' "${KMEMLEAK:-required}" > "$dir/kmemleak"
     printf 'KSRC=%s\nREPO=%s\n' "$(host_ksrc)" "$HERE" > "$dir/host.env"
+    # The docs' `make vm-run` examples, for the guest test that runs them.
+    python3 "$HERE/scripts/doccheck.py" --vm-run-examples "$dir/examples" || die "reading the docs' make vm-run examples failed"
     {
         echo "dir /bin 0755 0 0"
         echo "dir /dev 0755 0 0"
@@ -104,6 +108,8 @@ build_initramfs() {  # mode -> path of cpio
         echo "file /etc/rustnl/profile $HERE/tests/vm/profile 0644 0 0"
         echo "file /etc/rustnl/demo $HERE/tests/vm/demo 0755 0 0"
         echo "file /etc/rustnl/dynamic $dir/dynamic 0644 0 0"
+        echo "file /etc/rustnl/accel $dir/accel 0644 0 0"
+        echo "file /etc/rustnl/examples $dir/examples 0644 0 0"
         echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
         echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
         echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
@@ -173,7 +179,7 @@ choose_accel() {
 
 accel=$(choose_accel)
 [ "$accel" = tcg ] && note="TCG (software emulation: KVM unusable or not chosen)" || note="KVM"
-cpio=$(build_initramfs "$MODE")
+cpio=$(build_initramfs "$MODE" "$accel")
 mapfile -t argv < <(qemu_cmd "$accel" "$cpio")
 LOG=$OUT/console-$MODE.log
 log "booting ${KERNEL_NAME:-the test kernel} under $note; console log: $LOG"

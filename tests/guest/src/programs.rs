@@ -1,5 +1,6 @@
 //! The project's other programs against the module: the article's C
-//! clients, the library's examples and async API, the bench program.
+//! clients, the library's examples and async API, the bench program, and
+//! the `make vm-run` examples of README.md and docs/.
 
 use crate::classic::*;
 use crate::harness::*;
@@ -8,7 +9,7 @@ use rustnl::proto::{MsgType, DEFAULT_UNIT, NLM_F_REQUEST};
 use rustnl::{EventKind, MessageBuilder, Socket};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) fn t_article_programs(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
@@ -215,10 +216,56 @@ pub(crate) fn t_bench_smoke(ctx: &Ctx) -> TestResult {
     insmod(ctx, &[])
 }
 
+/// Where tests/vm/init's host (scripts/vm.sh) puts the docs' `make vm-run`
+/// examples, NUL-separated (scripts/doccheck.py --vm-run-examples).
+const DOC_EXAMPLES: &str = "/etc/rustnl/examples";
+
+/// Every `make vm-run CMD='...'` example of README.md and docs/ (but those
+/// with `VM_FILES`) runs here as `make vm-run` runs it: in /root with the
+/// guest's shell profile, the module loaded with its defaults; each must
+/// exit 0 within a minute.
+pub(crate) fn t_docs_vm_run_examples(ctx: &Ctx) -> TestResult {
+    let all = std::fs::read(DOC_EXAMPLES).map_err(|e| format!("{DOC_EXAMPLES}: {e}"))?;
+    let examples: Vec<&[u8]> = all.split(|b| *b == 0).filter(|e| !e.is_empty()).collect();
+    ensure!(
+        examples.len() >= 10,
+        "only {} examples in {DOC_EXAMPLES}: is scripts/doccheck.py finding them?",
+        examples.len()
+    );
+    for cmd in &examples {
+        reload(ctx, &[])?;
+        std::fs::write("/tmp/example.sh", cmd).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "60", "sh", "-c"])
+            .arg(". /etc/rustnl/profile && . /tmp/example.sh")
+            .current_dir("/root")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running sh: {e}"))?;
+        ensure!(
+            out.status.success(),
+            "the example `{}` failed ({}) after {:.1} s:\n{}{}",
+            String::from_utf8_lossy(cmd),
+            out.status,
+            started.elapsed().as_secs_f64(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "    {:.1} s: {}",
+            started.elapsed().as_secs_f64(),
+            String::from_utf8_lossy(cmd).replace('\n', "\\n")
+        );
+    }
+    reload(ctx, &[])
+}
+
 /// This file's tests, in the order they run, with what each needs.
 pub(crate) const TESTS: &[Test] = &[
     Test::new("article_c_programs", t_article_programs),
     Test::new("async_request_and_event_stream", t_async),
     Test::new("examples_unicast_and_multicast", t_examples),
     Test::new("bench_smoke_rust_and_c_modules", t_bench_smoke),
+    Test::new("docs_vm_run_examples", t_docs_vm_run_examples).host_root(),
 ];
