@@ -84,7 +84,7 @@ run_vm() {  # name, extra env...
         VM_FILES="$OUT/modules/rustnl_c.ko" KMEMLEAK=off VM_TIMEOUT="${BENCH_TIMEOUT:-5400}" \
         CMD="rustnl-bench --rust /lib/modules/rustnl.ko --c /rustnl_c.ko --rounds $ROUNDS" \
         bash "$HERE/scripts/vm.sh" run >&2
-    grep -q '^RUSTNL-BENCH-DONE' "$OUT/vm-$name/console-run.log" || die "VM run '$name' did not finish"
+    grep -q '^RUSTNL-BENCH-DONE' "$OUT/vm-$name/output-run.log" || die "VM run '$name' did not finish"
 }
 if [ "$1" = profile ]; then
     # QEMU logs each block executed in the module area; bench_profile.py
@@ -108,7 +108,7 @@ if [ "$1" = profile ]; then
                 CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 \
                 || die "profile VM run ($m, $face): see $out/vm.txt"
             echo "== $m ($face echo)"
-            python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/console-run.log" "$n"
+            python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/output-run.log" "$n"
         done
     done
     exit 0
@@ -126,5 +126,5 @@ if [ "${BENCH_CODEC:-1}" != 0 ]; then
     codec_args=(--criterion "$HERE/target/criterion" --allocs "$OUT/allocs.json")
 fi
 python3 "$HERE/scripts/bench_report.py" --accel "$accel" \
-    --wall "$OUT/vm-wall/console-run.log" --icount "$OUT/vm-icount/console-run.log" \
+    --wall "$OUT/vm-wall/output-run.log" --icount "$OUT/vm-icount/output-run.log" \
     "${codec_args[@]}" --json "$OUT/bench.json"

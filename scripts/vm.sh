@@ -2,6 +2,7 @@
 # rustnl QEMU harness: builds an initramfs and boots the test kernel.
 #
 # Usage: scripts/vm.sh MODE        MODE: test | demo | run | shell
+#        scripts/vm.sh cmd FILE    write $CMD to FILE as the guest will run it
 # Environment (the Makefile sets these):
 #   KBUILD        kernel build dir (arch/x86/boot/bzImage, usr/gen_init_cpio)
 #   KERNEL_IMAGE, GEN_CPIO   the kernel image and the initramfs writer, when
@@ -10,7 +11,8 @@
 #   KO            the module to put at /lib/modules/rustnl.ko
 #   BINDIR        dir with static rustnl and rustnl-guest-tests binaries
 #   OUT           where the initramfs and console log go
-#   CMD           (run) the command line to run in the guest
+#   CMD           (run) the command line to run in the guest, as a shell
+#                 script: byte for byte what the guest's sh reads
 #   GUEST_ARGS    (test) arguments for rustnl-guest-tests (scale, seed, filter)
 #   VM_FILES      extra host files copied into the guest's /
 #   RUSTNL_ACCEL  auto (default) | kvm | tcg
@@ -21,19 +23,42 @@
 # hostroot); tests/vm/init mounts it at /host with the guest's own /proc,
 # /sys, /dev, /tmp, /run and /lib/modules, for `chroot /host CMD`. The guest
 # also gets /etc/rustnl/host.env (where the kernel source and this checkout
-# are on the host) and the generic netlink spec at /etc/rustnl/rustnl.yaml.
+# are on the host), the generic netlink spec at /etc/rustnl/rustnl.yaml and
+# the docs' `make vm-run` examples at /etc/rustnl/examples (NUL-separated).
+# Output (run, demo): the guest runs the command with its stdout and stderr
+# on a second serial port (ttyS1), which QEMU writes to this script's stdout
+# unchanged; the kernel's console (ttyS0) goes to $OUT/console-MODE.log only.
+# The command's output is also kept in $OUT/output-MODE.log. VM_VERBOSE=1
+# prints the console log after the run. (test: the console is the output.)
 # Exit status: the guest's (test/run/demo), non-zero on a timeout, a crash,
 # or any kernel splat (KASAN, lockdep, WARN, BUG, Oops, kmemleak report).
 set -euo pipefail
-MODE=${1:?usage: vm.sh test|demo|run|shell}
+MODE=${1:?usage: vm.sh test|demo|run|shell, or vm.sh cmd FILE}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+log() { printf 'vm: %s\n' "$*" >&2; }
+die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
+
+# The guest's /etc/rustnl/cmd: $CMD byte for byte (quotes, `$`, newlines,
+# any byte but NUL), and a final newline so that its last line is complete.
+# make vm-run passes CMD through the environment unexpanded
+# (tests/harness/selftest.sh checks both steps).
+write_cmd() {  # file
+    [ -n "${CMD:-}" ] || { echo "vm-run: give the command line as CMD='...' (any shell command line)" >&2; exit 2; }
+    printf '%s\n' "$CMD" > "$1"
+}
+if [ "$MODE" = cmd ]; then
+    write_cmd "${2:?usage: vm.sh cmd FILE}"
+    exit 0
+fi
+if [ "$MODE" = run ]; then
+    [ -n "${CMD:-}" ] || { echo "vm-run: give the command line as CMD='...' (any shell command line)" >&2; exit 2; }
+fi
+
 : "${KO:?}" "${BINDIR:?}" "${OUT:?}"
 VM_TIMEOUT=${VM_TIMEOUT:-1200}
 ACCEL=${RUSTNL_ACCEL:-auto}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
-log() { printf 'vm: %s\n' "$*" >&2; }
-die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
 
 BZIMAGE=${KERNEL_IMAGE:-${KBUILD:?KBUILD or KERNEL_IMAGE}/arch/x86/boot/bzImage}
 GEN_CPIO=${GEN_CPIO:-${KBUILD:?KBUILD or GEN_CPIO}/usr/gen_init_cpio}
@@ -51,14 +76,17 @@ host_ksrc() {
 }
 
 # --- initramfs ------------------------------------------------------------------
-build_initramfs() {  # mode -> path of cpio
+build_initramfs() {  # mode [accel] -> path of cpio
     local mode=$1 dir="$OUT/initramfs-$1"
     mkdir -p "$dir"
+    printf '%s\n' "${2:-unknown}" > "$dir/accel"
     printf '%s\n' "$mode" > "$dir/mode"
-    printf '%s\n' "${CMD:-true}" > "$dir/cmd"
+    if [ "$mode" = run ]; then write_cmd "$dir/cmd"; else echo true > "$dir/cmd"; fi
     printf '%s\n' "${GUEST_ARGS:-}" > "$dir/args"
     printf '%s\n' "${KMEMLEAK:-required}" > "$dir/kmemleak"
     printf 'KSRC=%s\nREPO=%s\n' "$(host_ksrc)" "$HERE" > "$dir/host.env"
+    # The docs' `make vm-run` examples, for the guest test that runs them.
+    python3 "$HERE/scripts/doccheck.py" --vm-run-examples "$dir/examples" || die "reading the docs' make vm-run examples failed"
     {
         echo "dir /bin 0755 0 0"
         echo "dir /dev 0755 0 0"
@@ -77,15 +105,27 @@ build_initramfs() {  # mode -> path of cpio
         echo "file /etc/rustnl/kmemleak $dir/kmemleak 0644 0 0"
         echo "file /etc/rustnl/host.env $dir/host.env 0644 0 0"
         echo "file /etc/rustnl/rustnl.yaml $HERE/shared/spec/rustnl.yaml 0644 0 0"
+        echo "file /etc/rustnl/profile $HERE/tests/vm/profile 0644 0 0"
+        echo "file /etc/rustnl/demo $HERE/tests/vm/demo 0755 0 0"
+        echo "file /etc/rustnl/dynamic $dir/dynamic 0644 0 0"
+        echo "file /etc/rustnl/accel $dir/accel 0644 0 0"
+        echo "file /etc/rustnl/examples $dir/examples 0644 0 0"
         echo "file /lib/modules/rustnl.ko $KO 0644 0 0"
         echo "file /bin/rustnl $BINDIR/rustnl 0755 0 0"
         echo "file /bin/rustnl-guest-tests $BINDIR/rustnl-guest-tests 0755 0 0"
         for p in nl_send nl_recv example-unicast example-multicast rustnl-bench; do
             [ -f "$BINDIR/$p" ] && echo "file /bin/$p $BINDIR/$p 0755 0 0"
         done
+        : > "$dir/dynamic"
         for f in ${VM_FILES:-}; do
             [ -f "$f" ] || die "VM_FILES: no such file: $f"
             echo "file /$(basename "$f") $(realpath "$f") 0755 0 0"
+            # A dynamically linked program runs with the host's loader and
+            # libraries through /host (tests/vm/init links them in).
+            if LC_ALL=C readelf -l "$f" 2>/dev/null | grep -q 'program interpreter'; then
+                echo "/$(basename "$f")" >> "$dir/dynamic"
+                [ "$mode" = probe ] || log "VM_FILES: $f is dynamically linked: the guest runs it with the host's loader and libraries (through /host)"
+            fi
         done
     } > "$dir/list"
     "$GEN_CPIO" "$dir/list" > "$dir.cpio" || die "gen_init_cpio failed"
@@ -139,7 +179,7 @@ choose_accel() {
 
 accel=$(choose_accel)
 [ "$accel" = tcg ] && note="TCG (software emulation: KVM unusable or not chosen)" || note="KVM"
-cpio=$(build_initramfs "$MODE")
+cpio=$(build_initramfs "$MODE" "$accel")
 mapfile -t argv < <(qemu_cmd "$accel" "$cpio")
 LOG=$OUT/console-$MODE.log
 log "booting ${KERNEL_NAME:-the test kernel} under $note; console log: $LOG"
@@ -151,10 +191,25 @@ if [ "$MODE" = shell ]; then
 fi
 
 set +e
-timeout -k 10 "$VM_TIMEOUT" "${argv[@]}" -display none -serial stdio -monitor none </dev/null 2>&1 \
-    | stdbuf -oL tr -d '\r' | tee "$LOG" | if [ "$MODE" = test ] || [ -n "${VM_VERBOSE:-}" ]; then cat; \
-      else sed -n '/^\[ *[0-9.]*\] /!p' | grep -v '^RUSTNL-\|^SeaBIOS\|^Booting from\|^iPXE\|^$' || true; fi
-rc=("${PIPESTATUS[@]}")
+if [ "$MODE" = test ]; then
+    timeout -k 10 "$VM_TIMEOUT" "${argv[@]}" -display none -serial stdio -monitor none </dev/null 2>&1 \
+        | stdbuf -oL tr -d '\r' | tee "$LOG"
+    rc=("${PIPESTATUS[@]}")
+else
+    # run, demo: the console to a file, the command's own output (ttyS1) to
+    # stdout as the guest wrote it, and a copy of it in $OUTPUT.
+    OUTPUT=$OUT/output-$MODE.log
+    rm -f "$LOG.raw" "$OUTPUT"
+    timeout -k 10 "$VM_TIMEOUT" "${argv[@]}" -display none -monitor none \
+        -serial "file:$LOG.raw" -serial stdio </dev/null | tee "$OUTPUT"
+    rc=("${PIPESTATUS[@]}")
+    tr -d '\r' < "$LOG.raw" > "$LOG" && rm -f "$LOG.raw"
+    # A guest without a second serial port wrote the output on the console.
+    if grep -aq '^RUSTNL-OUTPUT-ON-CONSOLE' "$LOG"; then
+        sed -n '/^RUSTNL-OUTPUT-BEGIN$/,/^RUSTNL-OUTPUT-END$/{/^RUSTNL-OUTPUT-/d;p}' "$LOG" | tee "$OUTPUT"
+    fi
+    [ -n "${VM_VERBOSE:-}" ] && cat "$LOG"
+fi
 set -e
 secs=$(( $(date +%s) - start ))
 
@@ -164,6 +219,7 @@ bash "$HERE/scripts/verdict.sh" "$LOG" "${rc[0]}" "$VM_TIMEOUT"
 fail=$?
 set -e
 log "accel=$accel time=${secs}s"
+[ "$fail" = 0 ] || [ "$MODE" = test ] || log "the kernel's console: $LOG"
 if [ "$MODE" = run ]; then
     # The command's own status when it failed; 1 for a clean command on a
     # kernel that splatted or a guest that never finished.

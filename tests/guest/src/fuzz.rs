@@ -747,7 +747,10 @@ pub fn run(seed: u64, messages: u64) -> Result<Tally, String> {
     std::fs::write("/proc/sys/net/core/rmem_max", (8u32 << 20).to_string())
         .map_err(|e| format!("raising rmem_max: {e}"))?;
     let share = messages.div_ceil(THREADS + 1);
-    let child = crate::spawn_child("fuzz", &[&(seed + THREADS).to_string(), &share.to_string()])?;
+    let child = crate::children::spawn_child(
+        crate::children::Role::Fuzz,
+        &[&(seed + THREADS).to_string(), &share.to_string()],
+    )?;
     let threads: Vec<_> = (0..THREADS)
         .map(|i| {
             std::thread::spawn(move || {

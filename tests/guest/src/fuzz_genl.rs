@@ -818,8 +818,8 @@ pub fn run(seed: u64, messages: u64) -> Result<Tally, String> {
     let others = other_families(id)?;
     let list: Vec<String> = others.iter().map(u16::to_string).collect();
     let share = messages.div_ceil(THREADS + 1);
-    let child = crate::spawn_child(
-        "fuzz-genl",
+    let child = crate::children::spawn_child(
+        crate::children::Role::FuzzGenl,
         &[
             &(seed + THREADS).to_string(),
             &format!("{share}:{id}:{}", list.join(",")),

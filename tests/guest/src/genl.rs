@@ -12,8 +12,9 @@
 
 use super::{
     drop_privileges, finish_child, insmod, module_loaded, reload, rmmod, scaled, spawn_child, Ctx,
-    Talk, TestResult,
+    Role, Talk, TestResult,
 };
+use crate::Test;
 use rustnl::attr::AttrWriter;
 use rustnl::genl::{Family, GenlSocket};
 use rustnl::proto::genl::{self as spec, Attr, Cmd, CounterAttr, McastGroup, MAX_ATTR_PAYLOAD};
@@ -953,11 +954,14 @@ pub(crate) fn t_counters_per_face(ctx: &Ctx) -> TestResult {
 pub(crate) fn t_unprivileged(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     finish_child(
-        spawn_child("genl-unpriv", &["closed"])?,
+        spawn_child(Role::GenlUnpriv, &["closed"])?,
         "genl-unpriv (default)",
     )?;
     reload(ctx, &["open_broadcast=1"])?;
-    finish_child(spawn_child("genl-unpriv", &["open"])?, "genl-unpriv (open)")?;
+    finish_child(
+        spawn_child(Role::GenlUnpriv, &["open"])?,
+        "genl-unpriv (open)",
+    )?;
     reload(ctx, &[])
 }
 
@@ -995,7 +999,7 @@ pub(crate) fn child_unpriv(mode: &str) -> TestResult {
 /// namespace of an unprivileged user, its broadcast is allowed (it holds
 /// `CAP_NET_ADMIN` there) and reaches its namespace only.
 pub(crate) fn t_namespaces(ctx: &Ctx) -> TestResult {
-    for role in ["genl-netns", "genl-userns"] {
+    for role in [Role::GenlNetns, Role::GenlUserns] {
         reload(ctx, &["heartbeat_ms=0"])?;
         let f = family()?;
         let mut here = listener(&f, McastGroup::Events)?;
@@ -1065,7 +1069,7 @@ pub(crate) fn t_namespace_from_before_load(ctx: &Ctx) -> TestResult {
     if module_loaded() {
         rmmod()?;
     }
-    let mut child = Talk::start("genl-preexisting", &[])?;
+    let mut child = Talk::start(Role::GenlPreexisting, &[])?;
     insmod(ctx, &[])?;
     child.say("go")?;
     let rest = child.finish()?;
@@ -1269,3 +1273,29 @@ pub(crate) fn t_cli(ctx: &Ctx) -> TestResult {
     );
     reload(ctx, &[])
 }
+
+/// This file's tests, in the order they run, with what each needs.
+pub(crate) const TESTS: &[Test] = &[
+    Test::new("genl_family_ops_groups_while_loaded", t_family),
+    Test::new("genl_echo_every_size_up_to_65531", t_echo_sizes),
+    Test::new("genl_past_the_attribute_limit", t_past_attribute_limit),
+    Test::new("genl_policy_rejections_with_ext_ack", t_policy_rejections),
+    Test::new("genl_module_refusals_with_ext_ack", t_module_refusals),
+    Test::new("genl_broadcast_groups_and_faces", t_broadcast),
+    Test::new("genl_counters_per_face", t_counters_per_face),
+    Test::new(
+        "genl_heartbeat_goodbye_and_unload_with_clients",
+        t_heartbeat_goodbye_unload,
+    ),
+    Test::new("genl_unprivileged", t_unprivileged),
+    Test::new("genl_network_namespaces_are_isolated", t_namespaces),
+    Test::new(
+        "genl_serves_a_namespace_from_before_insmod",
+        t_namespace_from_before_load,
+    ),
+    Test::new(
+        "genl_unload_with_ops_in_flight",
+        t_unload_with_ops_in_flight,
+    ),
+    Test::new("genl_cli_face", t_cli),
+];

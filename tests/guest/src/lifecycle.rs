@@ -25,7 +25,7 @@
 //!   loads a working module or fails cleanly, and a failed attempt never
 //!   let a user reach the unit.
 
-use crate::{insmod, module_loaded, report, rmmod, scaled, Ctx, TestResult};
+use crate::{insmod, module_loaded, report, rmmod, scaled, Ctx, Test, TestResult};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -168,7 +168,7 @@ impl Holders {
     fn start(kinds: &[Holder]) -> Result<Holders, String> {
         let mut h = Holders { children: Vec::new() };
         for kind in kinds {
-            let mut child = crate::spawn_child("holder", &[kind.arg()])?;
+            let mut child = crate::spawn_child(crate::Role::Holder, &[kind.arg()])?;
             let stdin = Some(child.stdin.take().ok_or("no child stdin")?);
             let mut lines = BufReader::new(child.stdout.take().ok_or("no child stdout")?).lines();
             match lines.next() {
@@ -448,7 +448,7 @@ fn install_module(ctx: &Ctx) -> TestResult {
     let dir = format!("/lib/modules/{}/extra", release.trim());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{dir}: {e}"))?;
     std::fs::copy(&ctx.ko, format!("{dir}/rustnl.ko")).map_err(|e| format!("{dir}: {e}"))?;
-    crate::run_cmd("depmod", &[])?;
+    crate::harness::run_cmd("depmod", &[])?;
     Ok(())
 }
 
@@ -485,3 +485,19 @@ pub fn t_autoload_by_family_and_unit(ctx: &Ctx) -> TestResult {
     insmod(ctx, &[])?;
     Ok(())
 }
+
+pub(crate) const TESTS: &[Test] = &[
+    Test::new(
+        "failed_load_family_taken_users_holding_the_unit",
+        t_failed_load_family_taken,
+    ),
+    Test::new(
+        "hardening_allocation_failures_every_init_point",
+        t_fault_every_init_failure_point,
+    )
+    .debug_kernel("needs failslab / fail_page_alloc and fail-nth (fault injection)"),
+    Test::new(
+        "autoload_by_genl_family_and_by_unit",
+        t_autoload_by_family_and_unit,
+    ),
+];

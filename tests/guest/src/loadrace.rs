@@ -17,6 +17,7 @@
 //!
 //! `make test` runs a bounded slice; `make load-race` the full 500 cycles.
 
+use crate::Test;
 use crate::{insmod, module_loaded, report, rmmod, scaled, Ctx, TestResult};
 use rustnl::proto::{MsgType, NLM_F_REQUEST};
 use std::io::{BufRead, BufReader, Write};
@@ -156,7 +157,7 @@ pub fn t_load_race_default_is_safe(ctx: &Ctx) -> TestResult {
     )?;
     // A namespace created after the load is served.
     crate::reload(ctx, &[])?;
-    let holder = crate::spawn_child("nsholder", &[])?;
+    let holder = crate::children::spawn_child(crate::children::Role::NsHolder, &[])?;
     let out = holder.wait_with_output().map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&out.stdout).trim() != "ready" || !out.status.success() {
         return Err(format!(
@@ -186,7 +187,8 @@ fn load_race(ctx: &Ctx, cycles: u64, params: &[&str], reach_all: bool) -> TestRe
     for i in 0..NAMESPACES {
         let kind = if i % 2 == 0 { "root" } else { "user" };
         let pace = if reach_all { "hammer" } else { "patient" };
-        let mut child = crate::spawn_child("loadrace", &[kind, pace])?;
+        let mut child =
+            crate::children::spawn_child(crate::children::Role::LoadRace, &[kind, pace])?;
         let stdout = child.stdout.take().ok_or("child without stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         match lines.next() {
@@ -328,7 +330,7 @@ pub fn t_namespace_teardown(ctx: &Ctx) -> TestResult {
     let spawn_all = || -> Result<Vec<std::process::Child>, String> {
         let mut v = Vec::new();
         for _ in 0..N {
-            let mut child = crate::spawn_child("nsholder", &[])?;
+            let mut child = crate::children::spawn_child(crate::children::Role::NsHolder, &[])?;
             let stdout = child.stdout.take().ok_or("child without stdout")?;
             match BufReader::new(stdout).lines().next() {
                 Some(Ok(l)) if l == "ready" => v.push(child),
@@ -381,3 +383,14 @@ pub fn t_namespace_teardown(ctx: &Ctx) -> TestResult {
     );
     Ok(())
 }
+
+/// This file's tests, in the order they run, with what each needs.
+pub(crate) const TESTS: &[Test] = &[
+    Test::new("hardening_load_race_namespaces", t_load_race)
+        .debug_kernel("needs the test kernel's netlink fix (tests/kernel-patches)"),
+    Test::new(
+        "load_race_default_leaves_existing_namespaces_alone",
+        t_load_race_default_is_safe,
+    ),
+    Test::new("namespace_teardown_100", t_namespace_teardown),
+];

@@ -11,7 +11,8 @@
 //! - A BROADCAST's event leaves after the answers to the datagram's earlier
 //!   messages.
 
-use crate::{connect, expect_error, raw_exchange, reload, subscribe, Ctx, Talk, TestResult};
+use crate::classic::{expect_error, raw_exchange};
+use crate::{connect, reload, subscribe, Ctx, Talk, Test, TestResult};
 use rustnl::proto::{
     BroadcastHdr, MsgType, NlMsgHdr, DEFAULT_UNIT, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -32,7 +33,7 @@ pub fn t_listeners_per_namespace(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     let _classic = subscribe(&[GROUP])?;
     let _genl = Subscription::genl(&[rustnl::proto::genl::McastGroup::Events]).map_err(err)?;
-    let child = Talk::start("lonely", &[])?;
+    let child = Talk::start(crate::Role::Lonely, &[])?;
     child.finish().map(drop)
 }
 
@@ -136,3 +137,15 @@ pub fn t_broadcast_after_earlier_answers(ctx: &Ctx) -> TestResult {
     );
     Ok(())
 }
+
+pub(crate) const TESTS: &[Test] = &[
+    Test::new(
+        "broadcast_listeners_counted_per_namespace",
+        t_listeners_per_namespace,
+    ),
+    Test::new("dump_request_is_eopnotsupp", t_dump_refused),
+    Test::new(
+        "broadcast_event_after_earlier_answers",
+        t_broadcast_after_earlier_answers,
+    ),
+];

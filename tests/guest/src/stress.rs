@@ -3,6 +3,7 @@
 //! `make test`, full in `make stress` / `make fuzz-kernel`); every test
 //! adds its figures to the report.
 
+use crate::Test;
 use crate::{
     connect, fuzz, insmod, module_loaded, pattern, reload, report, rmmod, scaled, settings, Ctx,
     TestResult,
@@ -1055,7 +1056,7 @@ pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
     }
     let mut idle = Vec::new();
     for _ in 0..3 {
-        let mut child = crate::spawn_child("nsidle", &[])?;
+        let mut child = crate::children::spawn_child(crate::children::Role::NsIdle, &[])?;
         let stdout = child.stdout.take().ok_or("child without stdout")?;
         use std::io::BufRead;
         match std::io::BufReader::new(stdout).lines().next() {
@@ -1133,3 +1134,23 @@ pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
     ensure!(c.echo(b"ok").map_err(err)? == b"ok", "echo after the runs");
     Ok(())
 }
+
+/// This file's tests, in the order they run, with what each needs.
+pub(crate) const TESTS: &[Test] = &[
+    Test::new("hardening_fuzz_kernel_input", t_fuzz)
+        .debug_kernel("needs kmemleak (the fuzz run ends with a kmemleak scan)"),
+    Test::new("hardening_fuzz_kernel_genl", t_fuzz_genl)
+        .debug_kernel("needs kmemleak (the fuzz run ends with a kmemleak scan)"),
+    Test::new("hardening_load_echo", t_load_echo),
+    Test::new(
+        "hardening_load_broadcast_one_slow_listener",
+        t_load_broadcast,
+    ),
+    Test::new("hardening_unload_under_load", t_unload_under_load),
+    Test::new("hardening_allocation_failures_input", t_faults_input)
+        .debug_kernel("needs failslab / fail_page_alloc (fault injection)"),
+    Test::new("hardening_allocation_failures_worker", t_faults_worker)
+        .debug_kernel("needs failslab / fail_page_alloc (fault injection)"),
+    Test::new("hardening_allocation_failures_insmod", t_faults_insmod)
+        .debug_kernel("needs failslab / fail_page_alloc (fault injection)"),
+];

@@ -15,6 +15,7 @@
 //! `--stock`) they are reported as ignored with the guest's reason; on the
 //! test kernel a missing host root is a failure.
 
+use crate::Test;
 use crate::{connect, insmod, pattern, reload, rmmod, Ctx, TestResult};
 use rustnl::proto::DEFAULT_UNIT;
 use rustnl_shared::genl::{Cmd, McastGroup, FAMILY_NAME, FAMILY_VERSION, GROUP_MAX};
@@ -23,9 +24,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Name prefix of the tests that need the host root.
-pub(crate) const PREFIX: &str = "tools_";
 
 /// Where tests/vm/init mounts the host's root filesystem.
 const HOST: &str = "/host";
@@ -981,3 +979,12 @@ pub(crate) fn t_ynl_errors(ctx: &Ctx) -> TestResult {
     );
     reload(ctx, &[])
 }
+
+/// This file's tests, in the order they run, with what each needs.
+pub(crate) const TESTS: &[Test] = &[
+    Test::new("tools_host_root_runs_host_programs", t_host_root).host_root(),
+    Test::new("tools_genl_ctrl_lists_the_family", t_genl_ctrl).host_root(),
+    Test::new("tools_ynl_echo_and_get_info", t_ynl_echo_info).host_root(),
+    Test::new("tools_ynl_subscribe_sees_broadcast", t_ynl_subscribe).host_root(),
+    Test::new("tools_ynl_policy_and_permission_errors", t_ynl_errors).host_root(),
+];
