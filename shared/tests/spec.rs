@@ -434,6 +434,7 @@ fn counters_follow_the_info_layout() {
         *v = i as u64 + 1;
     }
     let c = Counters::from_array(a);
+    // The Rust field of each counter, written out here as the check.
     let by_name = [
         ("requests", c.requests),
         ("echoes", c.echoes),
@@ -448,6 +449,8 @@ fn counters_follow_the_info_layout() {
     ];
     for (attr, (n, v)) in CounterAttr::ALL.iter().zip(by_name) {
         assert_eq!(attr.name(), n);
+        assert_eq!(attr.json_name(), n.replace('-', "_"));
+        assert_eq!(Counters::JSON_NAMES[attr.index()], attr.json_name());
         assert_eq!(c.to_array()[attr.index()], v, "{n}");
     }
 }

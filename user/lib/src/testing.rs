@@ -209,18 +209,6 @@ pub fn kernel_error(req: &Message<'_>, k: &crate::KernelError) -> Vec<u8> {
     message(NLMSG_ERROR, flags, req.header.seq, &payload)
 }
 
-/// The errno the rustnl module answers a refusal of `kind` with (for fakes
-/// of the module; the kernel module maps its refusals the same way).
-pub fn errno_of(kind: crate::proto::ErrorKind) -> i32 {
-    use crate::proto::ErrorKind;
-    match kind {
-        ErrorKind::Invalid => libc::EINVAL,
-        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-        ErrorKind::TooLarge => libc::EMSGSIZE,
-        ErrorKind::NotPermitted => libc::EPERM,
-    }
-}
-
 /// The ack of `req`.
 pub fn ack(req: &Message<'_>) -> Vec<u8> {
     error(req, 0)
@@ -332,9 +320,16 @@ mod tests {
                     testing::answer(m, 0x16, 0, &i.to_bytes())
                 }
                 Ok(Action::Noop) => testing::ack(m),
-                Err(e) => testing::error_with_text(m, testing::errno_of(e.kind()), &e.to_string()),
+                Err(e) => testing::error_with_text(m, e.kind().errno(), &e.to_string()),
             })
             .collect())
+    }
+
+    #[test]
+    fn error_kinds_are_this_hosts_errnos() {
+        use crate::proto::ErrorKind;
+        let libc = [libc::EINVAL, libc::EOPNOTSUPP, libc::EMSGSIZE, libc::EPERM];
+        assert_eq!(ErrorKind::ALL.map(ErrorKind::errno), libc);
     }
 
     #[test]

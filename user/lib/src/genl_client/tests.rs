@@ -79,8 +79,6 @@ fn offset_of(m: &Message<'_>, ty: u16) -> Option<u32> {
     u32::try_from(at).ok()
 }
 
-use crate::testing::errno_of;
-
 /// The family's side of the fake kernel: the policy's range check on
 /// `group` (the core's `ERANGE`), then the module's own checks and answers.
 fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
@@ -133,7 +131,7 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
             }
             Ok(Action::Noop) => testing::ack(m),
             Err(refusal) => {
-                let mut k = KernelError::new(errno_of(refusal.kind()));
+                let mut k = KernelError::new(refusal.kind().errno());
                 k.message = Some(refusal.to_string());
                 k.offset = refusal.bad_attr().and_then(|a| offset_of(m, a.raw()));
                 if let Refusal::Missing(a) = refusal {
