@@ -282,7 +282,7 @@ pub fn multipart(req: &Message<'_>, ty: u16, payloads: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::{self as testing, FakeConn};
-    use crate::errors::{Error, Result};
+    use crate::errors::{Error, ModuleError, Result};
     use crate::proto::NLM_F_DUMP_INTR;
     use crate::proto::{
         classify, Action, BroadcastResult, Info, Limits, Message, NLM_F_DUMP, NLM_F_MULTI,
@@ -323,6 +323,33 @@ mod tests {
                 Err(e) => testing::error_with_text(m, e.kind().errno(), &e.to_string()),
             })
             .collect())
+    }
+
+    /// A unit without a kernel socket in this namespace refuses sends
+    /// (`ECONNREFUSED`): the classic client says the namespace is not
+    /// served (it was a bare `Error::Io`).
+    #[test]
+    fn an_unserved_namespace_is_a_module_error() {
+        let refuse = |_: &[Message<'_>]| -> Result<Vec<Vec<u8>>> {
+            Err(Error::Io {
+                op: "sendto",
+                source: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+            })
+        };
+        let mut c = Client::with_conn(FakeConn::new(refuse), 31);
+        for r in [
+            c.echo(b"x").map(|_| ()),
+            c.echo_batch(b"x", 2),
+            c.info().map(|_| ()),
+        ] {
+            match r {
+                Err(e @ Error::Module(ModuleError::NamespaceNotServed { unit: 31 })) => {
+                    assert_eq!(e.errno(), Some(libc::ECONNREFUSED));
+                    assert!(e.to_string().contains("this network namespace"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
