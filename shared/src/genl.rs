@@ -6,7 +6,9 @@
 //! module holds every number YNL derives from it (command ids, attribute ids,
 //! multicast group names, limits) so that the kernel module and the library
 //! take them from one place. `tests/spec.rs` parses the spec, numbers it by
-//! YNL's rules and fails when it and this module disagree.
+//! YNL's rules and generates the ids and names into `genl_spec.rs` (included
+//! below); it fails when that file, or what this module writes by hand, and
+//! the spec disagree.
 //!
 //! Like `proto.rs`, this file must compile in the kernel module too: `core`
 //! only, no allocation, no `unsafe`, no panics. It reaches `proto.rs` as
@@ -18,11 +20,11 @@ use super::proto::{
     NLA_F_NESTED, NLA_HDRLEN,
 };
 
-/// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
-pub const FAMILY_NAME: &str = "rustnl";
-/// [`FAMILY_NAME`] NUL terminated, as `genl_family.name` and
-/// `CTRL_ATTR_FAMILY_NAME` carry it.
-pub const FAMILY_NAME_NUL: &[u8] = b"rustnl\0";
+// The family's name, commands, attributes and multicast groups, generated
+// from the spec by tests/spec.rs (`RUSTNL_BLESS=1` rewrites it; `cargo test`
+// fails when it and the spec differ).
+include!("genl_spec.rs");
+
 /// Version of the family (`genl_family.version`): the spec sets none, so the
 /// YNL default, 1.
 pub const FAMILY_VERSION: u8 = 1;
@@ -45,28 +47,6 @@ pub const GROUP_MAX: u32 = MAX_GROUPS;
 const _: () = assert!(MAX_ATTR_PAYLOAD == 65531);
 const _: () = assert!(FAMILY_NAME_NUL.len() == FAMILY_NAME.len() + 1);
 const _: () = assert!(FAMILY_NAME_NUL.len() <= GENL_NAMSIZ);
-
-wire_enum! {
-    /// Commands (`genlmsghdr.cmd`), in the spec's unified numbering: requests,
-    /// their replies and the events share one space, starting at 1; named as
-    /// in the spec (what `ynl --do` / `--subscribe` take). The family leaves
-    /// `genl_family.resv_start_op` at 0, as a new family should: the core
-    /// checks every command's `genlmsghdr.reserved` and `nlmsg_flags` strictly.
-    pub enum Cmd: u8 {
-        /// `do`: echo the `payload`; the reply carries the same command.
-        Echo = 1 => "echo",
-        /// `do` (`uns-admin-perm`): multicast `payload` as an [`Cmd::Event`].
-        Broadcast = 2 => "broadcast",
-        /// `do`: configuration and per-face counters.
-        GetInfo = 3 => "get-info",
-        /// Event on [`McastGroup::Events`]: the event a broadcast sent.
-        Event = 4 => "event",
-        /// Event on [`McastGroup::Heartbeat`], every `heartbeat_ms`.
-        Heartbeat = 5 => "heartbeat",
-        /// Event on [`McastGroup::Heartbeat`] when the module unloads.
-        Goodbye = 6 => "goodbye",
-    }
-}
 
 impl Cmd {
     /// Whether the command is an event (sent by the kernel only).
@@ -163,44 +143,6 @@ impl AttrType {
     }
 }
 
-wire_enum! {
-    /// Attributes of the set `rustnl` (C prefix `RUSTNL_A_`): every request,
-    /// reply and event, named as in the spec. Id 0 is unused, as in every
-    /// netlink attribute space; [`Attr::MAX`] is `genl_family.maxattr`.
-    pub enum Attr: u16 {
-        /// `binary`, at most [`MAX_ATTR_PAYLOAD`] bytes.
-        Payload = 1 => "payload",
-        /// `u32` in [`GROUP_MIN`]`..=`[`GROUP_MAX`].
-        Group = 2 => "group",
-        /// `flag`.
-        Delivered = 3 => "delivered",
-        /// `flag`.
-        DeliveryFailed = 4 => "delivery-failed",
-        /// `uint`.
-        EventSeq = 5 => "event-seq",
-        /// `u32`.
-        OriginPortid = 6 => "origin-portid",
-        /// `uint`.
-        TimestampNs = 7 => "timestamp-ns",
-        /// `u32`.
-        Version = 8 => "version",
-        /// `u32`.
-        Unit = 9 => "unit",
-        /// `u32`.
-        Groups = 10 => "groups",
-        /// `u32`.
-        MaxPayload = 11 => "max-payload",
-        /// `u32`.
-        HeartbeatMs = 12 => "heartbeat-ms",
-        /// `flag`.
-        OpenBroadcast = 13 => "open-broadcast",
-        /// `nest` of [`CounterAttr`].
-        ClassicCounters = 14 => "classic-counters",
-        /// `nest` of [`CounterAttr`].
-        GenlCounters = 15 => "genl-counters",
-    }
-}
-
 impl Attr {
     /// The attribute's type.
     pub const fn ty(self) -> AttrType {
@@ -281,19 +223,6 @@ impl CounterAttr {
             ErrorKind::TooLarge => CounterAttr::ErrorsTooLarge,
             ErrorKind::NotPermitted => CounterAttr::ErrorsNotPermitted,
         }
-    }
-}
-
-wire_enum! {
-    /// Multicast groups of the family, in spec order and named as in the
-    /// spec (`ynl --subscribe` takes the name): the kernel numbers them
-    /// `mcgrp_offset + index`, userspace looks their ids up by name
-    /// (`CTRL_ATTR_MCAST_GROUPS`).
-    pub enum McastGroup: u8 {
-        /// Events of broadcasts, of every numbered group.
-        Events = 0 => "events",
-        /// Heartbeats and the goodbye.
-        Heartbeat = 1 => "heartbeat",
     }
 }
 

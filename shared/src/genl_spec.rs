@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+//
+// Generated from spec/rustnl.yaml by tests/spec.rs; do not edit.
+// After changing the spec: RUSTNL_BLESS=1 cargo test -p rustnl-shared --test spec
+
+/// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
+pub const FAMILY_NAME: &str = "rustnl";
+/// [`FAMILY_NAME`] NUL terminated, as `genl_family.name` and
+/// `CTRL_ATTR_FAMILY_NAME` carry it.
+pub const FAMILY_NAME_NUL: &[u8] = b"rustnl\0";
+
+wire_enum! {
+    /// Commands (`genlmsghdr.cmd`), in the spec's unified numbering: requests,
+    /// their replies and the events share one space, starting at 1; named as
+    /// in the spec (what `ynl --do` / `--subscribe` take). The family leaves
+    /// `genl_family.resv_start_op` at 0, as a new family should: the core
+    /// checks every command's `genlmsghdr.reserved` and `nlmsg_flags` strictly.
+    pub enum Cmd: u8 {
+        /// Send the payload back to the requester, unchanged.
+        Echo = 1 => "echo",
+        /// Multicast the payload as an event of the given numbered group to the
+        /// events listeners of the requester's network namespace. Needs
+        /// CAP_NET_ADMIN in the user namespace owning the network namespace,
+        /// unless the module was loaded with open_broadcast=1. Nobody listening
+        /// is not an error (neither flag set).
+        Broadcast = 2 => "broadcast",
+        /// Report the module's configuration and this namespace's counters, per face.
+        GetInfo = 3 => "get-info",
+        /// The event a broadcast sent, with its payload.
+        Event = 4 => "event",
+        /// Sent every heartbeat-ms with the payload "Greeting from kernel!" (group 1, origin 0).
+        Heartbeat = 5 => "heartbeat",
+        /// Sent when the module unloads (group 1, origin 0, no payload). Generic
+        /// netlink sockets do not pin the module, so unlike on the classic face
+        /// listeners can be left to get it.
+        Goodbye = 6 => "goodbye",
+    }
+}
+
+wire_enum! {
+    /// Attributes of the set `rustnl` (C prefix `RUSTNL_A_`): every request,
+    /// reply and event, named as in the spec. Id 0 is unused, as in every
+    /// netlink attribute space; [`Attr::MAX`] is `genl_family.maxattr`.
+    pub enum Attr: u16 {
+        /// Bytes to echo or to broadcast; an absent attribute is an empty
+        /// payload. At most the max_payload module parameter, and never more
+        /// than max-attr-payload.
+        Payload = 1 => "payload",
+        /// Numbered group of a broadcast and of its event (1..groups, as on the
+        /// classic face). Events of every numbered group travel in the events
+        /// multicast group; listeners filter on this attribute. Heartbeat and
+        /// goodbye carry group 1.
+        Group = 2 => "group",
+        /// At least one listener received the event and no failure was reported.
+        Delivered = 3 => "delivered",
+        /// A listener could not receive the event (its queue was full), or the
+        /// group had listeners and none received it.
+        DeliveryFailed = 4 => "delivery-failed",
+        /// Sequence number of an event in this namespace; in a broadcast reply,
+        /// the sequence number of the event the broadcast sent.
+        EventSeq = 5 => "event-seq",
+        /// Netlink port id of the socket whose broadcast caused the event (0 for the kernel's own events).
+        OriginPortid = 6 => "origin-portid",
+        /// CLOCK_REALTIME of the event, in nanoseconds.
+        TimestampNs = 7 => "timestamp-ns",
+        /// Version of the rustnl protocol the module speaks.
+        Version = 8 => "version",
+        /// Classic netlink protocol unit of the module (module parameter unit).
+        Unit = 9 => "unit",
+        /// Number of numbered groups (module parameter groups).
+        Groups = 10 => "groups",
+        /// Largest payload of the classic face (module parameter max_payload).
+        MaxPayload = 11 => "max-payload",
+        /// Heartbeat period in milliseconds, 0 when off (module parameter heartbeat_ms).
+        HeartbeatMs = 12 => "heartbeat-ms",
+        /// Present when anyone may broadcast (module parameter open_broadcast).
+        OpenBroadcast = 13 => "open-broadcast",
+        /// Counters of this namespace for the requests and events of the classic face.
+        ClassicCounters = 14 => "classic-counters",
+        /// Counters of this namespace for the requests and events of the generic netlink face.
+        GenlCounters = 15 => "genl-counters",
+    }
+}
+
+wire_enum! {
+    /// Multicast groups of the family, in spec order and named as in the
+    /// spec (`ynl --subscribe` takes the name): the kernel numbers them
+    /// `mcgrp_offset + index`, userspace looks their ids up by name
+    /// (`CTRL_ATTR_MCAST_GROUPS`).
+    pub enum McastGroup: u8 {
+        /// The spec's multicast group `events`.
+        Events = 0 => "events",
+        /// The spec's multicast group `heartbeat`.
+        Heartbeat = 1 => "heartbeat",
+    }
+}
