@@ -45,6 +45,9 @@ pub const GROUP_MIN: u32 = 1;
 pub const GROUP_MAX: u32 = MAX_GROUPS;
 
 const _: () = assert!(MAX_ATTR_PAYLOAD == 65531);
+// The generated policy (src/genl_spec.rs) and the constants the code uses.
+const _: () = assert!(matches!(Attr::Group.range(), Some((GROUP_MIN, GROUP_MAX))));
+const _: () = assert!(matches!(Attr::Payload.max_len(), Some(MAX_ATTR_PAYLOAD)));
 const _: () = assert!(FAMILY_NAME_NUL.len() == FAMILY_NAME.len() + 1);
 const _: () = assert!(FAMILY_NAME_NUL.len() <= GENL_NAMSIZ);
 
@@ -52,66 +55,6 @@ impl Cmd {
     /// Whether the command is an event (sent by the kernel only).
     pub const fn is_event(self) -> bool {
         self.mcast_group().is_some()
-    }
-
-    /// Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag
-    /// `uns-admin-perm`).
-    pub const fn uns_admin_perm(self) -> bool {
-        matches!(self, Cmd::Broadcast)
-    }
-
-    /// The attributes a request may carry (the operation's policy).
-    pub const fn request(self) -> &'static [Attr] {
-        match self {
-            Cmd::Echo => &[Attr::Payload],
-            Cmd::Broadcast => &[Attr::Group, Attr::Payload],
-            Cmd::GetInfo | Cmd::Event | Cmd::Heartbeat | Cmd::Goodbye => &[],
-        }
-    }
-
-    /// The attributes of the reply, or of the event.
-    pub const fn reply(self) -> &'static [Attr] {
-        match self {
-            Cmd::Echo => &[Attr::Payload],
-            Cmd::Broadcast => &[
-                Attr::Group,
-                Attr::Delivered,
-                Attr::DeliveryFailed,
-                Attr::EventSeq,
-            ],
-            Cmd::GetInfo => &[
-                Attr::Version,
-                Attr::Unit,
-                Attr::Groups,
-                Attr::MaxPayload,
-                Attr::HeartbeatMs,
-                Attr::OpenBroadcast,
-                Attr::ClassicCounters,
-                Attr::GenlCounters,
-            ],
-            Cmd::Event | Cmd::Heartbeat => &[
-                Attr::Group,
-                Attr::OriginPortid,
-                Attr::EventSeq,
-                Attr::TimestampNs,
-                Attr::Payload,
-            ],
-            Cmd::Goodbye => &[
-                Attr::Group,
-                Attr::OriginPortid,
-                Attr::EventSeq,
-                Attr::TimestampNs,
-            ],
-        }
-    }
-
-    /// The multicast group an event goes to; `None` for requests.
-    pub const fn mcast_group(self) -> Option<McastGroup> {
-        match self {
-            Cmd::Event => Some(McastGroup::Events),
-            Cmd::Heartbeat | Cmd::Goodbye => Some(McastGroup::Heartbeat),
-            Cmd::Echo | Cmd::Broadcast | Cmd::GetInfo => None,
-        }
     }
 }
 
@@ -139,42 +82,6 @@ impl AttrType {
             AttrType::Binary => "binary",
             AttrType::Flag => "flag",
             AttrType::NestCounters => "nest",
-        }
-    }
-}
-
-impl Attr {
-    /// The attribute's type.
-    pub const fn ty(self) -> AttrType {
-        match self {
-            Attr::Payload => AttrType::Binary,
-            Attr::Group
-            | Attr::OriginPortid
-            | Attr::Version
-            | Attr::Unit
-            | Attr::Groups
-            | Attr::MaxPayload
-            | Attr::HeartbeatMs => AttrType::U32,
-            Attr::Delivered | Attr::DeliveryFailed | Attr::OpenBroadcast => AttrType::Flag,
-            Attr::EventSeq | Attr::TimestampNs => AttrType::Uint,
-            Attr::ClassicCounters | Attr::GenlCounters => AttrType::NestCounters,
-        }
-    }
-
-    /// The policy's bounds on the value (`min`/`max` checks) of an integer
-    /// attribute.
-    pub const fn range(self) -> Option<(u32, u32)> {
-        match self {
-            Attr::Group => Some((GROUP_MIN, GROUP_MAX)),
-            _ => None,
-        }
-    }
-
-    /// The policy's `max-len` of a binary attribute.
-    pub const fn max_len(self) -> Option<usize> {
-        match self {
-            Attr::Payload => Some(MAX_ATTR_PAYLOAD),
-            _ => None,
         }
     }
 }

@@ -82,6 +82,124 @@ wire_enum! {
     }
 }
 
+
+impl Cmd {
+    /// Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag
+    /// `uns-admin-perm`).
+    pub const fn uns_admin_perm(self) -> bool {
+        match self {
+            Cmd::Echo => false,
+            Cmd::Broadcast => true,
+            Cmd::GetInfo => false,
+            Cmd::Event => false,
+            Cmd::Heartbeat => false,
+            Cmd::Goodbye => false,
+        }
+    }
+
+    /// The attributes a request may carry (the operation's policy).
+    pub const fn request(self) -> &'static [Attr] {
+        match self {
+            Cmd::Echo => &[Attr::Payload],
+            Cmd::Broadcast => &[Attr::Group, Attr::Payload],
+            Cmd::GetInfo => &[],
+            Cmd::Event => &[],
+            Cmd::Heartbeat => &[],
+            Cmd::Goodbye => &[],
+        }
+    }
+
+    /// The attributes of the reply, or of the event.
+    pub const fn reply(self) -> &'static [Attr] {
+        match self {
+            Cmd::Echo => &[Attr::Payload],
+            Cmd::Broadcast => &[Attr::Group, Attr::Delivered, Attr::DeliveryFailed, Attr::EventSeq],
+            Cmd::GetInfo => &[Attr::Version, Attr::Unit, Attr::Groups, Attr::MaxPayload, Attr::HeartbeatMs, Attr::OpenBroadcast, Attr::ClassicCounters, Attr::GenlCounters],
+            Cmd::Event => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs, Attr::Payload],
+            Cmd::Heartbeat => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs, Attr::Payload],
+            Cmd::Goodbye => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs],
+        }
+    }
+
+    /// The multicast group an event goes to; `None` for requests.
+    pub const fn mcast_group(self) -> Option<McastGroup> {
+        match self {
+            Cmd::Echo => None,
+            Cmd::Broadcast => None,
+            Cmd::GetInfo => None,
+            Cmd::Event => Some(McastGroup::Events),
+            Cmd::Heartbeat => Some(McastGroup::Heartbeat),
+            Cmd::Goodbye => Some(McastGroup::Heartbeat),
+        }
+    }
+}
+
+impl Attr {
+    /// The attribute's type.
+    pub const fn ty(self) -> AttrType {
+        match self {
+            Attr::Payload => AttrType::Binary,
+            Attr::Group => AttrType::U32,
+            Attr::Delivered => AttrType::Flag,
+            Attr::DeliveryFailed => AttrType::Flag,
+            Attr::EventSeq => AttrType::Uint,
+            Attr::OriginPortid => AttrType::U32,
+            Attr::TimestampNs => AttrType::Uint,
+            Attr::Version => AttrType::U32,
+            Attr::Unit => AttrType::U32,
+            Attr::Groups => AttrType::U32,
+            Attr::MaxPayload => AttrType::U32,
+            Attr::HeartbeatMs => AttrType::U32,
+            Attr::OpenBroadcast => AttrType::Flag,
+            Attr::ClassicCounters => AttrType::NestCounters,
+            Attr::GenlCounters => AttrType::NestCounters,
+        }
+    }
+
+    /// The policy's bounds on the value (`min`/`max` checks) of an integer
+    /// attribute.
+    pub const fn range(self) -> Option<(u32, u32)> {
+        match self {
+            Attr::Payload => None,
+            Attr::Group => Some((1, 1024)),
+            Attr::Delivered => None,
+            Attr::DeliveryFailed => None,
+            Attr::EventSeq => None,
+            Attr::OriginPortid => None,
+            Attr::TimestampNs => None,
+            Attr::Version => None,
+            Attr::Unit => None,
+            Attr::Groups => None,
+            Attr::MaxPayload => None,
+            Attr::HeartbeatMs => None,
+            Attr::OpenBroadcast => None,
+            Attr::ClassicCounters => None,
+            Attr::GenlCounters => None,
+        }
+    }
+
+    /// The policy's `max-len` of a binary attribute.
+    pub const fn max_len(self) -> Option<usize> {
+        match self {
+            Attr::Payload => Some(65531),
+            Attr::Group => None,
+            Attr::Delivered => None,
+            Attr::DeliveryFailed => None,
+            Attr::EventSeq => None,
+            Attr::OriginPortid => None,
+            Attr::TimestampNs => None,
+            Attr::Version => None,
+            Attr::Unit => None,
+            Attr::Groups => None,
+            Attr::MaxPayload => None,
+            Attr::HeartbeatMs => None,
+            Attr::OpenBroadcast => None,
+            Attr::ClassicCounters => None,
+            Attr::GenlCounters => None,
+        }
+    }
+}
+
 wire_enum! {
     /// Multicast groups of the family, in spec order and named as in the
     /// spec (`ynl --subscribe` takes the name): the kernel numbers them

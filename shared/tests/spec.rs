@@ -244,10 +244,6 @@ fn names(y: &Yaml) -> Vec<&str> {
         .collect()
 }
 
-fn attr_names(attrs: &[Attr]) -> Vec<&'static str> {
-    attrs.iter().map(|a| a.name()).collect()
-}
-
 // ---------------------------------------------------------------------------
 // The spec against src/genl.rs.
 // ---------------------------------------------------------------------------
@@ -288,53 +284,9 @@ fn operations_match() {
         Some("rustnl-cmd-"),
         "operations name-prefix"
     );
-    // Names and ids are generated (src/genl_spec.rs); what the spec says
-    // of each operation's policy and kind is checked here.
+    // Ids, names, flags, groups and policies are generated
+    // (src/genl_spec.rs); the generator refuses what it cannot express.
     assert_eq!(ops.len(), Cmd::COUNT);
-    for (op, cmd) in ops.iter().zip(Cmd::ALL) {
-        let y = &op.yaml;
-        let n = cmd.name();
-        assert_eq!(s(y, "attribute-set"), Some("rustnl"), "{n}: attribute-set");
-        let flags = names(&y["flags"]);
-        let want: Vec<&str> = if cmd.uns_admin_perm() {
-            vec!["uns-admin-perm"]
-        } else {
-            vec![]
-        };
-        assert_eq!(flags, want, "{n}: flags");
-        assert!(y["dump"].is_badvalue(), "{n}: no dumps in src/genl.rs");
-        assert!(y["notify"].is_badvalue(), "{n}: no notify in src/genl.rs");
-        assert_eq!(
-            s(y, "mcgrp"),
-            cmd.mcast_group().map(McastGroup::name),
-            "{n}: mcgrp"
-        );
-        if cmd.is_event() {
-            assert!(y["do"].is_badvalue(), "{n}: an event has no do");
-            assert_eq!(
-                names(&y["event"]["attributes"]),
-                attr_names(cmd.reply()),
-                "{n}: event attributes"
-            );
-        } else {
-            let d = &y["do"];
-            assert!(
-                !d.is_hash() || y["event"].is_badvalue(),
-                "{n}: do and event"
-            );
-            assert!(d.is_hash(), "{n}: a request has a do");
-            assert_eq!(
-                names(&d["request"]["attributes"]),
-                attr_names(cmd.request()),
-                "{n}: request attributes"
-            );
-            assert_eq!(
-                names(&d["reply"]["attributes"]),
-                attr_names(cmd.reply()),
-                "{n}: reply attributes"
-            );
-        }
-    }
 }
 
 fn check_types(set: &str, a: &SpecAttr, ty: AttrType) {
@@ -349,7 +301,6 @@ fn check_types(set: &str, a: &SpecAttr, ty: AttrType) {
 #[test]
 fn attributes_match() {
     let spec = spec();
-    let consts = constants(&spec);
     let sets = attr_sets(&spec);
     assert_eq!(
         sets.keys().collect::<Vec<_>>(),
@@ -366,35 +317,8 @@ fn attributes_match() {
     assert_eq!(prefix("rustnl").as_deref(), Some("rustnl-a-"));
     assert_eq!(prefix("counters").as_deref(), Some("rustnl-a-counters-"));
 
-    // Names and ids of set rustnl are generated; its types and checks are
-    // written in src/genl.rs and checked here.
-    let main = &sets["rustnl"];
-    assert_eq!(main.len(), Attr::COUNT);
-    for (a, attr) in main.iter().zip(Attr::ALL) {
-        check_types("rustnl", a, attr.ty());
-        let checks = &a.yaml["checks"];
-        let check = |k: &str| resolve(&consts, &checks[k]);
-        assert_eq!(
-            check("max-len"),
-            attr.max_len().map(|v| v as i64),
-            "rustnl/{}: max-len",
-            a.name
-        );
-        let range = attr.range().map(|(lo, hi)| (i64::from(lo), i64::from(hi)));
-        assert_eq!(
-            check("min").zip(check("max")),
-            range,
-            "rustnl/{}: min/max",
-            a.name
-        );
-        for k in ["min-len", "exact-len", "flags-mask"] {
-            assert!(checks[k].is_badvalue(), "rustnl/{}: {k}", a.name);
-        }
-        let nested = s(&a.yaml, "nested-attributes");
-        let want = (attr.ty() == AttrType::NestCounters).then_some("counters");
-        assert_eq!(nested, want, "rustnl/{}: nested-attributes", a.name);
-        assert!(a.yaml["multi-attr"].is_badvalue(), "rustnl/{}", a.name);
-    }
+    // Set rustnl (ids, names, types, checks) is generated.
+    assert_eq!(sets["rustnl"].len(), Attr::COUNT);
 
     let counters = &sets["counters"];
     let spec_ids: Vec<(&str, i64)> = counters
@@ -713,6 +637,9 @@ fn generated() -> String {
             )
         })
         .collect();
+    out += "\n";
+    out += &policies(&spec);
+    out += "\n";
     out += &wire_enum(
         "    /// Multicast groups of the family, in spec order and named as in the\n\
          \x20   /// spec (`ynl --subscribe` takes the name): the kernel numbers them\n\
@@ -722,6 +649,148 @@ fn generated() -> String {
         "u8",
         &groups,
     );
+    out
+}
+
+/// A `const fn` of `ty` that answers `arms` (variant, value) by a match.
+fn const_fn(doc: &str, name: &str, ty: &str, enum_name: &str, arms: &[(String, String)]) -> String {
+    let mut out = format!("{doc}    pub const fn {name}(self) -> {ty} {{\n        match self {{\n");
+    for (variant, value) in arms {
+        out += &format!("            {enum_name}::{variant} => {value},\n");
+    }
+    out + "        }\n    }\n"
+}
+
+/// The policy data of the operations and attributes: what the kernel
+/// module builds its policies and operations from. What the generator
+/// cannot express (dumps, notifications, other flags, types, checks) is
+/// refused here.
+fn policies(spec: &Yaml) -> String {
+    let consts = constants(spec);
+    let attr_list = |y: &Yaml| {
+        let names: Vec<String> = names(y)
+            .iter()
+            .map(|n| format!("Attr::{}", camel(n)))
+            .collect();
+        format!("&[{}]", names.join(", "))
+    };
+    let (mut perm, mut req, mut rsp, mut grp) = (vec![], vec![], vec![], vec![]);
+    for op in operations(spec) {
+        let y = &op.yaml;
+        let v = camel(&op.name);
+        let n = &op.name;
+        assert_eq!(s(y, "attribute-set"), Some("rustnl"), "{n}: attribute-set");
+        assert!(y["dump"].is_badvalue(), "{n}: dumps are not generated");
+        assert!(y["notify"].is_badvalue(), "{n}: notify is not generated");
+        let flags = names(&y["flags"]);
+        assert!(
+            flags.iter().all(|f| *f == "uns-admin-perm"),
+            "{n}: flags {flags:?}"
+        );
+        perm.push((v.clone(), (!flags.is_empty()).to_string()));
+        match s(y, "mcgrp") {
+            Some(g) => {
+                assert!(y["do"].is_badvalue(), "{n}: an event has no do");
+                req.push((v.clone(), "&[]".to_owned()));
+                rsp.push((v.clone(), attr_list(&y["event"]["attributes"])));
+                grp.push((v, format!("Some(McastGroup::{})", camel(g))));
+            }
+            None => {
+                let d = &y["do"];
+                assert!(
+                    d.is_hash() && y["event"].is_badvalue(),
+                    "{n}: a request has a do"
+                );
+                req.push((v.clone(), attr_list(&d["request"]["attributes"])));
+                rsp.push((v.clone(), attr_list(&d["reply"]["attributes"])));
+                grp.push((v, "None".to_owned()));
+            }
+        }
+    }
+    let mut out = "impl Cmd {\n".to_owned();
+    out += &const_fn("    /// Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag\n    /// `uns-admin-perm`).\n", "uns_admin_perm", "bool", "Cmd", &perm);
+    out += "\n";
+    out += &const_fn(
+        "    /// The attributes a request may carry (the operation's policy).\n",
+        "request",
+        "&'static [Attr]",
+        "Cmd",
+        &req,
+    );
+    out += "\n";
+    out += &const_fn(
+        "    /// The attributes of the reply, or of the event.\n",
+        "reply",
+        "&'static [Attr]",
+        "Cmd",
+        &rsp,
+    );
+    out += "\n";
+    out += &const_fn(
+        "    /// The multicast group an event goes to; `None` for requests.\n",
+        "mcast_group",
+        "Option<McastGroup>",
+        "Cmd",
+        &grp,
+    );
+    out += "}\n\n";
+
+    let (mut ty, mut range, mut max_len) = (vec![], vec![], vec![]);
+    for a in &attr_sets(spec)["rustnl"] {
+        let y = &a.yaml;
+        let v = camel(&a.name);
+        let n = &a.name;
+        let t = match (s(y, "type"), s(y, "nested-attributes")) {
+            (Some("u32"), None) => "AttrType::U32",
+            (Some("uint"), None) => "AttrType::Uint",
+            (Some("binary"), None) => "AttrType::Binary",
+            (Some("flag"), None) => "AttrType::Flag",
+            (Some("nest"), Some("counters")) => "AttrType::NestCounters",
+            other => panic!("rustnl/{n}: type {other:?} is not generated"),
+        };
+        assert!(y["multi-attr"].is_badvalue(), "rustnl/{n}: multi-attr");
+        let checks = &y["checks"];
+        for k in ["min-len", "exact-len", "flags-mask"] {
+            assert!(
+                checks[k].is_badvalue(),
+                "rustnl/{n}: check {k} is not generated"
+            );
+        }
+        let check = |k: &str| resolve(&consts, &checks[k]);
+        ty.push((v.clone(), t.to_owned()));
+        range.push((
+            v.clone(),
+            match (check("min"), check("max")) {
+                (Some(lo), Some(hi)) => format!("Some(({lo}, {hi}))"),
+                (None, None) => "None".to_owned(),
+                other => panic!("rustnl/{n}: min and max go together: {other:?}"),
+            },
+        ));
+        max_len.push((
+            v,
+            check("max-len").map_or("None".to_owned(), |m| format!("Some({m})")),
+        ));
+    }
+    let mut out2 = "impl Attr {\n".to_owned();
+    out2 += &const_fn(
+        "    /// The attribute's type.\n",
+        "ty",
+        "AttrType",
+        "Attr",
+        &ty,
+    );
+    out2 += "\n";
+    out2 += &const_fn("    /// The policy's bounds on the value (`min`/`max` checks) of an integer\n    /// attribute.\n", "range", "Option<(u32, u32)>", "Attr", &range);
+    out2 += "\n";
+    out2 += &const_fn(
+        "    /// The policy's `max-len` of a binary attribute.\n",
+        "max_len",
+        "Option<usize>",
+        "Attr",
+        &max_len,
+    );
+    out2 += "}\n";
+    out.push_str(&out2);
     out
 }
 
