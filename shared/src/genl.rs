@@ -5,7 +5,7 @@
 //! The YNL spec `shared/spec/rustnl.yaml` is the contract of the family; this
 //! module holds every number YNL derives from it (command ids, attribute ids,
 //! multicast group names, limits) so that the kernel module and the library
-//! take them from one place. `tests/spec.rs` parses the spec, numbers it by
+//! take them from one place. `tests/spec/` parses the spec, numbers it by
 //! YNL's rules and generates the ids and names into `genl_spec.rs` (included
 //! below); it fails when that file, or what this module writes by hand, and
 //! the spec disagree.
@@ -21,7 +21,7 @@ use super::proto::{
 };
 
 // The family's name, commands, attributes and multicast groups, generated
-// from the spec by tests/spec.rs (`RUSTNL_BLESS=1` rewrites it; `cargo test`
+// from the spec by tests/spec/ (`RUSTNL_BLESS=1` rewrites it; `cargo test`
 // fails when it and the spec differ).
 include!("genl_spec.rs");
 

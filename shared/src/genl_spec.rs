@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 //
-// Generated from spec/rustnl.yaml by tests/spec.rs; do not edit.
+// Generated from spec/rustnl.yaml by tests/spec/generate.rs; do not edit.
 // After changing the spec: RUSTNL_BLESS=1 cargo test -p rustnl-shared --test spec
 
 /// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
