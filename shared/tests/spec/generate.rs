@@ -138,13 +138,25 @@ fn generated() -> String {
     out
 }
 
-/// A `const fn` of `ty` that answers `arms` (variant, value) by a match.
-fn const_fn(doc: &str, name: &str, ty: &str, enum_name: &str, arms: &[(String, String)]) -> String {
-    let mut out = format!("{doc}    pub const fn {name}(self) -> {ty} {{\n        match self {{\n");
-    for (variant, value) in arms {
-        out += &format!("            {enum_name}::{variant} => {value},\n");
-    }
-    out + "        }\n    }\n"
+/// `impl name` with one `const fn` per entry (doc, function, type, and
+/// its answer per variant).
+type ConstFn<'a> = (&'a str, &'a str, &'a str, Vec<(String, String)>);
+
+fn impl_block(name: &str, fns: &[ConstFn<'_>]) -> String {
+    let fns: Vec<String> = fns
+        .iter()
+        .map(|(doc, f, ty, arms)| {
+            let doc = doc.replace("\n/// ", "\n    /// ");
+            let mut out = format!(
+                "    /// {doc}\n    pub const fn {f}(self) -> {ty} {{\n        match self {{\n"
+            );
+            for (variant, value) in arms {
+                out += &format!("            {name}::{variant} => {value},\n");
+            }
+            out + "        }\n    }\n"
+        })
+        .collect();
+    format!("impl {name} {{\n{}}}\n", fns.join("\n"))
 }
 
 /// The policy data of the operations and attributes: what the kernel
@@ -193,34 +205,15 @@ fn policies(spec: &Yaml) -> String {
             }
         }
     }
-    let mut out = "impl Cmd {\n".to_owned();
-    out += &const_fn("    /// Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag\n    /// `uns-admin-perm`).\n", "uns_admin_perm", "bool", "Cmd", &perm);
-    out += "\n";
-    out += &const_fn(
-        "    /// The attributes a request may carry (the operation's policy).\n",
-        "request",
-        "&'static [Attr]",
+    let cmd = impl_block(
         "Cmd",
-        &req,
+        &[
+            ("Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag\n/// `uns-admin-perm`).", "uns_admin_perm", "bool", perm),
+            ("The attributes a request may carry (the operation's policy).", "request", "&'static [Attr]", req),
+            ("The attributes of the reply, or of the event.", "reply", "&'static [Attr]", rsp),
+            ("The multicast group an event goes to; `None` for requests.", "mcast_group", "Option<McastGroup>", grp),
+        ],
     );
-    out += "\n";
-    out += &const_fn(
-        "    /// The attributes of the reply, or of the event.\n",
-        "reply",
-        "&'static [Attr]",
-        "Cmd",
-        &rsp,
-    );
-    out += "\n";
-    out += &const_fn(
-        "    /// The multicast group an event goes to; `None` for requests.\n",
-        "mcast_group",
-        "Option<McastGroup>",
-        "Cmd",
-        &grp,
-    );
-    out += "}\n\n";
-
     let (mut ty, mut range, mut max_len) = (vec![], vec![], vec![]);
     for a in &attr_sets(spec)["rustnl"] {
         let y = &a.yaml;
@@ -257,27 +250,15 @@ fn policies(spec: &Yaml) -> String {
             check("max-len").map_or("None".to_owned(), |m| format!("Some({m})")),
         ));
     }
-    let mut out2 = "impl Attr {\n".to_owned();
-    out2 += &const_fn(
-        "    /// The attribute's type.\n",
-        "ty",
-        "AttrType",
+    let attr = impl_block(
         "Attr",
-        &ty,
+        &[
+            ("The attribute's type.", "ty", "AttrType", ty),
+            ("The policy's bounds on the value (`min`/`max` checks) of an integer\n/// attribute.", "range", "Option<(u32, u32)>", range),
+            ("The policy's `max-len` of a binary attribute.", "max_len", "Option<usize>", max_len),
+        ],
     );
-    out2 += "\n";
-    out2 += &const_fn("    /// The policy's bounds on the value (`min`/`max` checks) of an integer\n    /// attribute.\n", "range", "Option<(u32, u32)>", "Attr", &range);
-    out2 += "\n";
-    out2 += &const_fn(
-        "    /// The policy's `max-len` of a binary attribute.\n",
-        "max_len",
-        "Option<usize>",
-        "Attr",
-        &max_len,
-    );
-    out2 += "}\n";
-    out.push_str(&out2);
-    out
+    cmd + "\n" + &attr
 }
 
 /// `src/genl_spec.rs` is what the spec says; `RUSTNL_BLESS=1` rewrites it.
