@@ -2,7 +2,8 @@
 
 //! The classic face: the unit's datagrams, answered message by message.
 
-use super::{broadcast_result, errno, Counter, Rustnl};
+use super::{broadcast_result, errno, Rustnl};
+use crate::genl::CounterAttr;
 use crate::netlink::{datagram::InMessage, Datagram, Delivery, KernelSock};
 use crate::proto::{
     classify, Action, ErrorKind, EventHdr, Info, Malformed, Message, MsgType, RequestError, NLM_F_ACK,
@@ -36,7 +37,7 @@ impl Rustnl {
         let answered = match action {
             Action::Noop => Ok(()),
             Action::Echo { payload } => {
-                self.stats.bump(Counter::Echoes);
+                self.stats.bump(CounterAttr::Echoes);
                 datagram
                     .reply(msg, MsgType::Echo.raw(), 0, &[payload])
                     .map_err(Unanswered::Reply)
@@ -67,7 +68,7 @@ impl Rustnl {
         group: u32,
         payload: &[u8],
     ) -> core::result::Result<(), Unanswered> {
-        self.stats.bump(Counter::Broadcasts);
+        self.stats.bump(CounterAttr::Broadcasts);
         // Answers to the datagram's earlier messages go out before the
         // event: a sender listening on the group sees them in order.
         datagram.send_replies();
@@ -121,7 +122,7 @@ impl Rustnl {
     fn not_answered(&self, datagram: &Datagram<'_>, msg: &Message<'_>, why: Unanswered) {
         let e = match why {
             Unanswered::Reply(e) => {
-                self.stats.bump(Counter::DeliveryFailures);
+                self.stats.bump(CounterAttr::DeliveryFailures);
                 e
             }
             // Counted where it failed (`send_event`).

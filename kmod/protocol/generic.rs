@@ -11,10 +11,10 @@
 //! no check twice. What a policy cannot say (`groups`, `max_payload`, a
 //! required `group`) is `genl::classify`, shared with the host tests.
 
-use super::{broadcast_result, errno, Counter, Rustnl};
+use super::{broadcast_result, errno, Rustnl};
 use crate::genl::{
-    self, genl_header, nla_header, nla_pad_len, Attr, AttrType, AttrWriter, Cmd, McastGroup,
-    NLA_PAD,
+    self, genl_header, nla_header, nla_pad_len, Attr, AttrType, AttrWriter, Cmd, CounterAttr,
+    McastGroup, NLA_PAD,
 };
 use crate::netlink::genl::{AttrRule, Op, Permission, Request};
 use crate::netlink::{Delivery, GenlNet, GenlProtocol};
@@ -126,7 +126,7 @@ impl GenlProtocol for Rustnl {
     }
 
     fn genl_request(&self, req: &Request<'_>) -> Result {
-        self.genl.bump(Counter::Requests);
+        self.genl.bump(CounterAttr::Requests);
         let request = genl::Request {
             cmd: req.cmd(),
             payload: req.attr(Attr::Payload.raw()),
@@ -134,7 +134,7 @@ impl GenlProtocol for Rustnl {
         };
         match genl::classify(&request, &self.config.limits) {
             Ok(Action::Echo { payload }) => {
-                self.genl.bump(Counter::Echoes);
+                self.genl.bump(CounterAttr::Echoes);
                 // The genl header and the attribute's as one part, the
                 // padding only if there is any: each part costs a memcpy
                 // call (~30 instructions of a 64 B echo, `make bench`).
@@ -158,7 +158,7 @@ impl Rustnl {
     /// Sends a generic netlink answer; counts and explains a failure.
     fn genl_answer(&self, req: &Request<'_>, parts: &[&[u8]]) -> Result {
         req.reply(parts).inspect_err(|e| {
-            self.genl.bump(Counter::DeliveryFailures);
+            self.genl.bump(CounterAttr::DeliveryFailures);
             if *e == ENOMEM {
                 req.ext_ack(None, format_args!("cannot allocate the answer"));
             }
@@ -180,7 +180,7 @@ impl Rustnl {
     /// the answer.
     #[inline(never)]
     fn genl_broadcast(&self, req: &Request<'_>, group: u32, payload: &[u8]) -> Result {
-        self.genl.bump(Counter::Broadcasts);
+        self.genl.bump(CounterAttr::Broadcasts);
         let seq = self.next_seq();
         let delivery = self
             .send_genl_event(req.net(), Cmd::Event, group, req.sender_portid(), seq, payload)

@@ -17,7 +17,7 @@
 mod classic;
 mod generic;
 
-use crate::genl::{Cmd, McastGroup};
+use crate::genl::{Cmd, CounterAttr, McastGroup};
 use crate::netlink::{Datagram, Delivery, KernelSock, Netns, Protocol, SocketConfig};
 use crate::proto::{
     BroadcastResult, Counters, ErrorKind, Limits, Messages, MsgType, KERNEL_EVENT_GROUP,
@@ -43,32 +43,13 @@ pub(crate) struct Config {
 /// The text of a HEARTBEAT, as in the Kernel Korner article.
 pub(crate) const HEARTBEAT_TEXT: &[u8] = b"Greeting from kernel!";
 
-/// The errno the kernel answers with for each shared error class.
+/// The errno the kernel answers a refusal of `kind` with (the shared
+/// table, [`ErrorKind::errno`]).
 pub(crate) fn errno(kind: ErrorKind) -> Error {
-    match kind {
-        ErrorKind::Invalid => EINVAL,
-        ErrorKind::NotSupported => EOPNOTSUPP,
-        ErrorKind::TooLarge => EMSGSIZE,
-        ErrorKind::NotPermitted => EPERM,
-    }
+    Error::from_errno(-kind.errno())
 }
 
-/// The counters of [`Counters`], in its wire order.
-#[derive(Clone, Copy)]
-enum Counter {
-    Requests,
-    Echoes,
-    Broadcasts,
-    EventsSent,
-    Invalid,
-    NotSupported,
-    TooLarge,
-    NotPermitted,
-    DeliveryFailures,
-    NoListeners,
-}
-
-/// One lock-free counter per [`Counter`].
+/// One lock-free counter per [`CounterAttr`], at its index.
 struct Stats([Atomic<u64>; Counters::COUNT]);
 
 impl Stats {
@@ -76,14 +57,14 @@ impl Stats {
         Stats(core::array::from_fn(|_| Atomic::new(0)))
     }
 
-    fn bump(&self, c: Counter) {
-        if let Some(a) = self.0.get(c as usize) {
+    fn bump(&self, c: CounterAttr) {
+        if let Some(a) = self.0.get(c.index()) {
             a.fetch_add(1u64, Relaxed);
         }
     }
 
-    fn add(&self, c: Counter, n: u64) {
-        if let (Some(a), true) = (self.0.get(c as usize), n > 0) {
+    fn add(&self, c: CounterAttr, n: u64) {
+        if let (Some(a), true) = (self.0.get(c.index()), n > 0) {
             a.fetch_add(n, Relaxed);
         }
     }
@@ -95,12 +76,7 @@ impl Stats {
     }
 
     fn refused(&self, kind: ErrorKind) {
-        self.bump(match kind {
-            ErrorKind::Invalid => Counter::Invalid,
-            ErrorKind::NotSupported => Counter::NotSupported,
-            ErrorKind::TooLarge => Counter::TooLarge,
-            ErrorKind::NotPermitted => Counter::NotPermitted,
-        });
+        self.bump(CounterAttr::refused(kind));
     }
 }
 
@@ -139,7 +115,7 @@ impl Protocol for Rustnl {
 
     fn receive(&self, sock: &KernelSock, datagram: &Datagram<'_>) {
         for item in Messages::new(datagram.bytes()) {
-            self.stats.bump(Counter::Requests);
+            self.stats.bump(CounterAttr::Requests);
             match item {
                 Ok(msg) => self.handle(sock, datagram, &msg),
                 Err(bad) => self.malformed(datagram, bad),
@@ -148,7 +124,7 @@ impl Protocol for Rustnl {
         // Replies are gathered per datagram; those that could not be
         // delivered (full receive queue: netlink flagged ENOBUFS) count here.
         self.stats
-            .add(Counter::DeliveryFailures, u64::from(datagram.flush()));
+            .add(CounterAttr::DeliveryFailures, u64::from(datagram.flush()));
     }
 
     fn tick(&self, ns: &Netns<'_>) {
@@ -156,14 +132,14 @@ impl Protocol for Rustnl {
         let classic = ns.classic.filter(|sock| {
             let listens = sock.has_listeners(KERNEL_EVENT_GROUP);
             if !listens {
-                self.stats.bump(Counter::NoListeners);
+                self.stats.bump(CounterAttr::NoListeners);
             }
             listens
         });
         let genl = ns.genl.filter(|net| {
             let listens = net.has_listeners(McastGroup::Heartbeat.index());
             if !listens {
-                self.genl.bump(Counter::NoListeners);
+                self.genl.bump(CounterAttr::NoListeners);
             }
             listens
         });
@@ -198,14 +174,14 @@ impl Rustnl {
 
     /// Counts how an event's delivery went, on `stats`' face.
     fn count_delivery(stats: &Stats, delivery: Result<Delivery>) -> Result<Delivery> {
-        let delivery = delivery.inspect_err(|_| stats.bump(Counter::DeliveryFailures))?;
+        let delivery = delivery.inspect_err(|_| stats.bump(CounterAttr::DeliveryFailures))?;
         match delivery {
-            Delivery::Delivered => stats.bump(Counter::EventsSent),
-            Delivery::NoListeners => stats.bump(Counter::NoListeners),
-            Delivery::NoneReceived => stats.bump(Counter::DeliveryFailures),
+            Delivery::Delivered => stats.bump(CounterAttr::EventsSent),
+            Delivery::NoListeners => stats.bump(CounterAttr::NoListeners),
+            Delivery::NoneReceived => stats.bump(CounterAttr::DeliveryFailures),
             Delivery::FailureReported => {
-                stats.bump(Counter::EventsSent);
-                stats.bump(Counter::DeliveryFailures);
+                stats.bump(CounterAttr::EventsSent);
+                stats.bump(CounterAttr::DeliveryFailures);
             }
         }
         Ok(delivery)

@@ -5,8 +5,10 @@
 //! The YNL spec `shared/spec/rustnl.yaml` is the contract of the family; this
 //! module holds every number YNL derives from it (command ids, attribute ids,
 //! multicast group names, limits) so that the kernel module and the library
-//! take them from one place. `tests/spec.rs` parses the spec, numbers it by
-//! YNL's rules and fails when it and this module disagree.
+//! take them from one place. `tests/spec/` parses the spec, numbers it by
+//! YNL's rules and generates the ids and names into `genl_spec.rs` (included
+//! below); it fails when that file, or what this module writes by hand, and
+//! the spec disagree.
 //!
 //! Like `proto.rs`, this file must compile in the kernel module too: `core`
 //! only, no allocation, no `unsafe`, no panics. It reaches `proto.rs` as
@@ -14,14 +16,15 @@
 //! `#[path = ".../proto.rs"] mod proto;` and `#[path = ".../genl.rs"] mod genl;`.
 
 use super::proto::{
-    Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS, NLA_F_NESTED, NLA_HDRLEN,
+    counter_table, wire_enum, Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS,
+    NLA_F_NESTED, NLA_HDRLEN,
 };
 
-/// Name of the generic netlink family (`CTRL_ATTR_FAMILY_NAME`).
-pub const FAMILY_NAME: &str = "rustnl";
-/// [`FAMILY_NAME`] NUL terminated, as `genl_family.name` and
-/// `CTRL_ATTR_FAMILY_NAME` carry it.
-pub const FAMILY_NAME_NUL: &[u8] = b"rustnl\0";
+// The family's name, commands, attributes and multicast groups, generated
+// from the spec by tests/spec/ (`RUSTNL_BLESS=1` rewrites it; `cargo test`
+// fails when it and the spec differ).
+include!("genl_spec.rs");
+
 /// Version of the family (`genl_family.version`): the spec sets none, so the
 /// YNL default, 1.
 pub const FAMILY_VERSION: u8 = 1;
@@ -42,135 +45,16 @@ pub const GROUP_MIN: u32 = 1;
 pub const GROUP_MAX: u32 = MAX_GROUPS;
 
 const _: () = assert!(MAX_ATTR_PAYLOAD == 65531);
+// The generated policy (src/genl_spec.rs) and the constants the code uses.
+const _: () = assert!(matches!(Attr::Group.range(), Some((GROUP_MIN, GROUP_MAX))));
+const _: () = assert!(matches!(Attr::Payload.max_len(), Some(MAX_ATTR_PAYLOAD)));
 const _: () = assert!(FAMILY_NAME_NUL.len() == FAMILY_NAME.len() + 1);
 const _: () = assert!(FAMILY_NAME_NUL.len() <= GENL_NAMSIZ);
 
-/// Commands (`genlmsghdr.cmd`), in the spec's unified numbering: requests,
-/// their replies and the events share one space, starting at 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Cmd {
-    /// `do`: echo the `payload`; the reply carries the same command.
-    Echo = 1,
-    /// `do` (`uns-admin-perm`): multicast `payload` as an [`Cmd::Event`].
-    Broadcast = 2,
-    /// `do`: configuration and per-face counters.
-    GetInfo = 3,
-    /// Event on [`McastGroup::Events`]: the event a broadcast sent.
-    Event = 4,
-    /// Event on [`McastGroup::Heartbeat`], every `heartbeat_ms`.
-    Heartbeat = 5,
-    /// Event on [`McastGroup::Heartbeat`] when the module unloads.
-    Goodbye = 6,
-}
-
 impl Cmd {
-    /// Every command, in spec order.
-    pub const ALL: [Cmd; 6] = [
-        Cmd::Echo,
-        Cmd::Broadcast,
-        Cmd::GetInfo,
-        Cmd::Event,
-        Cmd::Heartbeat,
-        Cmd::Goodbye,
-    ];
-    /// The largest command id. (The family leaves `genl_family.resv_start_op`
-    /// at 0, as a new family should: the core checks every command's
-    /// `genlmsghdr.reserved` and `nlmsg_flags` strictly.)
-    pub const MAX: u8 = Cmd::Goodbye as u8;
-
-    /// The command with id `raw`, if any.
-    pub const fn from_raw(raw: u8) -> Option<Cmd> {
-        let mut i = 0;
-        while i < Self::ALL.len() {
-            if Self::ALL[i] as u8 == raw {
-                return Some(Self::ALL[i]);
-            }
-            i += 1;
-        }
-        None
-    }
-
-    /// The id carried in `genlmsghdr.cmd`.
-    pub const fn raw(self) -> u8 {
-        self as u8
-    }
-
-    /// The name in the spec (what `ynl --do` / `--subscribe` take).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Cmd::Echo => "echo",
-            Cmd::Broadcast => "broadcast",
-            Cmd::GetInfo => "get-info",
-            Cmd::Event => "event",
-            Cmd::Heartbeat => "heartbeat",
-            Cmd::Goodbye => "goodbye",
-        }
-    }
-
     /// Whether the command is an event (sent by the kernel only).
     pub const fn is_event(self) -> bool {
         self.mcast_group().is_some()
-    }
-
-    /// Whether the operation carries `GENL_UNS_ADMIN_PERM` (spec flag
-    /// `uns-admin-perm`).
-    pub const fn uns_admin_perm(self) -> bool {
-        matches!(self, Cmd::Broadcast)
-    }
-
-    /// The attributes a request may carry (the operation's policy).
-    pub const fn request(self) -> &'static [Attr] {
-        match self {
-            Cmd::Echo => &[Attr::Payload],
-            Cmd::Broadcast => &[Attr::Group, Attr::Payload],
-            Cmd::GetInfo | Cmd::Event | Cmd::Heartbeat | Cmd::Goodbye => &[],
-        }
-    }
-
-    /// The attributes of the reply, or of the event.
-    pub const fn reply(self) -> &'static [Attr] {
-        match self {
-            Cmd::Echo => &[Attr::Payload],
-            Cmd::Broadcast => &[
-                Attr::Group,
-                Attr::Delivered,
-                Attr::DeliveryFailed,
-                Attr::EventSeq,
-            ],
-            Cmd::GetInfo => &[
-                Attr::Version,
-                Attr::Unit,
-                Attr::Groups,
-                Attr::MaxPayload,
-                Attr::HeartbeatMs,
-                Attr::OpenBroadcast,
-                Attr::ClassicCounters,
-                Attr::GenlCounters,
-            ],
-            Cmd::Event | Cmd::Heartbeat => &[
-                Attr::Group,
-                Attr::OriginPortid,
-                Attr::EventSeq,
-                Attr::TimestampNs,
-                Attr::Payload,
-            ],
-            Cmd::Goodbye => &[
-                Attr::Group,
-                Attr::OriginPortid,
-                Attr::EventSeq,
-                Attr::TimestampNs,
-            ],
-        }
-    }
-
-    /// The multicast group an event goes to; `None` for requests.
-    pub const fn mcast_group(self) -> Option<McastGroup> {
-        match self {
-            Cmd::Event => Some(McastGroup::Events),
-            Cmd::Heartbeat | Cmd::Goodbye => Some(McastGroup::Heartbeat),
-            Cmd::Echo | Cmd::Broadcast | Cmd::GetInfo => None,
-        }
     }
 }
 
@@ -202,257 +86,57 @@ impl AttrType {
     }
 }
 
-/// Attributes of the set `rustnl` (C prefix `RUSTNL_A_`): every request,
-/// reply and event. Id 0 is unused, as in every netlink attribute space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Attr {
-    /// `binary`, at most [`MAX_ATTR_PAYLOAD`] bytes.
-    Payload = 1,
-    /// `u32` in [`GROUP_MIN`]`..=`[`GROUP_MAX`].
-    Group = 2,
-    /// `flag`.
-    Delivered = 3,
-    /// `flag`.
-    DeliveryFailed = 4,
-    /// `uint`.
-    EventSeq = 5,
-    /// `u32`.
-    OriginPortid = 6,
-    /// `uint`.
-    TimestampNs = 7,
-    /// `u32`.
-    Version = 8,
-    /// `u32`.
-    Unit = 9,
-    /// `u32`.
-    Groups = 10,
-    /// `u32`.
-    MaxPayload = 11,
-    /// `u32`.
-    HeartbeatMs = 12,
-    /// `flag`.
-    OpenBroadcast = 13,
-    /// `nest` of [`CounterAttr`].
-    ClassicCounters = 14,
-    /// `nest` of [`CounterAttr`].
-    GenlCounters = 15,
-}
-
-impl Attr {
-    /// Every attribute, in id order.
-    pub const ALL: [Attr; 15] = [
-        Attr::Payload,
-        Attr::Group,
-        Attr::Delivered,
-        Attr::DeliveryFailed,
-        Attr::EventSeq,
-        Attr::OriginPortid,
-        Attr::TimestampNs,
-        Attr::Version,
-        Attr::Unit,
-        Attr::Groups,
-        Attr::MaxPayload,
-        Attr::HeartbeatMs,
-        Attr::OpenBroadcast,
-        Attr::ClassicCounters,
-        Attr::GenlCounters,
-    ];
-    /// The largest id (`genl_family.maxattr`).
-    pub const MAX: u16 = Attr::GenlCounters as u16;
-
-    /// The attribute with id `raw`, if any.
-    pub const fn from_raw(raw: u16) -> Option<Attr> {
-        let mut i = 0;
-        while i < Self::ALL.len() {
-            if Self::ALL[i] as u16 == raw {
-                return Some(Self::ALL[i]);
+/// Defines [`CounterAttr`] from the counter table (`proto::counter_table`).
+macro_rules! define_counter_attrs {
+    ($( $(#[$doc:meta])* $field:ident: $attr:ident = $id:literal => $ynl:literal, )+) => {
+        wire_enum! {
+            /// Attributes of the nested set `counters` (C prefix
+            /// `RUSTNL_A_COUNTERS_`), all `uint`, named as in the spec, in
+            /// the order of [`Counters::to_array`].
+            pub enum CounterAttr: u16 {
+                $(
+                    #[doc = concat!("[`Counters::", stringify!($field), "`].")]
+                    $attr = $id => $ynl,
+                )+
             }
-            i += 1;
         }
-        None
-    }
-
-    /// The id carried in `nla_type`.
-    pub const fn raw(self) -> u16 {
-        self as u16
-    }
-
-    /// The name in the spec.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Attr::Payload => "payload",
-            Attr::Group => "group",
-            Attr::Delivered => "delivered",
-            Attr::DeliveryFailed => "delivery-failed",
-            Attr::EventSeq => "event-seq",
-            Attr::OriginPortid => "origin-portid",
-            Attr::TimestampNs => "timestamp-ns",
-            Attr::Version => "version",
-            Attr::Unit => "unit",
-            Attr::Groups => "groups",
-            Attr::MaxPayload => "max-payload",
-            Attr::HeartbeatMs => "heartbeat-ms",
-            Attr::OpenBroadcast => "open-broadcast",
-            Attr::ClassicCounters => "classic-counters",
-            Attr::GenlCounters => "genl-counters",
-        }
-    }
-
-    /// The attribute's type.
-    pub const fn ty(self) -> AttrType {
-        match self {
-            Attr::Payload => AttrType::Binary,
-            Attr::Group
-            | Attr::OriginPortid
-            | Attr::Version
-            | Attr::Unit
-            | Attr::Groups
-            | Attr::MaxPayload
-            | Attr::HeartbeatMs => AttrType::U32,
-            Attr::Delivered | Attr::DeliveryFailed | Attr::OpenBroadcast => AttrType::Flag,
-            Attr::EventSeq | Attr::TimestampNs => AttrType::Uint,
-            Attr::ClassicCounters | Attr::GenlCounters => AttrType::NestCounters,
-        }
-    }
-
-    /// The policy's bounds on the value (`min`/`max` checks) of an integer
-    /// attribute.
-    pub const fn range(self) -> Option<(u32, u32)> {
-        match self {
-            Attr::Group => Some((GROUP_MIN, GROUP_MAX)),
-            _ => None,
-        }
-    }
-
-    /// The policy's `max-len` of a binary attribute.
-    pub const fn max_len(self) -> Option<usize> {
-        match self {
-            Attr::Payload => Some(MAX_ATTR_PAYLOAD),
-            _ => None,
-        }
-    }
+    };
 }
+counter_table!(define_counter_attrs);
 
-/// Attributes of the nested set `counters` (C prefix `RUSTNL_A_COUNTERS_`),
-/// all `uint`, in the order of [`Counters::to_array`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum CounterAttr {
-    /// [`Counters::requests`].
-    Requests = 1,
-    /// [`Counters::echoes`].
-    Echoes = 2,
-    /// [`Counters::broadcasts`].
-    Broadcasts = 3,
-    /// [`Counters::events_sent`].
-    EventsSent = 4,
-    /// [`Counters::invalid`].
-    ErrorsInvalid = 5,
-    /// [`Counters::not_supported`].
-    ErrorsNotSupported = 6,
-    /// [`Counters::too_large`].
-    ErrorsTooLarge = 7,
-    /// [`Counters::not_permitted`].
-    ErrorsNotPermitted = 8,
-    /// [`Counters::delivery_failures`].
-    DeliveryFailures = 9,
-    /// [`Counters::no_listeners`].
-    NoListeners = 10,
-}
+const _: () = assert!(CounterAttr::COUNT == Counters::COUNT);
 
 impl CounterAttr {
-    /// Every counter attribute, index `i` for `Counters::to_array()[i]`.
-    pub const ALL: [CounterAttr; Counters::COUNT] = [
-        CounterAttr::Requests,
-        CounterAttr::Echoes,
-        CounterAttr::Broadcasts,
-        CounterAttr::EventsSent,
-        CounterAttr::ErrorsInvalid,
-        CounterAttr::ErrorsNotSupported,
-        CounterAttr::ErrorsTooLarge,
-        CounterAttr::ErrorsNotPermitted,
-        CounterAttr::DeliveryFailures,
-        CounterAttr::NoListeners,
-    ];
-    /// The largest id.
-    pub const MAX: u16 = CounterAttr::NoListeners as u16;
-
-    /// The counter attribute with id `raw`, if any.
-    pub const fn from_raw(raw: u16) -> Option<CounterAttr> {
-        let mut i = 0;
-        while i < Self::ALL.len() {
-            if Self::ALL[i] as u16 == raw {
-                return Some(Self::ALL[i]);
-            }
-            i += 1;
-        }
-        None
-    }
-
-    /// The id carried in `nla_type`.
-    pub const fn raw(self) -> u16 {
-        self as u16
-    }
-
     /// Position in `Counters::to_array()`.
     pub const fn index(self) -> usize {
         (self as usize).saturating_sub(1)
     }
 
-    /// The name in the spec (the `serde` name of the `Counters` field).
-    pub const fn name(self) -> &'static str {
-        match self {
-            CounterAttr::Requests => "requests",
-            CounterAttr::Echoes => "echoes",
-            CounterAttr::Broadcasts => "broadcasts",
-            CounterAttr::EventsSent => "events-sent",
-            CounterAttr::ErrorsInvalid => "errors-invalid",
-            CounterAttr::ErrorsNotSupported => "errors-not-supported",
-            CounterAttr::ErrorsTooLarge => "errors-too-large",
-            CounterAttr::ErrorsNotPermitted => "errors-not-permitted",
-            CounterAttr::DeliveryFailures => "delivery-failures",
-            CounterAttr::NoListeners => "no-listeners",
+    /// The JSON name ([`Counters::JSON_NAMES`]: the spec's with `_`).
+    pub const fn json_name(self) -> &'static str {
+        let i = self.index();
+        if i < Counters::COUNT {
+            Counters::JSON_NAMES[i]
+        } else {
+            self.name()
         }
     }
-}
 
-/// Multicast groups of the family, in spec order: the kernel numbers them
-/// `mcgrp_offset + index`, userspace looks their ids up by name
-/// (`CTRL_ATTR_MCAST_GROUPS`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum McastGroup {
-    /// Events of broadcasts, of every numbered group.
-    Events = 0,
-    /// Heartbeats and the goodbye.
-    Heartbeat = 1,
+    /// The counter a refusal of `kind` counts in.
+    pub const fn refused(kind: ErrorKind) -> CounterAttr {
+        match kind {
+            ErrorKind::Invalid => CounterAttr::ErrorsInvalid,
+            ErrorKind::NotSupported => CounterAttr::ErrorsNotSupported,
+            ErrorKind::TooLarge => CounterAttr::ErrorsTooLarge,
+            ErrorKind::NotPermitted => CounterAttr::ErrorsNotPermitted,
+        }
+    }
 }
 
 impl McastGroup {
-    /// Every group, in spec order (index = [`McastGroup::index`]).
-    pub const ALL: [McastGroup; 2] = [McastGroup::Events, McastGroup::Heartbeat];
-
     /// Index in the family's `mcgrps` array.
     pub const fn index(self) -> usize {
         self as usize
-    }
-
-    /// The group's name (`ynl --subscribe` takes it).
-    pub const fn name(self) -> &'static str {
-        match self {
-            McastGroup::Events => "events",
-            McastGroup::Heartbeat => "heartbeat",
-        }
-    }
-
-    /// [`McastGroup::name`] NUL terminated, as `genl_multicast_group.name`
-    /// holds it.
-    pub const fn name_nul(self) -> &'static [u8] {
-        match self {
-            McastGroup::Events => b"events\0",
-            McastGroup::Heartbeat => b"heartbeat\0",
-        }
     }
 }
 

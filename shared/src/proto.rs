@@ -101,72 +101,98 @@ pub const MIN_HEARTBEAT_MS: u32 = 10;
 /// Longest heartbeat period accepted.
 pub const MAX_HEARTBEAT_MS: u32 = 3_600_000;
 
-/// rustnl message types. Each number is written here and nowhere else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum MsgType {
-    /// Request: the payload (raw bytes after the netlink header) is sent back
-    /// to the sender unchanged, with the request's sequence number, in a
-    /// message of the same type.
-    Echo = 0x10,
-    /// Request: [`BroadcastHdr`] then the payload. The kernel multicasts an
-    /// [`MsgType::Event`] carrying the payload to the group and answers with a
-    /// [`BroadcastResult`] in a message of this type.
-    Broadcast = 0x11,
-    /// Multicast: [`EventHdr`] then the payload of a BROADCAST request.
-    Event = 0x12,
-    /// Multicast to [`KERNEL_EVENT_GROUP`] every `heartbeat_ms`: [`EventHdr`],
-    /// then the text "Greeting from kernel!".
-    Heartbeat = 0x13,
-    /// Multicast to [`KERNEL_EVENT_GROUP`] when the module unloads: [`EventHdr`]
-    /// with an empty payload.
-    Goodbye = 0x14,
-    /// Request, empty payload: answered with [`MsgType::Info`].
-    GetInfo = 0x15,
-    /// Answer to GET_INFO: [`Info`].
-    Info = 0x16,
-}
+/// Defines a wire enum from one table: each variant's number and name, and
+/// from them `COUNT`, `ALL` (table order), `MAX`, `from_raw`, `raw`, `name`
+/// and `name_nul`. Every enum of the protocol (message types, commands,
+/// attributes, counter attributes, multicast groups) is written this way.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident: $repr:ident {
+            $( $(#[$vmeta:meta])* $var:ident = $val:literal => $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        pub enum $name {
+            $( $(#[$vmeta])* $var = $val, )+
+        }
 
-impl MsgType {
-    /// Every message type, for tables and tests.
-    pub const ALL: [MsgType; 7] = [
-        MsgType::Echo,
-        MsgType::Broadcast,
-        MsgType::Event,
-        MsgType::Heartbeat,
-        MsgType::Goodbye,
-        MsgType::GetInfo,
-        MsgType::Info,
-    ];
+        impl $name {
+            /// How many values there are.
+            pub const COUNT: usize = [$($text),+].len();
+            /// Every value, in table order.
+            pub const ALL: [$name; Self::COUNT] = [$($name::$var),+];
+            /// The largest number.
+            pub const MAX: $repr = {
+                let mut max = 0;
+                let mut i = 0;
+                while i < Self::COUNT {
+                    if Self::ALL[i] as $repr > max {
+                        max = Self::ALL[i] as $repr;
+                    }
+                    i += 1;
+                }
+                max
+            };
 
-    /// The type carried in `nlmsg_type`, if it is a rustnl type.
-    pub const fn from_raw(raw: u16) -> Option<MsgType> {
-        let mut i = 0;
-        while i < Self::ALL.len() {
-            if Self::ALL[i] as u16 == raw {
-                return Some(Self::ALL[i]);
+            /// The value numbered `raw`, if any.
+            pub const fn from_raw(raw: $repr) -> Option<$name> {
+                match raw {
+                    $( $val => Some($name::$var), )+
+                    _ => None,
+                }
             }
-            i += 1;
-        }
-        None
-    }
 
-    /// The number carried in `nlmsg_type`.
-    pub const fn raw(self) -> u16 {
-        self as u16
-    }
+            /// The number carried on the wire.
+            pub const fn raw(self) -> $repr {
+                self as $repr
+            }
 
-    /// Lower-case name, as used by the CLI and in logs.
-    pub const fn name(self) -> &'static str {
-        match self {
-            MsgType::Echo => "echo",
-            MsgType::Broadcast => "broadcast",
-            MsgType::Event => "event",
-            MsgType::Heartbeat => "heartbeat",
-            MsgType::Goodbye => "goodbye",
-            MsgType::GetInfo => "get_info",
-            MsgType::Info => "info",
+            /// The name (see the type's documentation for which convention).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( $name::$var => $text, )+
+                }
+            }
+
+            /// [`name`](Self::name) NUL terminated, as C tables hold names
+            /// (`genl_multicast_group.name`).
+            pub const fn name_nul(self) -> &'static [u8] {
+                match self {
+                    $( $name::$var => concat!($text, "\0").as_bytes(), )+
+                }
+            }
         }
+    };
+}
+pub(crate) use wire_enum;
+
+wire_enum! {
+    /// rustnl message types. Each number is written here and nowhere else;
+    /// names are lower case, as the CLI and logs use them.
+    pub enum MsgType: u16 {
+        /// Request: the payload (raw bytes after the netlink header) is sent back
+        /// to the sender unchanged, with the request's sequence number, in a
+        /// message of the same type.
+        Echo = 0x10 => "echo",
+        /// Request: [`BroadcastHdr`] then the payload. The kernel multicasts an
+        /// [`MsgType::Event`] carrying the payload to the group and answers with a
+        /// [`BroadcastResult`] in a message of this type.
+        Broadcast = 0x11 => "broadcast",
+        /// Multicast: [`EventHdr`] then the payload of a BROADCAST request.
+        Event = 0x12 => "event",
+        /// Multicast to [`KERNEL_EVENT_GROUP`] every `heartbeat_ms`: [`EventHdr`],
+        /// then the text "Greeting from kernel!".
+        Heartbeat = 0x13 => "heartbeat",
+        /// Multicast to [`KERNEL_EVENT_GROUP`] when the module unloads: [`EventHdr`]
+        /// with an empty payload.
+        Goodbye = 0x14 => "goodbye",
+        /// Request, empty payload: answered with [`MsgType::Info`].
+        GetInfo = 0x15 => "get_info",
+        /// Answer to GET_INFO: [`Info`].
+        Info = 0x16 => "info",
     }
 }
 
@@ -643,71 +669,102 @@ impl EventHdr {
     }
 }
 
-/// Per-network-namespace counters, as reported by INFO.
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Messages received (well-formed or not).
-    pub requests: u64,
-    /// ECHO requests answered.
-    pub echoes: u64,
-    /// BROADCAST requests carried out.
-    pub broadcasts: u64,
-    /// Events (EVENT, HEARTBEAT, GOODBYE) that reached at least one listener.
-    pub events_sent: u64,
-    /// Requests refused with `EINVAL`.
-    #[cfg_attr(feature = "serde", serde(rename = "errors_invalid"))]
-    pub invalid: u64,
-    /// Requests refused with `EOPNOTSUPP`.
-    #[cfg_attr(feature = "serde", serde(rename = "errors_not_supported"))]
-    pub not_supported: u64,
-    /// Requests refused with `EMSGSIZE`.
-    #[cfg_attr(feature = "serde", serde(rename = "errors_too_large"))]
-    pub too_large: u64,
-    /// Requests refused with `EPERM`.
-    #[cfg_attr(feature = "serde", serde(rename = "errors_not_permitted"))]
-    pub not_permitted: u64,
-    /// Deliveries that failed: a listener's or requester's queue was full
-    /// (it sees `ENOBUFS`), or no buffer could be allocated.
-    pub delivery_failures: u64,
-    /// Events sent while nobody listened on their group.
-    pub no_listeners: u64,
+/// The counters, one row each: the Rust field of [`Counters`], the variant
+/// and id of the spec's attribute (`genl::CounterAttr`), and the spec's name.
+/// Every other name is derived: the JSON name is the spec's with `_` for `-`
+/// ([`Counters::JSON_NAMES`]). The table is handed to the macro `$then`,
+/// which defines what it needs from it: [`Counters`] here, `CounterAttr` in
+/// `genl.rs`.
+macro_rules! counter_table {
+    ($then:ident) => {
+        $then! {
+            /// Messages received (well-formed or not).
+            requests: Requests = 1 => "requests",
+            /// ECHO requests answered.
+            echoes: Echoes = 2 => "echoes",
+            /// BROADCAST requests carried out.
+            broadcasts: Broadcasts = 3 => "broadcasts",
+            /// Events (EVENT, HEARTBEAT, GOODBYE) that reached at least one listener.
+            events_sent: EventsSent = 4 => "events-sent",
+            /// Requests refused with `EINVAL` ([`ErrorKind::Invalid`]).
+            invalid: ErrorsInvalid = 5 => "errors-invalid",
+            /// Requests refused with `EOPNOTSUPP` ([`ErrorKind::NotSupported`]).
+            not_supported: ErrorsNotSupported = 6 => "errors-not-supported",
+            /// Requests refused with `EMSGSIZE` ([`ErrorKind::TooLarge`]).
+            too_large: ErrorsTooLarge = 7 => "errors-too-large",
+            /// Requests refused with `EPERM` ([`ErrorKind::NotPermitted`]).
+            not_permitted: ErrorsNotPermitted = 8 => "errors-not-permitted",
+            /// Deliveries that failed: a listener's or requester's queue was full
+            /// (it sees `ENOBUFS`), or no buffer could be allocated.
+            delivery_failures: DeliveryFailures = 9 => "delivery-failures",
+            /// Events sent while nobody listened on their group.
+            no_listeners: NoListeners = 10 => "no-listeners",
+        }
+    };
+}
+pub(crate) use counter_table;
+
+/// `name` with `_` for `-`, as an array of `N` bytes (`N` = `name.len()`).
+const fn underscored<const N: usize>(name: &str) -> [u8; N] {
+    let from = name.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N && i < from.len() {
+        out[i] = if from[i] == b'-' { b'_' } else { from[i] };
+        i += 1;
+    }
+    out
 }
 
-impl Counters {
-    /// Number of counters.
-    pub const COUNT: usize = 10;
-
-    /// The counters in wire order.
-    pub const fn to_array(self) -> [u64; Self::COUNT] {
-        [
-            self.requests,
-            self.echoes,
-            self.broadcasts,
-            self.events_sent,
-            self.invalid,
-            self.not_supported,
-            self.too_large,
-            self.not_permitted,
-            self.delivery_failures,
-            self.no_listeners,
-        ]
-    }
-
-    /// The counters from wire order.
-    pub const fn from_array(a: [u64; Self::COUNT]) -> Counters {
-        Counters {
-            requests: a[0],
-            echoes: a[1],
-            broadcasts: a[2],
-            events_sent: a[3],
-            invalid: a[4],
-            not_supported: a[5],
-            too_large: a[6],
-            not_permitted: a[7],
-            delivery_failures: a[8],
-            no_listeners: a[9],
+/// Defines [`Counters`] from [`counter_table`].
+macro_rules! define_counters {
+    ($( $(#[$doc:meta])* $field:ident: $attr:ident = $id:literal => $ynl:literal, )+) => {
+        /// Per-network-namespace counters, as reported by INFO. In JSON each
+        /// is named as in the spec with `_` for `-` ([`Counters::JSON_NAMES`]).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $( $(#[$doc])* pub $field: u64, )+
         }
+
+        impl Counters {
+            /// Number of counters.
+            pub const COUNT: usize = [$($ynl),+].len();
+
+            /// The JSON name of each counter, in wire order: the spec's name
+            /// with `_` for `-`.
+            pub const JSON_NAMES: [&'static str; Self::COUNT] = [$({
+                const BYTES: [u8; $ynl.len()] = underscored($ynl);
+                const NAME: &str = match core::str::from_utf8(&BYTES) {
+                    Ok(name) => name,
+                    Err(_) => $ynl,
+                };
+                NAME
+            }),+];
+
+            /// The counters in wire order.
+            pub const fn to_array(self) -> [u64; Self::COUNT] {
+                [$(self.$field),+]
+            }
+
+            /// The counters from wire order.
+            pub const fn from_array(a: [u64; Self::COUNT]) -> Counters {
+                let [$($field),+] = a;
+                Counters { $($field),+ }
+            }
+        }
+    };
+}
+counter_table!(define_counters);
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Counters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Counters", Self::COUNT)?;
+        for (name, value) in Self::JSON_NAMES.iter().zip(self.to_array()) {
+            out.serialize_field(name, &value)?;
+        }
+        out.end()
     }
 }
 
@@ -787,6 +844,29 @@ pub enum ErrorKind {
     TooLarge,
     /// Sender lacks the privilege (`EPERM`).
     NotPermitted,
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::Invalid,
+        ErrorKind::NotSupported,
+        ErrorKind::TooLarge,
+        ErrorKind::NotPermitted,
+    ];
+
+    /// The errno a refusal of this kind is answered with, as a positive
+    /// number in Linux's generic numbering (`asm-generic/errno*.h`, the
+    /// architectures the module builds for): the kernel module turns it
+    /// into its `Error`, userspace compares it with `nlmsgerr.error`.
+    pub const fn errno(self) -> i32 {
+        match self {
+            ErrorKind::Invalid => 22,      // EINVAL
+            ErrorKind::NotSupported => 95, // EOPNOTSUPP
+            ErrorKind::TooLarge => 90,     // EMSGSIZE
+            ErrorKind::NotPermitted => 1,  // EPERM
+        }
+    }
 }
 
 /// The limits a request is checked against (the module's parameters).

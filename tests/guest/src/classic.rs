@@ -292,7 +292,7 @@ pub(crate) fn t_unit_param(ctx: &Ctx) -> TestResult {
         "echo on unit 30 differs"
     );
     match Client::connect(DEFAULT_UNIT) {
-        Err(Error::ModuleNotLoaded { unit: 31 }) => {}
+        Err(Error::Module(rustnl::ModuleError::NotLoaded { unit: 31 })) => {}
         other => return Err(format!("unit 31 while loaded on 30: {other:?}")),
     }
     // The CLI says so in one line and fails.
@@ -386,7 +386,7 @@ pub(crate) fn t_rmmod_and_reload(ctx: &Ctx) -> TestResult {
     last_log_contains(before, "netlink unit 31 released")?;
     // The library describes the condition; the CLI says what to do.
     match Client::connect(DEFAULT_UNIT) {
-        Err(e @ Error::ModuleNotLoaded { .. }) => {
+        Err(e @ Error::Module(rustnl::ModuleError::NotLoaded { .. })) => {
             let text = e.to_string();
             ensure!(
                 text.contains("not loaded") && text.contains("unit 31") && !text.contains("--"),
@@ -755,7 +755,7 @@ pub(crate) fn t_rmmod_refused_while_clients_connected(ctx: &Ctx) -> TestResult {
     drop(sub);
     try_rmmod().map_err(|e| format!("rmmod after the clients closed: errno {e}"))?;
     match Client::connect(DEFAULT_UNIT) {
-        Err(Error::ModuleNotLoaded { .. }) => {}
+        Err(Error::Module(rustnl::ModuleError::NotLoaded { .. })) => {}
         other => return Err(format!("connect after rmmod: {:?}", other.map(|_| ()))),
     }
     insmod(ctx, &[])

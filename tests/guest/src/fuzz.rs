@@ -111,12 +111,7 @@ enum Expect {
 }
 
 pub fn errno_of(kind: ErrorKind) -> i32 {
-    match kind {
-        ErrorKind::Invalid => libc::EINVAL,
-        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-        ErrorKind::TooLarge => libc::EMSGSIZE,
-        ErrorKind::NotPermitted => libc::EPERM,
-    }
+    kind.errno()
 }
 
 /// The answers `datagram` must produce, in order, and how many messages the

@@ -420,7 +420,7 @@ pub fn t_fault_every_init_failure_point(ctx: &Ctx) -> TestResult {
                             during == 0,
                             "{label}: users got {during} sockets of the unit during the load that failed at allocation {n}"
                         );
-                        *tally.entry(format!("failed_{}", rustnl::error::errno_name(e))).or_default() += 1;
+                        *tally.entry(format!("failed_{}", rustnl::errno_name(e))).or_default() += 1;
                     }
                 }
                 n += stride;

@@ -1122,7 +1122,7 @@ pub fn t_faults_insmod(ctx: &Ctx) -> TestResult {
         "faults.insmod.errnos",
         errnos
             .iter()
-            .map(|(e, n)| format!("{}x{n}", rustnl::error::errno_name(*e)))
+            .map(|(e, n)| format!("{}x{n}", rustnl::errno_name(*e)))
             .collect::<Vec<_>>()
             .join(","),
     );

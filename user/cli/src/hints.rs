@@ -5,7 +5,7 @@ use crate::args::Wait;
 use crate::plan::Target;
 use rustnl::families::table;
 use rustnl::proto::{RequestError, DEFAULT_UNIT};
-use rustnl::{Client, Error};
+use rustnl::{Client, Error, ModuleError};
 use std::time::Duration;
 
 /// What went wrong, ready to print.
@@ -130,7 +130,9 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
     if target.genl {
         // Found by name: no unit to mistake for another family's.
         return match e {
-            Error::GenlNotRegistered => Failure(format!("{e}; {}", genl_load_hint())),
+            Error::Module(ModuleError::GenlNotRegistered) => {
+                Failure(format!("{e}; {}", genl_load_hint()))
+            }
             // The generic netlink core refuses an unprivileged broadcast
             // (the operation's GENL_UNS_ADMIN_PERM) without a text: say
             // what the classic face's refusal says.
@@ -141,7 +143,7 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
         };
     }
     let unit = target.unit;
-    if let Error::ModuleNotLoaded { .. } = e {
+    if let Error::Module(ModuleError::NotLoaded { .. }) = e {
         return Failure(format!("{e} ({})", load_hint(unit)));
     }
     if e.errno() == Some(libc::ECONNREFUSED) {

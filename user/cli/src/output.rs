@@ -68,7 +68,7 @@ pub(crate) struct EchoSummary {
 pub(crate) fn counter_rows(c: &rustnl::proto::Counters) -> Vec<(String, u64)> {
     rustnl::counters(c)
         .into_iter()
-        .map(|(a, v)| (a.name().replace('-', "_"), v))
+        .map(|(a, v)| (a.json_name().to_owned(), v))
         .collect()
 }
 

@@ -15,7 +15,7 @@ use rustnl::families::route;
 use rustnl::families::table;
 use rustnl::proto::genl::McastGroup;
 use rustnl::proto::{DEFAULT_UNIT, KERNEL_EVENT_GROUP};
-use rustnl::{Error, GenlInfo, DEFAULT_TIMEOUT};
+use rustnl::{Error, GenlInfo, ModuleError, DEFAULT_TIMEOUT};
 use std::time::Duration;
 
 fn plan_of(args: &[&str]) -> Result<Plan, clap::Error> {
@@ -397,7 +397,7 @@ fn man_page_is_self_contained() {
 // 8. The not-loaded hint is the CLI's, not the library's.
 #[test]
 fn not_loaded_error_gets_the_cli_hint() {
-    let lib = Error::ModuleNotLoaded { unit: 31 }.to_string();
+    let lib = Error::from(ModuleError::NotLoaded { unit: 31 }).to_string();
     assert!(!lib.contains("--unit") && !lib.contains("insmod"), "{lib}");
     let Failure(msg) = module_failure(
         Target {
@@ -406,7 +406,7 @@ fn not_loaded_error_gets_the_cli_hint() {
             json: false,
             genl: false,
         },
-        Error::ModuleNotLoaded { unit: 30 },
+        ModuleError::NotLoaded { unit: 30 }.into(),
     );
     assert!(
         msg.contains(&load_how(30, &RunningKernel::now()))
@@ -508,6 +508,17 @@ fn an_unserved_namespace_is_named_with_the_reason() {
     assert!(msg.starts_with("sendto: Connection refused"), "{msg}");
     assert!(!msg.contains("is netlink unit 31 rustnl?"), "{msg}");
     assert!(msg.contains("this network namespace"), "{msg}");
+    // What the library's classic client says of it.
+    let Failure(msg) = module_failure(classic, ModuleError::NamespaceNotServed { unit: 31 }.into());
+    assert!(
+        msg.starts_with("netlink unit 31 has no kernel socket in this network namespace"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("rustnl module") && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(!msg.contains("is netlink unit 31 rustnl?"), "{msg}");
     let n = not_served_hint(31, Some("N\n"));
     assert!(
         n.contains("not served by the rustnl module")
@@ -694,7 +705,7 @@ fn genl_failures_are_one_line_with_what_to_do() {
         json: false,
         genl: true,
     };
-    let Failure(msg) = module_failure(genl, Error::GenlNotRegistered);
+    let Failure(msg) = module_failure(genl, ModuleError::GenlNotRegistered.into());
     assert!(
         msg.starts_with("rustnl generic netlink family not registered")
             && msg.contains(&load_how(DEFAULT_UNIT, &RunningKernel::now()))
@@ -704,10 +715,11 @@ fn genl_failures_are_one_line_with_what_to_do() {
     );
     let Failure(msg) = module_failure(
         genl,
-        Error::GenlPayloadTooLarge {
+        ModuleError::GenlPayloadTooLarge {
             size: 65532,
             limit: 65531,
-        },
+        }
+        .into(),
     );
     assert!(
         msg.contains("65532") && msg.contains("65531") && !msg.contains('\n'),

@@ -1,7 +1,7 @@
 //! The rustnl protocol client of the classic face (netlink unit 31).
 
 use crate::conn::Conn;
-use crate::errors::{Error, Result};
+use crate::errors::{Error, ModuleError, Result};
 use crate::message::MessageBuilder;
 use crate::proto::{BroadcastHdr, BroadcastResult, Info, MsgType, NLMSG_HDRLEN, NLM_F_REQUEST};
 use crate::request::{check_answer, check_error};
@@ -12,9 +12,21 @@ use std::time::Duration;
 /// the module is not loaded.
 pub(crate) fn open(unit: u32, groups: u32) -> Result<Socket> {
     Socket::open_with_groups(unit, groups).map_err(|e| match e {
-        Error::ProtocolNotSupported { unit } => Error::ModuleNotLoaded { unit },
+        Error::ProtocolNotSupported { unit } => ModuleError::NotLoaded { unit }.into(),
         e => e,
     })
+}
+
+/// A send to `unit` refused with `ECONNREFUSED`: the unit is registered
+/// but has no kernel socket in this network namespace, which the module
+/// does not serve ([`ModuleError::NamespaceNotServed`]).
+fn served(unit: u32) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Io { ref source, .. } if source.raw_os_error() == Some(libc::ECONNREFUSED) => {
+            ModuleError::NamespaceNotServed { unit }.into()
+        }
+        e => e,
+    }
 }
 
 /// A connection to the rustnl kernel module, over a [`Socket`] or, in tests,
@@ -107,9 +119,9 @@ impl<C: Conn> Client<C> {
             check_answer(msg, answer.raw(), port_id, ty.name())?;
             found = Some((msg.offset + NLMSG_HDRLEN, msg.payload.len()));
             Ok(())
-        })?;
-        let (start, len) =
-            found.ok_or_else(|| Error::Unexpected(format!("no answer to {}", ty.name())))?;
+        })
+        .map_err(served(self.unit))?;
+        let (start, len) = found.ok_or(Error::NoAnswer { request: ty.name() })?;
         Ok(&self.sock.last()[start..start + len])
     }
 
@@ -130,7 +142,9 @@ impl<C: Conn> Client<C> {
                 .push(MsgType::Echo.raw(), NLM_F_REQUEST, seq, payload)?;
         }
         let Some(first) = first else { return Ok(()) };
-        self.sock.send(self.out.as_bytes())?;
+        self.sock
+            .send(self.out.as_bytes())
+            .map_err(served(self.unit))?;
         let mut next = first;
         let mut got = 0;
         while got < count {

@@ -17,13 +17,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// `socket()` said `EPROTONOSUPPORT` for the rustnl unit: the module is
-    /// not loaded (or uses another unit).
-    #[error("rustnl kernel module not loaded: netlink unit {unit} has no kernel socket")]
-    ModuleNotLoaded {
-        /// The unit asked for.
-        unit: u32,
-    },
+    /// The rustnl kernel module is not there to answer: not loaded, not
+    /// serving this network namespace, or its generic netlink face refused
+    /// a payload before sending. The other variants are what any netlink
+    /// family can answer.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
     /// `socket()` said `EPROTONOSUPPORT`: no kernel socket for this unit.
     #[error(
         "netlink protocol unit {unit} is not supported by this kernel (no kernel socket for it)"
@@ -164,6 +163,28 @@ pub enum Error {
         /// The group asked for.
         group: String,
     },
+}
+
+/// What is specific to the rustnl kernel module ([`Error::Module`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModuleError {
+    /// `socket()` said `EPROTONOSUPPORT` for the rustnl unit: the module is
+    /// not loaded (or uses another unit).
+    #[error("rustnl kernel module not loaded: netlink unit {unit} has no kernel socket")]
+    NotLoaded {
+        /// The unit asked for.
+        unit: u32,
+    },
+    /// The unit is registered but has no kernel socket in this network
+    /// namespace (`sendto` said `ECONNREFUSED`): the module does not serve
+    /// it (loaded with `existing_netns=0`, this namespace existed before),
+    /// or it is unloading.
+    #[error("netlink unit {unit} has no kernel socket in this network namespace (sendto: ECONNREFUSED): the rustnl module does not serve it")]
+    NamespaceNotServed {
+        /// The unit asked for.
+        unit: u32,
+    },
     /// The rustnl module's generic netlink family is not registered in this
     /// network namespace: the controller (`nlctrl`) does not know the name
     /// [`FAMILY_NAME`](crate::proto::genl::FAMILY_NAME) (the module is not
@@ -182,6 +203,18 @@ pub enum Error {
         /// The limit, [`MAX_ATTR_PAYLOAD`](crate::proto::genl::MAX_ATTR_PAYLOAD).
         limit: usize,
     },
+}
+
+impl ModuleError {
+    /// The errno the system said (or would say) for it.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ModuleError::NotLoaded { .. } => libc::EPROTONOSUPPORT,
+            ModuleError::NamespaceNotServed { .. } => libc::ECONNREFUSED,
+            ModuleError::GenlNotRegistered => libc::ENOENT,
+            ModuleError::GenlPayloadTooLarge { .. } => libc::EMSGSIZE,
+        }
+    }
 }
 
 /// An I/O error of the caller's (e.g. in a `?` chain that mixes the
@@ -219,15 +252,12 @@ impl Error {
         match self {
             Error::Io { source, .. } => source.raw_os_error(),
             Error::Kernel(k) => Some(k.errno),
-            Error::ModuleNotLoaded { .. } | Error::ProtocolNotSupported { .. } => {
-                Some(libc::EPROTONOSUPPORT)
-            }
+            Error::Module(m) => Some(m.errno()),
+            Error::ProtocolNotSupported { .. } => Some(libc::EPROTONOSUPPORT),
             Error::Timeout | Error::WouldBlock => Some(libc::EAGAIN),
             Error::Overrun => Some(libc::ENOBUFS),
-            Error::FamilyNotFound { .. }
-            | Error::GroupNotFound { .. }
-            | Error::GenlNotRegistered => Some(libc::ENOENT),
-            Error::GenlPayloadTooLarge { .. } | Error::SendTooLarge { .. } => Some(libc::EMSGSIZE),
+            Error::FamilyNotFound { .. } | Error::GroupNotFound { .. } => Some(libc::ENOENT),
+            Error::SendTooLarge { .. } => Some(libc::EMSGSIZE),
             _ => None,
         }
     }

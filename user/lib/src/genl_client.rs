@@ -8,7 +8,7 @@
 
 use crate::attr::{AttrError, AttrExt, AttrTable};
 use crate::conn::Conn;
-use crate::errors::{Error, KernelError, Result};
+use crate::errors::{Error, KernelError, ModuleError, Result};
 use crate::event::{Decode, Event, EventKind, Subscription};
 use crate::genl::{Family, GenlMessage, GenlSocket};
 use crate::message::MessageBuilder;
@@ -24,11 +24,11 @@ use crate::socket::{Socket, DEFAULT_TIMEOUT};
 use std::time::Duration;
 
 /// Looks the module's family up on `genl` (remembered there, see
-/// [`GenlSocket::resolve`]): [`Error::GenlNotRegistered`] when the
+/// [`GenlSocket::resolve`]): [`ModuleError::GenlNotRegistered`] when the
 /// controller does not know it.
 pub fn resolve_rustnl<C: Conn>(genl: &mut GenlSocket<C>) -> Result<Family> {
     match genl.family(FAMILY_NAME) {
-        Err(Error::FamilyNotFound { .. }) => Err(Error::GenlNotRegistered),
+        Err(Error::FamilyNotFound { .. }) => Err(ModuleError::GenlNotRegistered.into()),
         r => r,
     }
 }
@@ -234,9 +234,9 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
 ///
 /// - A payload travels in one attribute, so it is at most
 ///   [`MAX_ATTR_PAYLOAD`] (65,531) bytes; a larger one is refused before
-///   sending, [`Error::GenlPayloadTooLarge`].
+///   sending, [`ModuleError::GenlPayloadTooLarge`].
 /// - The family is looked up by name first: on a kernel without the module
-///   it is [`Error::GenlNotRegistered`].
+///   it is [`ModuleError::GenlNotRegistered`].
 /// - The kernel's refusals are [`Error::Kernel`] with the attribute they are
 ///   about named with the spec's name ([`KernelError::attr`]): the one at the
 ///   extended ack's offset, or the missing one (`NLMSGERR_ATTR_MISS_TYPE`).
@@ -266,7 +266,7 @@ pub struct GenlClient<C = Socket> {
 impl GenlClient {
     /// Opens a generic netlink socket (extended acks on, receive timeout
     /// [`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)) and looks the
-    /// family up: [`Error::GenlNotRegistered`] if the module is not loaded.
+    /// family up: [`ModuleError::GenlNotRegistered`] if the module is not loaded.
     pub fn connect() -> Result<GenlClient> {
         let genl = GenlSocket::open()?;
         genl.conn().set_recv_timeout(Some(DEFAULT_TIMEOUT))?;
@@ -331,10 +331,11 @@ impl<C: Conn> GenlClient<C> {
             }
             Some(p) => {
                 let Some(hdr) = nla_header(Attr::Payload.raw(), p.len()) else {
-                    return Err(Error::GenlPayloadTooLarge {
+                    return Err(ModuleError::GenlPayloadTooLarge {
                         size: p.len(),
                         limit: MAX_ATTR_PAYLOAD,
-                    });
+                    }
+                    .into());
                 };
                 let pad = NLA_PAD.get(..nla_pad_len(p.len())).unwrap_or_default();
                 self.out.push_parts(
@@ -380,7 +381,7 @@ impl<C: Conn> GenlClient<C> {
 
     /// Sends `payload` in an `echo` request and returns the kernel's echo,
     /// borrowed from the receive buffer. A payload over
-    /// [`MAX_ATTR_PAYLOAD`] is [`Error::GenlPayloadTooLarge`], not sent.
+    /// [`MAX_ATTR_PAYLOAD`] is [`ModuleError::GenlPayloadTooLarge`], not sent.
     pub fn echo(&mut self, payload: &[u8]) -> Result<&[u8]> {
         let (start, len) = self.call(Cmd::Echo, &[], Some(payload), |m| {
             let p = required(

@@ -41,7 +41,7 @@ pub mod tokio;
 
 pub use client::Client;
 pub use conn::Conn;
-pub use errors::{errno_name, Error, KernelError, Result, SNDBUF_OVERHEAD};
+pub use errors::{errno_name, Error, KernelError, ModuleError, Result, SNDBUF_OVERHEAD};
 pub use event::{decode_event, ClassicEvents, Decode, Event, EventKind, OwnedEvent, Subscription};
 pub use face::{Face, ModuleClient};
 pub use genl_client::{
@@ -51,13 +51,6 @@ pub use message::MessageBuilder;
 pub use request::request;
 pub use rustnl_shared as proto;
 pub use socket::{Datagram, RecvMode, Socket, DEFAULT_TIMEOUT};
-
-/// Transitional: tests/guest (another area) still names
-/// `rustnl::error::errno_name`; remove once it says `rustnl::errno_name`.
-#[doc(hidden)]
-pub mod error {
-    pub use crate::errors::errno_name;
-}
 
 /// Serializes bytes as text, invalid UTF-8 replaced (for payloads).
 #[cfg(feature = "serde")]

@@ -209,18 +209,6 @@ pub fn kernel_error(req: &Message<'_>, k: &crate::KernelError) -> Vec<u8> {
     message(NLMSG_ERROR, flags, req.header.seq, &payload)
 }
 
-/// The errno the rustnl module answers a refusal of `kind` with (for fakes
-/// of the module; the kernel module maps its refusals the same way).
-pub fn errno_of(kind: crate::proto::ErrorKind) -> i32 {
-    use crate::proto::ErrorKind;
-    match kind {
-        ErrorKind::Invalid => libc::EINVAL,
-        ErrorKind::NotSupported => libc::EOPNOTSUPP,
-        ErrorKind::TooLarge => libc::EMSGSIZE,
-        ErrorKind::NotPermitted => libc::EPERM,
-    }
-}
-
 /// The ack of `req`.
 pub fn ack(req: &Message<'_>) -> Vec<u8> {
     error(req, 0)
@@ -294,7 +282,7 @@ pub fn multipart(req: &Message<'_>, ty: u16, payloads: &[&[u8]]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::{self as testing, FakeConn};
-    use crate::errors::{Error, Result};
+    use crate::errors::{Error, ModuleError, Result};
     use crate::proto::NLM_F_DUMP_INTR;
     use crate::proto::{
         classify, Action, BroadcastResult, Info, Limits, Message, NLM_F_DUMP, NLM_F_MULTI,
@@ -332,9 +320,43 @@ mod tests {
                     testing::answer(m, 0x16, 0, &i.to_bytes())
                 }
                 Ok(Action::Noop) => testing::ack(m),
-                Err(e) => testing::error_with_text(m, testing::errno_of(e.kind()), &e.to_string()),
+                Err(e) => testing::error_with_text(m, e.kind().errno(), &e.to_string()),
             })
             .collect())
+    }
+
+    /// A unit without a kernel socket in this namespace refuses sends
+    /// (`ECONNREFUSED`): the classic client says the namespace is not
+    /// served (it was a bare `Error::Io`).
+    #[test]
+    fn an_unserved_namespace_is_a_module_error() {
+        let refuse = |_: &[Message<'_>]| -> Result<Vec<Vec<u8>>> {
+            Err(Error::Io {
+                op: "sendto",
+                source: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+            })
+        };
+        let mut c = Client::with_conn(FakeConn::new(refuse), 31);
+        for r in [
+            c.echo(b"x").map(|_| ()),
+            c.echo_batch(b"x", 2),
+            c.info().map(|_| ()),
+        ] {
+            match r {
+                Err(e @ Error::Module(ModuleError::NamespaceNotServed { unit: 31 })) => {
+                    assert_eq!(e.errno(), Some(libc::ECONNREFUSED));
+                    assert!(e.to_string().contains("this network namespace"), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_kinds_are_this_hosts_errnos() {
+        use crate::proto::ErrorKind;
+        let libc = [libc::EINVAL, libc::EOPNOTSUPP, libc::EMSGSIZE, libc::EPERM];
+        assert_eq!(ErrorKind::ALL.map(ErrorKind::errno), libc);
     }
 
     #[test]

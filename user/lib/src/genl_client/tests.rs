@@ -79,8 +79,6 @@ fn offset_of(m: &Message<'_>, ty: u16) -> Option<u32> {
     u32::try_from(at).ok()
 }
 
-use crate::testing::errno_of;
-
 /// The family's side of the fake kernel: the policy's range check on
 /// `group` (the core's `ERANGE`), then the module's own checks and answers.
 fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
@@ -133,7 +131,7 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
             }
             Ok(Action::Noop) => testing::ack(m),
             Err(refusal) => {
-                let mut k = KernelError::new(errno_of(refusal.kind()));
+                let mut k = KernelError::new(refusal.kind().errno());
                 k.message = Some(refusal.to_string());
                 k.offset = refusal.bad_attr().and_then(|a| offset_of(m, a.raw()));
                 if let Refusal::Missing(a) = refusal {
@@ -192,7 +190,7 @@ fn a_payload_over_one_attribute_is_refused_before_sending() {
         c.echo_batch(&big, 2),
     ] {
         match r {
-            Err(Error::GenlPayloadTooLarge { size, limit }) => {
+            Err(Error::Module(ModuleError::GenlPayloadTooLarge { size, limit })) => {
                 assert_eq!((size, limit), (65532, 65531));
             }
             other => panic!("{other:?}"),
@@ -211,16 +209,17 @@ fn no_family_is_not_registered() {
     let other = Family::new("nlctrl", 0x10);
     let r = GenlClient::with_conn(FakeConn::new(testing::serve_family(other, module)));
     match r {
-        Err(Error::GenlNotRegistered) => {}
+        Err(Error::Module(ModuleError::GenlNotRegistered)) => {}
         other => panic!("{other:?}"),
     }
-    let text = Error::GenlNotRegistered.to_string();
+    let e = Error::from(ModuleError::GenlNotRegistered);
+    let text = e.to_string();
     assert!(
         text.starts_with("rustnl generic netlink family not registered"),
         "{text}"
     );
     assert!(!text.contains("insmod"), "advice is the CLI's: {text}");
-    assert_eq!(Error::GenlNotRegistered.errno(), Some(libc::ENOENT));
+    assert_eq!(e.errno(), Some(libc::ENOENT));
 }
 
 #[test]
