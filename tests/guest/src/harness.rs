@@ -12,6 +12,9 @@ pub(crate) struct Test {
     pub(crate) name: &'static str,
     pub(crate) run: fn(&Ctx) -> TestResult,
     pub(crate) needs: Needs,
+    /// How long it may run before the watchdog fails it; `None`: the
+    /// default ([`TEST_TIMEOUT`], or a hardening test's own).
+    pub(crate) limit: Option<Duration>,
 }
 
 /// What a test needs beyond a kernel that loads the module.
@@ -35,6 +38,15 @@ impl Test {
             name,
             run,
             needs: Needs::Nothing,
+            limit: None,
+        }
+    }
+
+    /// May run for up to `secs` seconds (under TCG) instead of the default.
+    pub(crate) const fn limit_secs(self, secs: u64) -> Test {
+        Test {
+            limit: Some(Duration::from_secs(secs)),
+            ..self
         }
     }
 
@@ -200,7 +212,7 @@ pub(crate) fn run(tests: &[&Test], sel: &Selection, ctx: &Ctx) -> bool {
         std::thread::spawn(move || {
             let _ = tx.send(f(&tctx));
         });
-        let limit = if t.is_hardening() {
+        let limit = t.limit.unwrap_or(if t.is_hardening() {
             Duration::from_secs(scaled(4 * 3600, 900))
         } else if matches!(t.needs, Needs::HostRoot) {
             // The host's programs (Python's ynl, iproute2) start from the
@@ -210,7 +222,7 @@ pub(crate) fn run(tests: &[&Test], sel: &Selection, ctx: &Ctx) -> bool {
             HOST_ROOT_TEST_TIMEOUT
         } else {
             TEST_TIMEOUT
-        };
+        });
         let started = Instant::now();
         let outcome = rx.recv_timeout(limit).unwrap_or_else(|_| {
             println!("test guest::{name} ... FAILED\n    timed out after {limit:?}");

@@ -223,7 +223,8 @@ const DOC_EXAMPLES: &str = "/etc/rustnl/examples";
 /// Every `make vm-run CMD='...'` example of README.md and docs/ (but those
 /// with `VM_FILES`) runs here as `make vm-run` runs it: in /root with the
 /// guest's shell profile, the module loaded with its defaults; each must
-/// exit 0 within a minute.
+/// exit 0 within four minutes (the host's Python over 9p took 103 s for
+/// one YNL call under TCG on a busy machine).
 pub(crate) fn t_docs_vm_run_examples(ctx: &Ctx) -> TestResult {
     let all = std::fs::read(DOC_EXAMPLES).map_err(|e| format!("{DOC_EXAMPLES}: {e}"))?;
     let examples: Vec<&[u8]> = all.split(|b| *b == 0).filter(|e| !e.is_empty()).collect();
@@ -237,7 +238,7 @@ pub(crate) fn t_docs_vm_run_examples(ctx: &Ctx) -> TestResult {
         std::fs::write("/tmp/example.sh", cmd).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let out = Command::new("timeout")
-            .args(["-s", "KILL", "60", "sh", "-c"])
+            .args(["-s", "KILL", "240", "sh", "-c"])
             .arg(". /etc/rustnl/profile && . /tmp/example.sh")
             .current_dir("/root")
             .stdin(Stdio::null())
@@ -267,5 +268,7 @@ pub(crate) const TESTS: &[Test] = &[
     Test::new("async_request_and_event_stream", t_async),
     Test::new("examples_unicast_and_multicast", t_examples),
     Test::new("bench_smoke_rust_and_c_modules", t_bench_smoke),
-    Test::new("docs_vm_run_examples", t_docs_vm_run_examples).host_root(),
+    Test::new("docs_vm_run_examples", t_docs_vm_run_examples)
+        .host_root()
+        .limit_secs(1200),
 ];
