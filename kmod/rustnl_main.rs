@@ -52,7 +52,7 @@ module! {
         },
         existing_netns: bool {
             default: false,
-            description: "Also serve the network namespaces (besides the initial one) that exist at load; safe only on kernels with the netlink load-time fix (see README)",
+            description: "Also serve the network namespaces (besides the initial one) that exist at load; safe only on kernels with the netlink load-time fix (docs/own-kernel.md)",
         },
     },
 }
