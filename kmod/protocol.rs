@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 use crate::genl::{self, genl_header, nla_header, nla_pad_len, Attr, AttrWriter, Cmd, McastGroup, NLA_PAD};
+use crate::netlink::compat;
 use crate::netlink::genl::{AttrRule, Op, Permission, Request};
 use crate::netlink::{
     Datagram, Delivery, GenlNet, GenlProtocol, KernelSock, Netns, Protocol, SocketConfig,
@@ -43,7 +44,7 @@ pub(crate) const HEARTBEAT_TEXT: &[u8] = b"Greeting from kernel!";
 pub(crate) fn errno(kind: ErrorKind) -> Error {
     match kind {
         ErrorKind::Invalid => EINVAL,
-        ErrorKind::NotSupported => EOPNOTSUPP,
+        ErrorKind::NotSupported => compat::eopnotsupp(),
         ErrorKind::TooLarge => EMSGSIZE,
         ErrorKind::NotPermitted => EPERM,
     }

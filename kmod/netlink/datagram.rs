@@ -10,7 +10,8 @@ use super::{
 };
 use crate::proto::{Message, NlMsgHdr, NLMSG_HDRLEN};
 use core::{cell::Cell, fmt, marker::PhantomData, ptr::NonNull};
-use kernel::{alloc::flags::GFP_KERNEL, bindings, prelude::*};
+use super::compat::bindings;
+use kernel::{alloc::flags::GFP_KERNEL, prelude::*};
 
 /// One datagram sent by a user socket, borrowed for the input callback.
 ///

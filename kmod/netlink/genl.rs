@@ -33,11 +33,10 @@
 //!
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h).
 
-use super::{socket::Delivery, KernelSock, Protocol};
+use super::{compat, compat::bindings, socket::Delivery, KernelSock, Protocol};
 use core::{fmt, marker::PhantomData, ptr::NonNull};
 use kernel::{
     alloc::flags::GFP_KERNEL,
-    bindings,
     prelude::*,
     sync::atomic::{Acquire, Atomic, Full, Release},
     types::Opaque,
@@ -219,7 +218,7 @@ impl<P: GenlProtocol> GenlFamily<P> {
             n_mcgrps: P::MCAST_GROUPS.len() as u8,
             split_ops: FAMILY.ops.get().cast(),
             mcgrps: FAMILY.mcgrps.get().cast(),
-            module: <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+            module: compat::this_module(),
             ..Default::default()
         };
         family.set_netnsok(1);

@@ -55,8 +55,10 @@
 //! [`include/net/netlink.h`](srctree/include/net/netlink.h),
 //! [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h).
 
-use kernel::{alloc::Flags, bindings, prelude::*};
+use compat::bindings;
+use kernel::{alloc::Flags, prelude::*};
 
+pub(crate) mod compat;
 pub(crate) mod datagram;
 mod ffi;
 pub(crate) mod genl;

@@ -7,7 +7,8 @@
 use super::raw_gfp;
 use crate::proto::NLMSG_HDRLEN;
 use core::{mem::ManuallyDrop, ptr::NonNull};
-use kernel::{alloc::Flags, bindings, prelude::*};
+use super::compat::bindings;
+use kernel::{alloc::Flags, prelude::*};
 
 /// Netlink messages are aligned to this many bytes.
 const NLMSG_ALIGNTO: usize = 4;

@@ -5,11 +5,10 @@
 //!
 //! C header: [`include/linux/netlink.h`](srctree/include/linux/netlink.h).
 
-use super::{ffi, raw_gfp, skb::SkBuff, SocketConfig};
+use super::{compat, compat::bindings, ffi, raw_gfp, skb::SkBuff, SocketConfig};
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     alloc::Flags,
-    bindings,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     time::{delay::fsleep, Delta, Instant, Monotonic},
@@ -132,7 +131,7 @@ impl KernelSock {
         };
         match ret {
             0 => Ok(Delivery::Delivered),
-            r if r == ENOBUFS.to_errno() => Ok(Delivery::FailureReported),
+            r if r == -(bindings::ENOBUFS as c_int) => Ok(Delivery::FailureReported),
             // `ESRCH`: nobody received it. Asked afterwards, so a listener
             // that joined meanwhile can make `NoneReceived` of a broadcast
             // that found nobody; never the other way round.
@@ -187,7 +186,7 @@ impl KernelSocket {
             input: Some(input),
             ..Default::default()
         };
-        let owner = <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
+        let owner = compat::this_module();
         // SAFETY: `net` is live (caller); `ncfg` is valid for the call (the
         // core copies what it keeps); `owner` is this module, alive while
         // its code runs.

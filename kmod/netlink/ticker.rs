@@ -10,7 +10,8 @@
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h).
 
 use super::{ffi, genl::GenlNet, KernelSock, Netns, Protocol};
-use kernel::{bindings, prelude::*, types::Opaque};
+use super::compat::bindings;
+use kernel::{prelude::*, types::Opaque};
 
 /// A self-rearming delayed work item that calls [`Protocol::tick`].
 ///
