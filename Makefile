@@ -137,7 +137,7 @@ vm: $(VM_DEPS) user
 	@$(VM_ENV_K) bash scripts/vm.sh shell
 
 vm-run: $(VM_DEPS) user
-	@test -n "$(CMD)" || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
+	@test -n '$(subst ','\'',$(value CMD))' || { echo "vm-run: give the command line as CMD='...'"; exit 2; }
 	@$(VM_ENV_K) CMD='$(subst ','\'',$(value CMD))' bash scripts/vm.sh run
 
 # Debian's stock kernels (issues 12, 21; STOCK=trixie-backports|sid|forky).

@@ -17,7 +17,10 @@
 //!   kernel generated its own bindings with (read from the kernel tree's
 //!   `rust/bindings/.bindings_generated.rs.cmd`), so every layout is the one
 //!   the C side of that very kernel uses. It is a self-contained set of
-//!   types: never mixed with `kernel::bindings`' own.
+//!   types: never mixed with `kernel::bindings`' own. `struct ns_common`
+//!   (in `struct net`) is opaque there: bindgen cannot see its anonymous
+//!   `struct ns_tree;` member and laid it out 128 bytes short; bindgen's
+//!   layout tests over the types the module uses guard the rest.
 //! - No `rust_helper_nlmsg_free` (7.3's `rust/helpers` wraps `nlmsg_free`):
 //!   [`bindings::nlmsg_free`] is written here from what the C inline does.
 //! - `module!` has no `bool` parameters (it panics at build time) and
@@ -70,6 +73,18 @@ pub(crate) mod bindings {
         include!("compat_bindings.rs");
     }
     pub(crate) use raw::*;
+
+    // The same bindgen run over the types the module uses, with bindgen's
+    // layout tests: a type whose Rust layout is not the C one (bindgen
+    // misses some C constructs, see `kmod/Kbuild`) fails the build here.
+    mod layout {
+        use kernel::ffi;
+        use pin_init::MaybeZeroable;
+        type __kernel_size_t = usize;
+        type __kernel_ssize_t = isize;
+        type __kernel_ptrdiff_t = isize;
+        include!("compat_layout.rs");
+    }
 
     /// `nlmsg_free(skb)`: `kfree_skb(skb)`, which is
     /// `sk_skb_reason_drop(NULL, skb, SKB_DROP_REASON_NOT_SPECIFIED)`.
