@@ -18,55 +18,67 @@ mod proto;
 #[allow(dead_code, unreachable_pub)]
 mod genl;
 mod protocol;
+use netlink::compat;
 
-module! {
-    type: RustnlModule,
-    name: "rustnl",
-    authors: ["rustnl developers"],
-    description: "Netlink echo and multicast example protocol (NETLINK_TEST) in Rust",
-    license: "GPL",
-    // socket(AF_NETLINK, SOCK_RAW, 31) loads the installed module, and so
-    // does a generic netlink client resolving the family `rustnl`
-    // (`MODULE_ALIAS_GENL_FAMILY`: the controller asks for this name).
-    alias: ["net-pf-16-proto-31", "net-pf-16-proto-16-family-rustnl"],
-    params: {
-        unit: u32 {
-            default: 31,
-            description: "Netlink protocol unit to create (23..31, the ones uapi leaves free; default 31)",
-        },
-        groups: u32 {
-            default: 32,
-            description: "Number of multicast groups (1..1024, default 32)",
-        },
-        max_payload: u32 {
-            default: 65536,
-            description: "Largest ECHO/BROADCAST payload in bytes (0..1048576, default 65536)",
-        },
-        open_broadcast: bool {
-            default: false,
-            description: "Let anyone BROADCAST (default: CAP_NET_ADMIN only)",
-        },
-        heartbeat_ms: u32 {
-            default: 0,
-            description: "Send a HEARTBEAT to group 1 every N ms (10..3600000; 0 = off)",
-        },
-        existing_netns: bool {
-            default: false,
-            description: "Also serve the network namespaces (besides the initial one) that exist at load; safe only on kernels with the netlink load-time fix (docs/own-kernel.md)",
-        },
-    },
+/// The module's declaration. `$flag`, `$off`: the type and default of the
+/// on/off parameters, `bool` (Linux 7.3) or `u8` 0/1 (7.2, whose `module!`
+/// has no `bool` parameters; see `netlink/compat.rs`).
+macro_rules! rustnl_module {
+    ($flag:ident, $off:tt) => {
+        module! {
+            type: RustnlModule,
+            name: "rustnl",
+            authors: ["rustnl developers"],
+            description: "Netlink echo and multicast example protocol (NETLINK_TEST) in Rust",
+            license: "GPL",
+            // socket(AF_NETLINK, SOCK_RAW, 31) loads the installed module, and
+            // so does a generic netlink client resolving the family `rustnl`
+            // (`MODULE_ALIAS_GENL_FAMILY`: the controller asks for this name).
+            alias: ["net-pf-16-proto-31", "net-pf-16-proto-16-family-rustnl"],
+            params: {
+                unit: u32 {
+                    default: 31,
+                    description: "Netlink protocol unit to create (23..31, the ones uapi leaves free; default 31)",
+                },
+                groups: u32 {
+                    default: 32,
+                    description: "Number of multicast groups (1..1024, default 32)",
+                },
+                max_payload: u32 {
+                    default: 65536,
+                    description: "Largest ECHO/BROADCAST payload in bytes (0..1048576, default 65536)",
+                },
+                open_broadcast: $flag {
+                    default: $off,
+                    description: "Let anyone BROADCAST (default: CAP_NET_ADMIN only)",
+                },
+                heartbeat_ms: u32 {
+                    default: 0,
+                    description: "Send a HEARTBEAT to group 1 every N ms (10..3600000; 0 = off)",
+                },
+                existing_netns: $flag {
+                    default: $off,
+                    description: "Also serve the network namespaces (besides the initial one) that exist at load; safe only on kernels with the netlink load-time fix (docs/own-kernel.md)",
+                },
+            },
+        }
+    };
 }
+#[cfg(not(rustnl_linux_7_2))]
+rustnl_module!(bool, false);
+#[cfg(rustnl_linux_7_2)]
+rustnl_module!(u8, 0);
 
 /// The configuration, read from the parameters (validated by `init`).
 pub(crate) fn config() -> protocol::Config {
     protocol::Config {
-        unit: module_parameters::unit.value(),
+        unit: compat::param(module_parameters::unit.value()),
         limits: proto::Limits {
-            max_payload: module_parameters::max_payload.value() as usize,
-            groups: module_parameters::groups.value(),
+            max_payload: compat::param(module_parameters::max_payload.value()) as usize,
+            groups: compat::param(module_parameters::groups.value()),
         },
-        open_broadcast: module_parameters::open_broadcast.value(),
-        heartbeat_ms: module_parameters::heartbeat_ms.value(),
+        open_broadcast: compat::flag(module_parameters::open_broadcast.value()),
+        heartbeat_ms: compat::param(module_parameters::heartbeat_ms.value()),
     }
 }
 
@@ -141,7 +153,7 @@ impl kernel::Module for RustnlModule {
                 );
             }
         })?;
-        let existing = module_parameters::existing_netns.value();
+        let existing = compat::flag(module_parameters::existing_netns.value());
         let (unit, left_out) = netlink::Unit::<protocol::Rustnl>::register(&states, module, existing)
             .inspect_err(|e| {
                 if *e == EBUSY {

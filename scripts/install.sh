@@ -48,7 +48,7 @@ dkms-src)
     dest=${DESTDIR:-}/usr/src/rustnl-$ver
     rm -rf "$dest"; mkdir -p "$dest/scripts"
     (cd "$HERE" && find Kbuild kmod shared/src -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
-        ! -name '*.mod.c' ! -name '.*' -exec cp --parents {} "$dest/" \;)
+        ! -name '*.mod.c' ! -name '.*' ! -name compat_bindings.rs ! -name compat_layout.rs ! -name compat_helper.h -exec cp --parents {} "$dest/" \;)
     cp "$HERE/dkms.conf" "$dest/"
     cp "$HERE/scripts/stock.sh" "$HERE/scripts/lib.sh" "$dest/scripts/"
     log "DKMS source: $dest (next: dkms add rustnl/$ver && dkms install rustnl/$ver)"

@@ -9,7 +9,8 @@ use super::{
     KernelSock,
 };
 use core::{cell::Cell, fmt, marker::PhantomData, ptr::NonNull};
-use kernel::{alloc::flags::GFP_KERNEL, bindings, prelude::*};
+use super::compat::bindings;
+use kernel::{alloc::flags::GFP_KERNEL, prelude::*};
 
 /// One message of a [`Datagram`], as the protocol's decoder found it.
 pub(crate) trait InMessage {

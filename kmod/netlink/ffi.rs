@@ -5,7 +5,8 @@
 //! `struct sock` and `struct net_generic` are opaque to them or because the
 //! C helper is `static inline`. Each is documented at its call site.
 
-use kernel::{bindings, prelude::*};
+use super::compat::bindings;
+use kernel::prelude::*;
 
 // `struct net` embeds an empty array type that rustc flags as not FFI-safe;
 // only pointers to it cross, which is sound.

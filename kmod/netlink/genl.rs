@@ -40,9 +40,9 @@ use super::{
     KernelSock, Protocol,
 };
 use core::{fmt, marker::PhantomData, ptr::NonNull};
+use super::compat::bindings;
 use kernel::{
     alloc::flags::GFP_KERNEL,
-    bindings,
     prelude::*,
     sync::atomic::{Acquire, Atomic, Full, Release},
     types::Opaque,
@@ -236,7 +236,9 @@ impl<P: GenlProtocol> GenlFamily<P> {
             n_mcgrps: P::MCAST_GROUPS.len() as u8,
             split_ops: FAMILY.ops.get().cast(),
             mcgrps: FAMILY.mcgrps.get().cast(),
-            module: owner.as_ptr(),
+            // `ThisModule` is the kernel crate's; on 7.2 the bindings are the
+            // module's own (`compat.rs`): the same `struct module`.
+            module: owner.as_ptr().cast(),
             ..Default::default()
         };
         family.set_netnsok(1);

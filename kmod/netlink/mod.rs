@@ -6,6 +6,8 @@
 //! Every `unsafe` block of rustnl lives in this folder, one concept a file,
 //! each importing only the files listed before it:
 //!
+//! - [`compat`]: what differs between the kernel crates of Linux 7.2 and
+//!   7.3 (the bindings above all), in one place (`--cfg rustnl_linux_7_2`).
 //! - [`ffi`]: the one-line C accessors of `netlink_helpers.c`.
 //! - [`skb`]: [`SkBuff`](skb::SkBuff) owns an outgoing `struct sk_buff`
 //!   until it is sent.
@@ -88,8 +90,10 @@
 //! [`include/net/genetlink.h`](srctree/include/net/genetlink.h),
 //! [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h).
 
-use kernel::{alloc::Flags, bindings, prelude::*};
+use compat::bindings;
+use kernel::{alloc::Flags, prelude::*};
 
+pub(crate) mod compat;
 pub(crate) mod datagram;
 mod ffi;
 pub(crate) mod genl;

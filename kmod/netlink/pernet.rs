@@ -35,6 +35,7 @@
 //! C header: [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h).
 
 use super::{
+    compat::bindings,
     datagram::Datagram,
     ffi,
     genl::GenlNet,
@@ -45,7 +46,6 @@ use super::{
 };
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
-    bindings,
     prelude::*,
     sync::atomic::{Atomic, Full, Relaxed, Release},
     task::Task,

@@ -9,7 +9,8 @@ use super::raw_gfp;
 /// `NLMSG_HDRLEN`: a message header, already aligned.
 pub(super) const NLMSG_HDRLEN: usize = size_of::<bindings::nlmsghdr>();
 use core::{mem::ManuallyDrop, ptr::NonNull};
-use kernel::{alloc::Flags, bindings, prelude::*};
+use super::compat::bindings;
+use kernel::{alloc::Flags, prelude::*};
 
 /// Netlink messages are aligned to this many bytes.
 const NLMSG_ALIGNTO: usize = 4;

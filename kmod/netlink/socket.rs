@@ -8,9 +8,9 @@
 
 use super::{ffi, raw_gfp, skb::SkBuff, SocketConfig};
 use core::ptr::NonNull;
+use super::compat::bindings;
 use kernel::{
     alloc::Flags,
-    bindings,
     prelude::*,
     types::Opaque,
     ThisModule,
@@ -109,7 +109,8 @@ impl KernelSock {
         };
         match ret {
             0 => Ok(Delivery::Delivered),
-            r if r == ENOBUFS.to_errno() => Ok(Delivery::FailureReported),
+            // (7.2's `kernel::error::code` has no `ENOBUFS`: `compat.rs`.)
+            r if r == -(bindings::ENOBUFS as c_int) => Ok(Delivery::FailureReported),
             // `ESRCH`: nobody received it. Whether anyone listened is what
             // the filter saw, in this namespace only (`netlink_has_listeners`
             // would answer for every namespace at once).
@@ -199,7 +200,7 @@ impl KernelSocket {
         };
         // SAFETY: `net` is live (caller); `ncfg` is valid for the call (the
         // core copies what it keeps); `owner` is a live module.
-        let sk = unsafe { bindings::__netlink_kernel_create(net, unit, owner.as_ptr(), &mut ncfg) };
+        let sk = unsafe { bindings::__netlink_kernel_create(net, unit, owner.as_ptr().cast(), &mut ncfg) };
         let sk = NonNull::new(sk).ok_or(EBUSY)?;
         // INVARIANT: `sk` came from `__netlink_kernel_create`.
         Ok(KernelSocket { sk })

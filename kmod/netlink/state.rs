@@ -16,8 +16,8 @@
 
 use super::{ffi, Protocol};
 use core::marker::PhantomData;
+use super::compat::bindings;
 use kernel::{
-    bindings,
     prelude::*,
     sync::atomic::{Atomic, Full, Release},
     types::Opaque,

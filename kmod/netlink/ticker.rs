@@ -14,7 +14,8 @@
 //! C header: [`include/linux/workqueue.h`](srctree/include/linux/workqueue.h).
 
 use super::ffi;
-use kernel::{bindings, prelude::*, types::Opaque};
+use super::compat::bindings;
+use kernel::{prelude::*, types::Opaque};
 
 /// What a [`Ticker`] calls.
 pub(super) trait Tick: Sync {
