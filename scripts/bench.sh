@@ -25,14 +25,12 @@
 # allocation count, and prints one table (Rust, C, Rust/C) and writes it as
 # JSON to build/bench/bench.json.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script bench
 BUILD=$HERE/build
 OUT=$BUILD/bench
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-# shellcheck disable=SC1091
-eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
+load_toolchain_env
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=$HOME/.cargo/bin:$PATH
 
 build_modules() {  # KDIR OUTDIR

@@ -12,7 +12,6 @@
 # and writes $RUSTNL_CACHE/toolchain.env, which the Makefile includes.
 set -euo pipefail
 
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 KSRC_PKG=${KSRC_PKG:-linux-source-7.3}
 BACKPORTS_SUITE=trixie-backports
@@ -24,8 +23,9 @@ APT_PKGS=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
           python3 python3-yaml python3-jsonschema iproute2 perl clang-19 lld-19 llvm-19 libclang-19-dev
           qemu-system-x86 busybox-static)
 
-log() { printf 'deps: %s\n' "$*" >&2; }
-die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script deps
 
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
@@ -96,8 +96,6 @@ fi
 # --- 4. Linux 7.3 source from trixie-backports ------------------------------
 # The apt source entry uses the same URI as the machine's existing Debian entry
 # (read here at run time; no host name is written into the repository).
-# shellcheck source=scripts/lib.sh
-. "$(dirname "$0")/lib.sh"
 
 KSRC_LIST=/etc/apt/sources.list.d/rustnl-$BACKPORTS_SUITE.sources
 KSRC_PIN=/etc/apt/preferences.d/rustnl-$BACKPORTS_SUITE
@@ -150,13 +148,15 @@ fi
 KSRC_VERSION=$(cat "$SRCDIR/VERSION")
 
 # --- 5. toolchain.env ------------------------------------------------------------
+# KEY='value': a form bash sources and make includes (scripts/lib.sh).
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 cat > "$CACHE/toolchain.env.tmp" <<ENV
-# written by scripts/deps.sh; included by the Makefile
-KSRC_VERSION := $KSRC_VERSION
-KSRC := $SRCDIR/linux
-KRUSTC := $KRUSTC
-RUST_SOURCE := $RUST_SOURCE
-BINDGEN_VERSION := $BINDGEN_VERSION
+# written by scripts/deps.sh; included by the Makefile, sourced by the scripts
+KSRC_VERSION=$(q "$KSRC_VERSION")
+KSRC=$(q "$SRCDIR/linux")
+KRUSTC=$(q "$KRUSTC")
+RUST_SOURCE=$(q "$RUST_SOURCE")
+BINDGEN_VERSION=$(q "$BINDGEN_VERSION")
 ENV
 mv "$CACHE/toolchain.env.tmp" "$CACHE/toolchain.env"
 log "ready: kernel source $KSRC_PKG $KSRC_VERSION, $(clang-19 --version | head -n1), bindgen $BINDGEN_VERSION"

@@ -12,9 +12,9 @@
 #       the DKMS source tree: $DESTDIR/usr/src/rustnl-<version>/ (dkms.conf,
 #       Kbuild, kmod/, the shared sources, scripts/stock.sh and lib.sh).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-log() { printf 'install: %s\n' "$*" >&2; }
-die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script install
 PATH=$PATH:/usr/sbin:/sbin
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 

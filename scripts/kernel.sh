@@ -20,14 +20,12 @@ set -euo pipefail
 NAME=${*: -1}
 FRAGS=()
 for f in "${@:1:$#-1}"; do FRAGS+=("$(realpath "$f")"); done
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
-# shellcheck disable=SC1091
-eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
-log() { printf 'kernel: %s\n' "$*" >&2; }
-die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script kernel
+load_toolchain_env
 
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
-HERE=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$CACHE/locks"
 
 # --- the patched source ---------------------------------------------------------

@@ -26,11 +26,12 @@
 #     NLA_BINARY's .len instead of the wrapping NLA_POLICY_MAX_LEN().
 set -euo pipefail
 MODE=${1:?usage: spec.sh check}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script spec
 SPEC=$HERE/shared/spec/rustnl.yaml
 if [ -z "${KSRC:-}" ] && [ -f "$CACHE/toolchain.env" ]; then
-    eval "$(sed -n 's/^\(KSRC\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
+    load_toolchain_env
 fi
 KSRC=${KSRC:-$CACHE/src/linux}
 SCHEMA=$KSRC/Documentation/netlink/genetlink.yaml

@@ -7,10 +7,11 @@
 # the pinned bindgen-cli with libclang 19: both come from `make deps`.
 set -euo pipefail
 MODE=${1:?usage: uapi.sh generate|check}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script uapi
 OUT=$HERE/user/lib/src/sys/uapi.rs
-eval "$(sed -n 's/^\([A-Z_]*\) := \(.*\)$/\1='"'"'\2'"'"'/p' "$CACHE/toolchain.env")"
+load_toolchain_env
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
 HDR=$CACHE/uapi-headers-${KSRC_VERSION%%-*}

@@ -34,10 +34,9 @@
 # or any kernel splat (KASAN, lockdep, WARN, BUG, Oops, kmemleak report).
 set -euo pipefail
 MODE=${1:?usage: vm.sh test|demo|run|shell, or vm.sh cmd FILE}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${RUSTNL_CACHE:-$HOME/.cache/rustnl}
-log() { printf 'vm: %s\n' "$*" >&2; }
-die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+rustnl_script vm
 
 # The guest's /etc/rustnl/cmd: $CMD byte for byte (quotes, `$`, newlines,
 # any byte but NUL), and a final newline so that its last line is complete.
@@ -71,7 +70,7 @@ mkdir -p "$OUT"
 # are used in the guest through /host): toolchain.env's KSRC, as the Makefile.
 host_ksrc() {
     local k=${KSRC:-}
-    [ -n "$k" ] || k=$(sed -n 's/^KSRC := //p' "$CACHE/toolchain.env" 2>/dev/null || true)
+    [ -n "$k" ] || k=$( (load_toolchain_env && printf '%s' "${KSRC:-}") 2>/dev/null || true)
     echo "${k:-$CACHE/src/linux}"
 }
 
