@@ -24,7 +24,8 @@ pub(crate) enum RunningKernel {
     /// The project's test kernel (`make kernel`: release 7.3.4 built with
     /// clang), e.g. in `make vm`.
     Test,
-    /// Debian's stock 7.3 kernel (`7.3.*+deb13-amd64`).
+    /// One of Debian's stock Rust kernels: trixie-backports' 7.3
+    /// (`7.3.*+deb13-amd64`) or sid's and forky's 7.2 (`7.2.*+deb14-amd64`).
     DebianStock(String),
     /// Anything else.
     Other(String),
@@ -34,7 +35,9 @@ impl RunningKernel {
     /// Tells the kernels apart by `uname -r` and `/proc/version`.
     pub(crate) fn from(release: &str, proc_version: &str) -> RunningKernel {
         let release = release.trim();
-        if release.starts_with("7.3.") && release.ends_with("+deb13-amd64") {
+        if (release.starts_with("7.3.") && release.ends_with("+deb13-amd64"))
+            || (release.starts_with("7.2.") && release.ends_with("+deb14-amd64"))
+        {
             RunningKernel::DebianStock(release.to_string())
         } else if release == "7.3.4" && proc_version.contains("clang") {
             RunningKernel::Test
@@ -63,11 +66,20 @@ pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
         RunningKernel::Test => format!(
             "this is the project's test kernel: build and load the module with `make module && sudo insmod kmod/rustnl.ko{param}` in the rustnl source tree, or `sudo modprobe rustnl{param}` once installed (`make install`)"
         ),
-        RunningKernel::DebianStock(release) => format!(
-            "this is Debian's stock kernel {release}, which `make module && sudo insmod kmod/rustnl.ko` does not build for (that is the project's test kernel): build the module for it with `make stock-module` in the rustnl source tree and load it with `sudo insmod build/stock/rustnl.ko{param}`, or have DKMS build it for each installed kernel (`sudo make dkms-src && sudo dkms install rustnl/{version}`, then `sudo modprobe rustnl{param}`)"
-        ),
+        RunningKernel::DebianStock(release) => {
+            // `make stock-module` builds for trixie-backports' 7.3 by
+            // default; sid's 7.2 line (forky shares it) is STOCK=sid.
+            let (make, dir) = if release.starts_with("7.2.") {
+                ("make stock-module STOCK=sid", "build/stock-sid")
+            } else {
+                ("make stock-module", "build/stock")
+            };
+            format!(
+                "this is Debian's stock kernel {release}, which `make module && sudo insmod kmod/rustnl.ko` does not build for (that is the project's test kernel): build the module for it with `{make}` in the rustnl source tree and load it with `sudo insmod {dir}/rustnl.ko{param}`, or have DKMS build it for each installed kernel (`sudo make dkms-src && sudo dkms install rustnl/{version}`, then `sudo modprobe rustnl{param}`)"
+            )
+        }
         RunningKernel::Other(release) => format!(
-            "the running kernel {release} is neither Debian's 7.3 stock kernel nor the project's test kernel: the module needs a 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
+            "the running kernel {release} is neither one of Debian's stock Rust kernels (7.3, 7.2) nor the project's test kernel: the module needs a 7.2 or 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
         ),
     }
 }

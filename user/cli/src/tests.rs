@@ -456,6 +456,22 @@ fn load_advice_fits_the_running_kernel() {
         assert!(stock.contains(word), "{word}: {stock}");
     }
     assert!(stock.contains("does not build for"), "{stock}");
+    // Debian sid's (and forky's) 7.2 line.
+    let sid_release = "7.2.13+deb14-amd64";
+    assert_eq!(
+        RunningKernel::from(sid_release, "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc-16)"),
+        RunningKernel::DebianStock(sid_release.into())
+    );
+    let sid = load_how(31, &RunningKernel::DebianStock(sid_release.into()));
+    for word in [
+        sid_release,
+        "make stock-module STOCK=sid",
+        "insmod build/stock-sid/rustnl.ko",
+        "insmod kmod/rustnl.ko",
+        "modprobe rustnl`",
+    ] {
+        assert!(sid.contains(word), "{word}: {sid}");
+    }
     let other = load_how(31, &RunningKernel::Other("6.18.44-fc-v1252".into()));
     assert!(
         other.contains("6.18.44-fc-v1252")
