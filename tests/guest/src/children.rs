@@ -82,27 +82,6 @@ impl Role {
     pub(crate) fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.name() == name)
     }
-
-    /// Plays the role in this process with the arguments it was given.
-    pub(crate) fn run(self, args: &[String]) -> TestResult {
-        let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
-        match self {
-            Role::Unpriv => crate::classic::child_unpriv(arg(0)),
-            Role::Netns => crate::classic::child_netns(false),
-            Role::Userns => crate::classic::child_netns(true),
-            Role::Fuzz => crate::fuzz::child(arg(0), arg(1)),
-            Role::FuzzGenl => crate::fuzz_genl::child(arg(0), arg(1)),
-            Role::LoadRace => crate::loadrace::child(arg(0), arg(1)),
-            Role::NsHolder => crate::loadrace::child_ns_holder(),
-            Role::NsIdle => crate::loadrace::child_ns_idle(),
-            Role::GenlUnpriv => crate::genl::child_unpriv(arg(0)),
-            Role::GenlNetns => crate::genl::child_netns(false),
-            Role::GenlUserns => crate::genl::child_netns(true),
-            Role::GenlPreexisting => crate::genl::child_preexisting(),
-            Role::Holder => crate::lifecycle::child(arg(0)),
-            Role::Lonely => crate::review::child_lonely(),
-        }
-    }
 }
 
 impl std::fmt::Display for Role {

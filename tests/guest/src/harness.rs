@@ -246,9 +246,6 @@ pub(crate) fn run(tests: &[&Test], sel: &Selection, ctx: &Ctx) -> bool {
             }
         }
     }
-    if crate::module::module_loaded() {
-        let _ = crate::module::rmmod();
-    }
     passed += KUNIT_PASSED.load(std::sync::atomic::Ordering::Relaxed);
     if let Ok(r) = REPORT.lock() {
         for (k, v) in r.iter() {

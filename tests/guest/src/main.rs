@@ -71,6 +71,28 @@ fn all_tests() -> Vec<&'static Test> {
     .collect()
 }
 
+/// Plays `role` in this process with the arguments it was given (here, at
+/// the root, so that `children` imports no test file).
+fn play(role: Role, args: &[String]) -> TestResult {
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    match role {
+        Role::Unpriv => crate::classic::child_unpriv(arg(0)),
+        Role::Netns => crate::classic::child_netns(false),
+        Role::Userns => crate::classic::child_netns(true),
+        Role::Fuzz => crate::fuzz::child(arg(0), arg(1)),
+        Role::FuzzGenl => crate::fuzz_genl::child(arg(0), arg(1)),
+        Role::LoadRace => crate::loadrace::child(arg(0), arg(1)),
+        Role::NsHolder => crate::loadrace::child_ns_holder(),
+        Role::NsIdle => crate::loadrace::child_ns_idle(),
+        Role::GenlUnpriv => crate::genl::child_unpriv(arg(0)),
+        Role::GenlNetns => crate::genl::child_netns(false),
+        Role::GenlUserns => crate::genl::child_netns(true),
+        Role::GenlPreexisting => crate::genl::child_preexisting(),
+        Role::Holder => crate::lifecycle::child(arg(0)),
+        Role::Lonely => crate::review::child_lonely(),
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut ko = "/lib/modules/rustnl.ko".to_string();
@@ -89,7 +111,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 };
                 let rest: Vec<String> = args.collect();
-                return match role.run(&rest) {
+                return match play(role, &rest) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         println!("child {role}: {e}");
@@ -146,7 +168,11 @@ fn main() -> ExitCode {
         seed,
         fuzz_messages,
     });
-    if harness::run(&all_tests(), &sel, &Ctx { ko }) {
+    let ok = harness::run(&all_tests(), &sel, &Ctx { ko });
+    if module::module_loaded() {
+        let _ = module::rmmod();
+    }
+    if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
