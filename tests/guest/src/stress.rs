@@ -712,19 +712,9 @@ impl FailNth {
     /// Sets both fault types to fail only through `fail-nth` (probability
     /// 0), for allocations made from module code, quietly.
     pub(crate) fn arm() -> Result<FailNth, String> {
-        let (start, end) = module_space()?;
-        for dir in FAULTS {
-            fault_write(dir, "probability", "0")?;
-            fault_write(dir, "verbose", "0")?;
-            fault_write(dir, "ignore-gfp-wait", "N")?;
-            fault_write(dir, "task-filter", "N")?;
-            fault_write(dir, "stacktrace-depth", "32")?;
-            fault_write(dir, "require-start", &format!("{start:#x}"))?;
-            fault_write(dir, "require-end", &format!("{end:#x}"))?;
-            fault_write(dir, "times", "-1")?;
-        }
-        fault_write("fail_page_alloc", "ignore-gfp-highmem", "N")?;
-        fault_write("fail_page_alloc", "min-order", "0")?;
+        // The random injection's setup at probability 0: only fail-nth
+        // injects, with the same module-space stack filter.
+        faults_on(0, false)?;
         Ok(FailNth)
     }
 
@@ -742,11 +732,7 @@ impl FailNth {
 
 impl Drop for FailNth {
     fn drop(&mut self) {
-        for dir in FAULTS {
-            let _ = fault_write(dir, "require-start", "0");
-            let _ = fault_write(dir, "require-end", "0xffffffffffffffff");
-            let _ = fault_write(dir, "times", "1");
-        }
+        let _ = faults_off();
     }
 }
 
