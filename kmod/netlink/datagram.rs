@@ -170,6 +170,20 @@ impl<'a> Datagram<'a> {
         Ok(())
     }
 
+    /// Answers `msg` at once, in an skb of its own, after the replies
+    /// gathered so far: for the answer to a message that multicast
+    /// something (a BROADCAST, after [`Datagram::send_replies`]). Starting a
+    /// batch there would buy nothing: the datagram's next BROADCAST sends it
+    /// again before its event, so a datagram of broadcasts would pay a
+    /// batch-sized skb per answer.
+    pub(crate) fn reply_now(&self, msg: &impl InMessage, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
+        self.send_pending();
+        // Input runs in the sender's task: it may sleep.
+        let skb = SkBuff::message(self.sender_portid(), msg.seq(), ty, flags, parts, GFP_KERNEL)?;
+        self.send(skb);
+        Ok(())
+    }
+
     /// Unicasts `skb` to the sender; counts its messages as undelivered if
     /// that fails (the receiver's queue is full, and netlink has flagged an
     /// overrun, `ENOBUFS`, on it; or the sender is gone).

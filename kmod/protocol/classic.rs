@@ -79,7 +79,7 @@ impl Rustnl {
             .map_err(Unanswered::Event)?;
         let result = broadcast_result(group, event_seq, delivery);
         datagram
-            .reply(msg, MsgType::Broadcast.raw(), 0, &[&result.to_bytes()])
+            .reply_now(msg, MsgType::Broadcast.raw(), 0, &[&result.to_bytes()])
             .map_err(Unanswered::Reply)
     }
 
