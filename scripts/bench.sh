@@ -10,8 +10,8 @@
 #                                   build rustnl.ko and rustnl_c.ko against
 #                                   KDIR into OUTDIR (sources copied there, so
 #                                   builds for several kernels never mix)
-# KERNEL=stock (make bench KERNEL=stock): on Debian's stock kernel instead
-# (scripts/stock.sh), into build/bench-stock/.
+# KERNEL=stock (make bench KERNEL=stock [STOCK=sid]): on Debian's stock
+# kernel instead (scripts/stock.sh), into build/bench-stock[-sid]/.
 # Environment: BENCH_ROUNDS (default 4: A B, B A, A B, B A), RUSTNL_ACCEL, BENCH_CODEC=0
 # to skip the userspace codec benchmark.
 #
@@ -61,8 +61,12 @@ esac
 ROUNDS=${BENCH_ROUNDS:-4}
 if [ "${KERNEL:-test}" = stock ]; then
     # KERNEL=stock: Debian's unmodified kernel, both modules built for it by
-    # scripts/stock.sh; results in build/bench-stock/.
-    OUT=$BUILD/bench-stock
+    # scripts/stock.sh; results in build/bench-stock/ (STOCK=sid or forky:
+    # build/bench-stock-sid/, build/bench-stock-forky/).
+    case ${STOCK:-trixie-backports} in
+        trixie-backports) OUT=$BUILD/bench-stock ;;
+        *) OUT=$BUILD/bench-stock-$STOCK ;;
+    esac
     mkdir -p "$OUT"
     bash "$HERE/scripts/stock.sh" module "$OUT/modules" >/dev/null
     VMK=(KERNEL_IMAGE="$(bash "$HERE/scripts/stock.sh" vmlinuz)" GEN_CPIO="$(bash "$HERE/scripts/stock.sh" gen-cpio)"

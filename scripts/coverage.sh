@@ -27,7 +27,7 @@ run() {  # name, guest args
     printf 'coverage: %s run (guest args: %s)\n' "$name" "$args" >&2
     KBUILD=$KBUILD KO=$KO BINDIR=$BINDIR OUT=$dir RUSTNL_ACCEL=tcg \
         QEMU_EXTRA="-d in_asm -dfilter $MODULE_AREA -D $dir/qemu.log" \
-        GUEST_ARGS="$args" VM_TIMEOUT=${VM_TIMEOUT:-2400} \
+        GUEST_ARGS="$args" VM_TIMEOUT=${VM_TIMEOUT:-3600} \
         bash "$HERE/scripts/vm.sh" test > "$dir/vm.txt" 2>&1 \
         || { tail -n 30 "$dir/vm.txt" >&2; echo "coverage: the $name run failed: $dir/vm.txt" >&2; exit 1; }
     grep '^test result' "$dir/vm.txt" | head -n1 >&2
