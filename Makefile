@@ -30,7 +30,7 @@ KDIR ?= $(BUILD)/kernel
 help:
 	@echo "rustnl targets:"
 	@echo "  make demo      build everything, boot the VM, show insmod / rustnl echo / rmmod"
-	@echo "  make test      host unit tests + QEMU guest tests on the debug kernel and Debian's 7.3 kernel (make stock-test-all adds sid's 7.2)"
+	@echo "  make test      host unit tests + QEMU guest tests on the debug kernel and Debian's stock kernels: 7.3 and sid's 7.2 (TEST_STOCK_LINES)"
 	@echo "  make vm        interactive guest shell with the module loaded (exit the shell to stop)"
 	@echo "  make vm-run CMD='...'   run one command line in the guest, exit with its status"
 	@echo "                 (both take VM_FILES='host/file ...' to copy files into the guest's /)"
@@ -127,10 +127,13 @@ SUITE_TIMEOUT ?= 3000
 test-vm: kernel module user bench-modules
 	@$(VM_ENV) VM_TIMEOUT=$(or $(VM_TIMEOUT),$(SUITE_TIMEOUT)) VM_FILES="$(BUILD)/bench-test/rustnl_c.ko $(CURDIR)/kmod/rustnl_kunit.ko $(VM_FILES)" bash scripts/vm.sh test
 
+# make test: test-host, test-vm, then stock-test on each of Debian's Rust
+# kernel lines in TEST_STOCK_LINES (7.3 and 7.2), whose packages and chroots
+# scripts/test.sh fetches in the background while the kernel and the debug VM
+# run.
+TEST_STOCK_LINES ?= trixie-backports sid
 test: deps
-	@$(MAKE) --no-print-directory test-host
-	@$(MAKE) --no-print-directory test-vm
-	@$(MAKE) --no-print-directory stock-test
+	@bash scripts/test.sh $(TEST_STOCK_LINES)
 
 demo: kernel module user
 	@$(VM_ENV) bash scripts/vm.sh demo

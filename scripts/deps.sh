@@ -16,12 +16,15 @@ BINDGEN_VERSION=${BINDGEN_VERSION:-0.73.2}
 KSRC_PKG=${KSRC_PKG:-linux-source-7.3}
 BACKPORTS_SUITE=trixie-backports
 
+# debootstrap makes the chroots of the stock kernel lines (scripts/stock.sh),
+# installed here so that no apt runs on the host while make test fetches
+# them in the background.
 # python3 (+ yaml, jsonschema) and iproute2 also serve the guest: it runs the
 # host's own /usr/bin/python3 (the kernel's YNL CLI) and genl through
 # `chroot /host` (scripts/vm.sh exports the host's / read-only).
 APT_PKGS=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
           python3 python3-yaml python3-jsonschema iproute2 perl clang-19 lld-19 llvm-19 libclang-19-dev
-          qemu-system-x86 busybox-static)
+          qemu-system-x86 busybox-static debootstrap debian-archive-keyring)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
