@@ -105,8 +105,9 @@ log "config verified: all ${#want[@]} requested options set"
 
 # One CPU-heavy build at a time on this machine (kernels, the stock
 # kernel's Rust metadata): they share its cores.
+# (RUSTNL_CPU_LOCK_HELD=1: the caller holds it already, as in stock.sh.)
 exec 7>"$CACHE/locks/cpu-heavy.lock"
-flock -n 7 || { log "waiting for another CPU-heavy build to finish"; flock 7; }
+[ -n "${RUSTNL_CPU_LOCK_HELD:-}" ] || flock -n 7 || { log "waiting for another CPU-heavy build to finish"; flock 7; }
 start=$(date +%s)
 log "building $NAME kernel (cold build: ~15-25 min on 2 cores)"
 "${KMAKE[@]}" O="$OUT" -j"$(nproc)" bzImage modules >&2 || die "kernel build failed"
