@@ -6,7 +6,8 @@
 use super::*;
 use crate::genl::{op_flags, Group as GroupInfo, Op};
 use crate::proto::genl::{
-    classify, AttrWriter as KernelWriter, Refusal, Request, FAMILY_VERSION, GROUP_MAX, GROUP_MIN,
+    classify, AttrWriter as KernelWriter, Refusal, Request, Requested, FAMILY_VERSION, GROUP_MAX,
+    GROUP_MIN,
 };
 use crate::proto::{Action, Limits};
 use crate::testing::{self, FakeConn};
@@ -105,18 +106,21 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
             cmd: g.header.cmd,
             payload: g.attrs.bytes(Attr::Payload.raw())?,
             group,
+            attrs: g.attrs.as_bytes(),
         };
         out.push(match classify(&r, &limits) {
-            Ok(Action::Echo { payload }) => {
+            Ok(Requested::Shared(Action::Echo { payload })) => {
                 reply(m, Cmd::Echo, |w| w.put(Attr::Payload.raw(), payload))
             }
-            Ok(Action::Broadcast { group, .. }) => reply(m, Cmd::Broadcast, |w| {
-                w.put_u32(Attr::Group.raw(), group)?;
-                w.put_flag(Attr::Delivered.raw(), true)?;
-                w.put_flag(Attr::DeliveryFailed.raw(), false)?;
-                w.put_uint(Attr::EventSeq.raw(), u64::from(u32::MAX) + 7)
-            }),
-            Ok(Action::GetInfo) => {
+            Ok(Requested::Shared(Action::Broadcast { group, .. })) => {
+                reply(m, Cmd::Broadcast, |w| {
+                    w.put_u32(Attr::Group.raw(), group)?;
+                    w.put_flag(Attr::Delivered.raw(), true)?;
+                    w.put_flag(Attr::DeliveryFailed.raw(), false)?;
+                    w.put_uint(Attr::EventSeq.raw(), u64::from(u32::MAX) + 7)
+                })
+            }
+            Ok(Requested::Shared(Action::GetInfo)) => {
                 let i = info();
                 reply(m, Cmd::GetInfo, |w| {
                     w.put_u32(Attr::Version.raw(), i.version)?;
@@ -129,7 +133,7 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
                     w.put_counters(Attr::GenlCounters.raw(), &i.genl_counters)
                 })
             }
-            Ok(Action::Noop) => testing::ack(m),
+            Ok(Requested::Shared(Action::Noop) | Requested::SetGroups(_)) => testing::ack(m),
             Err(refusal) => {
                 let mut k = KernelError::new(refusal.kind().errno());
                 k.message = Some(refusal.to_string());
