@@ -949,9 +949,9 @@ pub(crate) fn t_counters_per_face(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// As an unprivileged user: echo, get-info and listening work; broadcast
-/// needs `CAP_NET_ADMIN` (the core refuses it: `uns-admin-perm`) unless
-/// `open_broadcast=1`.
+/// As an unprivileged user: echo, get-info, set-groups and listening
+/// work; broadcast needs `CAP_NET_ADMIN` (the core refuses it:
+/// `uns-admin-perm`) unless `open_broadcast=1`.
 pub(crate) fn t_unprivileged(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     finish_child(
@@ -971,6 +971,9 @@ pub(crate) fn child_unpriv(mode: &str) -> TestResult {
     drop_privileges()?;
     let mut raw = Raw::with_id(f.id)?;
     check_echo(&mut raw, b"nobody")?;
+    // Anyone may choose the groups of their own socket.
+    expect_err(&choose(&mut raw, &listen_attrs(&[6, 7]))?, 0, "")
+        .map_err(|e| format!("set-groups as nobody: {e}"))?;
     let mut ev = listener(&f, McastGroup::Events)?;
     let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(6, b"from nobody"))?;
     if mode == "open" {
