@@ -213,7 +213,7 @@ const _: () = assert!(!core::mem::needs_drop::<Listening>() && size_of::<Listeni
 
 impl Listening {
     /// Every group: what a socket receives until it chooses.
-    fn all() -> Self {
+    pub(super) fn all() -> Self {
         Listening(core::array::from_fn(|_| Atomic::new(u64::MAX)))
     }
 
