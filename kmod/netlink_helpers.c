@@ -3,11 +3,12 @@
  * C accessors for the rustnl netlink layer (kmod/netlink/).
  *
  * `struct sock` and `struct net_generic` are opaque to the kernel's Rust
- * bindings, and several netlink/workqueue helpers are `static inline`. These
+ * bindings, and several netlink/workqueue/xarray helpers are `static inline`. These
  * one-line wrappers give the Rust layer exactly what it needs and nothing
  * else; every use is documented at its call site in netlink/.
  */
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
@@ -45,3 +46,13 @@ void rustnl_init_delayed_work(struct delayed_work *dwork, work_func_t func)
 	INIT_DELAYED_WORK(dwork, func);
 }
 
+void *rustnl_xa_cmpxchg(struct xarray *xa, unsigned long index, void *old,
+			void *entry, gfp_t gfp)
+{
+	return xa_cmpxchg(xa, index, old, entry, gfp);
+}
+
+int rustnl_xa_err(void *entry)
+{
+	return xa_err(entry);
+}

@@ -28,4 +28,14 @@ extern "C" {
         dwork: *mut bindings::delayed_work,
         func: bindings::work_func_t,
     );
+    /// `xa_cmpxchg(xa, index, old, entry, gfp)`.
+    pub(super) fn rustnl_xa_cmpxchg(
+        xa: *mut bindings::xarray,
+        index: c_ulong,
+        old: *mut c_void,
+        entry: *mut c_void,
+        gfp: bindings::gfp_t,
+    ) -> *mut c_void;
+    /// `xa_err(entry)`: the errno an xarray answer encodes, or 0.
+    pub(super) fn rustnl_xa_err(entry: *mut c_void) -> c_int;
 }

@@ -16,9 +16,33 @@
 //!
 //! C `static inline` helpers re-expressed here: `genlmsg_reply` /
 //! `genlmsg_unicast` (a unicast on the request's socket, which is the
-//! namespace's `genl_sock`), `genlmsg_multicast_netns`, `genl_info_net`,
-//! `nla_data`/`nla_len`/`nla_get_u32`, `NL_SET_ERR_MSG_ATTR`,
-//! `NL_SET_ERR_ATTR_MISS`.
+//! namespace's `genl_sock`), `genlmsg_multicast_netns` and
+//! `genlmsg_multicast_netns_filtered`, `genl_info_net`, `genlmsg_data` /
+//! `genlmsg_len`, `nla_data`/`nla_len`/`nla_get_u32`,
+//! `NL_SET_ERR_MSG_ATTR`, `NL_SET_ERR_ATTR_MISS`.
+//!
+//! # Numbered groups per socket
+//!
+//! A classic unit has numbered multicast groups, and a listener joins the
+//! ones it wants; a genl family has a few named multicast groups. A family
+//! that carries numbered groups in one of them (an attribute of each
+//! event) lets each socket choose its numbered groups in the kernel, as
+//! devlink lets a socket choose which objects' notifications it gets
+//! (`DEVLINK_CMD_NOTIFY_FILTER_SET`), with the same upstream means: the
+//! family's per-socket private memory (`genl_family.sock_priv_size`) holds
+//! each socket's [`Listening`], set by a request
+//! ([`Request::sender_listening`], `genl_sk_priv_get`), and a multicast of
+//! numbered group `g` skips the sockets whose choice lacks it
+//! ([`GenlNet::multicast_numbered`], `genlmsg_multicast_netns_filtered`
+//! with a filter reading the choice as `__genl_sk_priv_get` would). A
+//! socket that never chose has no private memory and receives every
+//! group, and the core frees each socket's choice when the socket is
+//! released or the family unregistered. `genl_sk_priv_get` and
+//! `__genl_sk_priv_get` are not exported to modules (7.2, 7.3): the two
+//! lookups are re-expressed over the exported xarray functions, on the
+//! xarray (`genl_family.sock_privs`, keyed by the socket's address) that
+//! `genl_register_family` allocates for a family with a `sock_priv_size`
+//! and whose entries the core frees with `kfree`.
 //!
 //! # Lifetime
 //!
@@ -35,6 +59,7 @@
 //! C header: [`include/net/genetlink.h`](srctree/include/net/genetlink.h).
 
 use super::{
+    ffi,
     socket::Delivery,
     state::{self, States},
     KernelSock, Protocol,
@@ -44,7 +69,10 @@ use super::compat::bindings;
 use kernel::{
     alloc::flags::GFP_KERNEL,
     prelude::*,
-    sync::atomic::{Acquire, Atomic, Full, Release},
+    sync::{
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        rcu,
+    },
     types::Opaque,
     ThisModule,
 };
@@ -159,6 +187,56 @@ pub(crate) trait GenlProtocol: Protocol {
 
 /// `NLA_HDRLEN`: an attribute header, already aligned.
 const NLA_HDRLEN: usize = size_of::<bindings::nlattr>();
+/// `GENL_HDRLEN`: the generic netlink header, already aligned.
+const GENL_HDRLEN: usize = size_of::<bindings::genlmsghdr>();
+/// `NLMSG_HDRLEN`.
+const NLMSG_HDRLEN: usize = super::skb::NLMSG_HDRLEN;
+
+/// Numbered groups a socket can choose from: 1..=`NUMBERED_GROUPS`.
+pub(crate) const NUMBERED_GROUPS: u32 = 1024;
+/// Words of a [`Listening`] bitmap.
+pub(crate) const LISTEN_WORDS: usize = NUMBERED_GROUPS as usize / 64;
+
+/// The numbered groups one socket of the family listens to (group `g` at
+/// bit `g - 1`): the family's per-socket private memory, set by its
+/// requests ([`Request::sender_listening`]) and read by multicasts of a
+/// numbered group ([`GenlNet::multicast_numbered`]), concurrently: each
+/// word is atomic, so a multicast sees each group either before or after
+/// a change.
+///
+/// Allocated by [`Request::sender_listening`] with `kmalloc` (every
+/// group), freed by the core with `kfree` when its socket is released or
+/// the family unregistered: it needs no destructor.
+pub(crate) struct Listening([Atomic<u64>; LISTEN_WORDS]);
+
+const _: () = assert!(!core::mem::needs_drop::<Listening>() && size_of::<Listening>() > 0);
+
+impl Listening {
+    /// Every group: what a socket receives until it chooses.
+    pub(super) fn all() -> Self {
+        Listening(core::array::from_fn(|_| Atomic::new(u64::MAX)))
+    }
+
+    /// From now on, the groups of the bitmap `words` (group `g` at bit
+    /// `g - 1`).
+    pub(crate) fn set(&self, words: &[u64; LISTEN_WORDS]) {
+        for (w, v) in self.0.iter().zip(words) {
+            w.store(*v, Relaxed);
+        }
+    }
+
+    /// Whether group `group` is among them (never for 0 or above
+    /// [`NUMBERED_GROUPS`]).
+    #[inline]
+    pub(crate) fn contains(&self, group: u32) -> bool {
+        let Some(i) = group.checked_sub(1).map(|i| i as usize) else {
+            return false;
+        };
+        self.0
+            .get(i / 64)
+            .is_some_and(|w| w.load(Relaxed) & (1u64 << (i % 64)) != 0)
+    }
+}
 
 /// The most operations and multicast groups a family can have here (the
 /// storage is static, like the family).
@@ -191,6 +269,88 @@ static FAMILY_CLAIMED: Atomic<bool> = Atomic::new(false);
 /// unregistered: multicasts from outside a request ([`GenlNet::of`]) check
 /// it.
 static FAMILY_LIVE: Atomic<bool> = Atomic::new(false);
+
+/// The family's xarray of per-socket private memory (`sock_privs`, keyed by
+/// the socket's address; each entry a [`Listening`]).
+///
+/// # Safety
+///
+/// The family must be registered (by [`GenlFamily::register`]).
+#[inline]
+unsafe fn family_sock_privs() -> *mut bindings::xarray {
+    let f = core::ptr::from_ref(&FAMILY.family).cast::<bindings::genl_family>();
+    // SAFETY: Registered (caller): `genl_register_family` allocated the
+    // xarray (the family has a `sock_priv_size`) before it returned and
+    // frees it only in `genl_unregister_family`. Read through the raw
+    // pointer, as in `family_ids`.
+    unsafe { (*f).sock_privs }
+}
+
+/// `__genl_sk_priv_get(family, sk)`: the [`Listening`] of `sk`, if it chose.
+///
+/// # Safety
+///
+/// The family must be registered for `'a`, and `sk`'s private memory must
+/// not be freed during `'a`: `sk` is on a listener list the core is walking
+/// (its release unlinks it, waiting for the walk, before the core frees
+/// the memory), or it is a request's sender during the request.
+unsafe fn sock_priv<'a>(sk: *mut bindings::sock) -> Option<&'a Listening> {
+    // The lookup's own reading of the xarray is under RCU (as
+    // `__genl_sk_priv_get` asks of its callers); the entry outlives it
+    // (caller).
+    let _rcu = rcu::read_lock();
+    // SAFETY: The registered family's xarray (caller); any index may be
+    // looked up.
+    let p = unsafe { bindings::xa_load(family_sock_privs(), sk as usize) };
+    // SAFETY: Every entry of the family's xarray is a `Listening`
+    // (`sock_priv_get` stores nothing else), alive for `'a` (caller).
+    NonNull::new(p).map(|p| unsafe { p.cast::<Listening>().as_ref() })
+}
+
+/// `genl_sk_priv_get(family, sk)`: the [`Listening`] of `sk`, made (every
+/// group) if it has none yet; `ENOMEM`, or the xarray's error.
+///
+/// # Safety
+///
+/// As for [`sock_priv`]; `sk` is a request's sender (so that nothing else
+/// stores for it concurrently but another request of it, which
+/// `xa_cmpxchg` settles as the core does).
+unsafe fn sock_priv_get<'a>(sk: *mut bindings::sock) -> Result<&'a Listening> {
+    // SAFETY: As documented (caller).
+    if let Some(l) = unsafe { sock_priv(sk) } {
+        return Ok(l);
+    }
+    // `genl_sk_priv_alloc`: `kmalloc`, which the core's `kfree` frees, with
+    // the initial value (`sock_priv_init`).
+    let new = KBox::into_raw(KBox::new(Listening::all(), GFP_KERNEL)?);
+    // SAFETY: The registered family's xarray (caller); `new` is a valid
+    // allocation the xarray takes over if the slot is still empty.
+    let old = unsafe {
+        ffi::rustnl_xa_cmpxchg(
+            family_sock_privs(),
+            sk as usize,
+            core::ptr::null_mut(),
+            new.cast(),
+            bindings::GFP_KERNEL,
+        )
+    };
+    if old.is_null() {
+        // SAFETY: Stored: alive until the core frees it, after `'a`
+        // (caller).
+        return Ok(unsafe { &*new });
+    }
+    // Not stored: ours to free.
+    // SAFETY: From `KBox::into_raw` above, not shared.
+    drop(unsafe { KBox::from_raw(new) });
+    // SAFETY: `xa_err` reads the entry's bits only.
+    let err = unsafe { ffi::rustnl_xa_err(old) };
+    if err < 0 {
+        return Err(Error::from_errno(err));
+    }
+    // Another request of the same socket stored first: that one.
+    // SAFETY: As in `sock_priv`.
+    Ok(unsafe { &*old.cast::<Listening>() })
+}
 
 /// The family's id and the netlink group of its multicast group 0.
 ///
@@ -239,6 +399,11 @@ impl<P: GenlProtocol> GenlFamily<P> {
             // `ThisModule` is the kernel crate's; on 7.2 the bindings are the
             // module's own (`compat.rs`): the same `struct module`.
             module: owner.as_ptr().cast(),
+            // Each socket's `Listening`, which the core frees with the
+            // socket or the family (no `sock_priv_destroy` needed; no
+            // `sock_priv_init` either: the core never allocates one for
+            // us, `sock_priv_get` does).
+            sock_priv_size: size_of::<Listening>(),
             ..Default::default()
         };
         family.set_netnsok(1);
@@ -352,11 +517,16 @@ unsafe extern "C" fn doit<P: GenlProtocol>(
 /// `skb` and `info` are the core's, valid for `'a`; `skb->sk` is the
 /// namespace's genl kernel socket (`sk`); `info.attrs` is null or has
 /// `maxattr + 1` entries, each null or a policy-valid attribute in the
-/// request; `net` is the request's namespace, live for `'a`.
+/// request; `attrs` is every attribute of the request, policy-valid;
+/// `net` is the request's namespace, live for `'a`; `sender` is the
+/// sending user socket (`NETLINK_CB(skb).sk`), which the sending task holds
+/// for `'a`.
 pub(crate) struct Request<'a> {
     info: &'a bindings::genl_info,
     sk: &'a KernelSock,
     net: *mut bindings::net,
+    sender: *mut bindings::sock,
+    attrs: &'a [u8],
     cmd: u8,
     maxattr: usize,
     _not_send: PhantomData<*mut ()>,
@@ -372,7 +542,11 @@ impl<'a> Request<'a> {
     ) -> Option<Self> {
         // SAFETY: Valid for `'a` (caller).
         let (s, info) = unsafe { (skb.as_ref(), &*info.as_ptr()) };
-        if s.sk.is_null() || info.genlhdr.is_null() || info._net.net.is_null() {
+        if s.sk.is_null()
+            || info.genlhdr.is_null()
+            || info.nlhdr.is_null()
+            || info._net.net.is_null()
+        {
             return None;
         }
         // SAFETY: `skb->sk` is the genl kernel socket that received the
@@ -380,6 +554,25 @@ impl<'a> Request<'a> {
         let sk = unsafe { KernelSock::from_raw(s.sk) };
         // SAFETY: The core set `genlhdr` to the request's header.
         let cmd = unsafe { (*info.genlhdr).cmd };
+        // `NETLINK_CB(skb).sk`: the request came from a netlink socket, so
+        // the control buffer holds a `netlink_skb_parms` (`cb` is 48 bytes,
+        // 8-aligned, larger than the struct).
+        // SAFETY: The skb is valid for `'a` (caller).
+        let sender = unsafe { (*(&raw const s.cb).cast::<bindings::netlink_skb_parms>()).sk };
+        if sender.is_null() {
+            return None;
+        }
+        // `genlmsg_data` / `genlmsg_len` (the family has no user header):
+        // the core checked `NLMSG_HDRLEN + GENL_HDRLEN <= nlmsg_len <=`
+        // the skb's data before parsing, and the policy every attribute.
+        // SAFETY: The core set `nlhdr` to the request's netlink header.
+        let len = unsafe { (*info.nlhdr).nlmsg_len } as usize;
+        let attrs_len = len.checked_sub(NLMSG_HDRLEN + GENL_HDRLEN)?;
+        // SAFETY: `attrs_len` bytes follow the genl header in the request,
+        // which the core holds for `'a` (the checks above).
+        let attrs = unsafe {
+            core::slice::from_raw_parts(info.genlhdr.cast::<u8>().add(GENL_HDRLEN), attrs_len)
+        };
         // The op's policy sized `attrs` (when it has one).
         let maxattr = P::OPS
             .iter()
@@ -392,10 +585,31 @@ impl<'a> Request<'a> {
             info,
             sk,
             net: info._net.net,
+            sender,
+            attrs,
             cmd,
             maxattr,
             _not_send: PhantomData,
         })
+    }
+
+    /// Every attribute of the request as sent, policy-valid: where each of
+    /// several attributes of one type is found (`nla_for_each_attr_type`
+    /// over `genlmsg_data`).
+    #[inline]
+    pub(crate) fn attrs(&self) -> &'a [u8] {
+        self.attrs
+    }
+
+    /// The sending socket's [`Listening`] (`genl_sk_priv_get`): every group
+    /// until a request of the socket changes it. `ENOMEM` if it could not
+    /// be made.
+    pub(crate) fn sender_listening(&self) -> Result<&'a Listening> {
+        // SAFETY: The family is registered while its operations run
+        // (`genl_unregister_family` waits for them), and the sender's
+        // private memory is freed at its release, which waits for the
+        // sending task, or at unregistration, after `'a` (type invariants).
+        unsafe { sock_priv_get(self.sender) }
     }
 
     /// The command.
@@ -499,6 +713,23 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// As [`Self::ext_ack`], pointing at the attribute that starts `offset`
+    /// bytes into [`Self::attrs`] (one of several of its type); none if no
+    /// attribute header fits there.
+    pub(crate) fn ext_ack_at(&self, offset: usize, text: fmt::Arguments<'_>) {
+        self.ext_ack(None, text);
+        let Some(extack) = NonNull::new(self.info.extack) else {
+            return;
+        };
+        if offset.checked_add(NLA_HDRLEN).is_some_and(|end| end <= self.attrs.len()) {
+            // SAFETY: As in `ext_ack`; the attribute header lies within the
+            // request (checked above).
+            unsafe {
+                (*extack.as_ptr()).bad_attr = self.attrs.as_ptr().add(offset).cast();
+            }
+        }
+    }
+
     /// Reports attribute `ty` missing (`NL_SET_ERR_ATTR_MISS`:
     /// `NLMSGERR_ATTR_MISS_TYPE`), with `text`.
     pub(crate) fn missing_attr(&self, ty: u16, text: fmt::Arguments<'_>) {
@@ -581,5 +812,33 @@ impl<'a> GenlNet<'a> {
         let (id, _) = unsafe { family_ids() };
         self.sk
             .broadcast(self.netlink_group(group), id, 0, parts, GFP_KERNEL)
+    }
+
+    /// As [`Self::multicast`], as an event of numbered group `numbered`:
+    /// to the listeners of multicast group `group` that listen to it (their
+    /// [`Listening`] has it, or they never chose), skipping the others,
+    /// which do not count as listeners either
+    /// (`genlmsg_multicast_netns_filtered`).
+    pub(crate) fn multicast_numbered(
+        &self,
+        group: usize,
+        numbered: u32,
+        parts: &[&[u8]],
+    ) -> Result<Delivery> {
+        // SAFETY: Registered (type invariant).
+        let (id, _) = unsafe { family_ids() };
+        self.sk.broadcast_to(
+            self.netlink_group(group),
+            id,
+            0,
+            parts,
+            GFP_KERNEL,
+            |sk| {
+                // SAFETY: The family is registered for `'a` (type
+                // invariant), and `sk` is on the listener list the core is
+                // walking (`broadcast_to`).
+                unsafe { sock_priv(sk) }.is_none_or(|l| l.contains(numbered))
+            },
+        )
     }
 }

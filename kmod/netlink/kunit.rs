@@ -45,6 +45,21 @@ mod tests {
     }
 
     #[test]
+    fn listening_starts_with_every_group_and_takes_a_bitmap() {
+        use super::super::genl::{Listening, LISTEN_WORDS, NUMBERED_GROUPS};
+        let l = Listening::all();
+        assert!(l.contains(1) && l.contains(NUMBERED_GROUPS));
+        assert!(!l.contains(0) && !l.contains(NUMBERED_GROUPS + 1));
+        let mut words = [0u64; LISTEN_WORDS];
+        // Group 3, and the last one.
+        words[0] = 1 << 2;
+        words[LISTEN_WORDS - 1] = 1 << 63;
+        l.set(&words);
+        assert!(l.contains(3) && l.contains(NUMBERED_GROUPS));
+        assert!(!l.contains(2) && !l.contains(4) && !l.contains(64) && !l.contains(65));
+    }
+
+    #[test]
     fn batch_room_fits_an_order_3_allocation() {
         // Data and `skb_shared_info` together must fit 32 KiB: one order-3
         // block, not order 4.

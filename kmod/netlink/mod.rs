@@ -23,7 +23,9 @@
 //!   network namespace (pernet operations with a `net_generic` slot).
 //! - [`genl`]: [`GenlFamily`] registers a generic netlink family with `do`
 //!   operations and per-operation policies; [`Request`](genl::Request) is
-//!   one request; [`GenlNet`] multicasts to one namespace.
+//!   one request; [`GenlNet`] multicasts to one namespace, to every
+//!   listener or to those of one numbered group, which each socket chooses
+//!   ([`Listening`](genl::Listening), the family's per-socket memory).
 //! - [`pernet`]: [`Unit`] registers the protocol's unit: each namespace's
 //!   kernel socket, tick and input callback.
 //!
@@ -58,7 +60,13 @@
 //! - [`GenlNet`] (multicast to one namespace's genl socket, with a
 //!   [`Delivery`] that tells "no listeners here" from "listeners missed
 //!   it") would be `GenlMsg::multicast_netns`; upstream's `has_listeners`
-//!   and `multicast` only look at `init_net`.
+//!   and `multicast` only look at `init_net`. Its filtered multicast
+//!   ([`GenlNet::multicast_numbered`]) and the per-socket memory it reads
+//!   ([`genl::Listening`]) would be a `Family` associated type for
+//!   `sock_priv_size` (`Default` for `sock_priv_init`, `Drop` for
+//!   `sock_priv_destroy`) and a `GenlMsg::multicast_netns_filtered` taking
+//!   a closure; a module could use the core's `genl_sk_priv_get` once it is
+//!   exported (the copies of it here would go).
 //! - A `Registration` would take the module (`&'static ThisModule`) as
 //!   here, instead of reading it from the crate.
 //!

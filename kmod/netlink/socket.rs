@@ -89,13 +89,38 @@ impl KernelSock {
         parts: &[&[u8]],
         flags: Flags,
     ) -> Result<Delivery> {
+        self.broadcast_to(group, ty, seq, parts, flags, |_| true)
+    }
+
+    /// As [`Self::broadcast`], to the listeners of `group` that `wants`
+    /// accepts (`netlink_broadcast_filtered`'s filter, inverted): the
+    /// others are skipped and do not count as listeners, so the [`Delivery`]
+    /// is about the accepted ones only. `wants` gets each listener socket of
+    /// the group in the namespace, in this task, while the core walks its
+    /// listener list (the socket cannot be released meanwhile); it must not
+    /// sleep.
+    pub(super) fn broadcast_to<F>(
+        &self,
+        group: u32,
+        ty: u16,
+        seq: u32,
+        parts: &[&[u8]],
+        flags: Flags,
+        wants: F,
+    ) -> Result<Delivery>
+    where
+        F: Fn(*mut bindings::sock) -> bool,
+    {
         let mut skb = SkBuff::message(0, seq, ty, 0, parts, flags)?;
         skb.set_dst_group(group);
-        let mut listeners: u32 = 0;
+        let mut audience = Audience {
+            listeners: 0,
+            wants,
+        };
         // SAFETY: A kernel netlink socket (type invariant); the skb's
         // ownership passes to the core, which always consumes it. The filter
-        // runs synchronously, in this task, before the call returns, and
-        // `listeners` outlives the call.
+        // runs synchronously, in this task, before the call returns, with
+        // `audience`, which outlives the call, as its data.
         let ret = unsafe {
             bindings::netlink_broadcast_filtered(
                 self.as_ptr(),
@@ -103,8 +128,8 @@ impl KernelSock {
                 0,
                 group,
                 raw_gfp(flags),
-                Some(count_listener),
-                (&raw mut listeners).cast(),
+                Some(count_listener::<F>),
+                (&raw mut audience).cast(),
             )
         };
         match ret {
@@ -114,31 +139,46 @@ impl KernelSock {
             // `ESRCH`: nobody received it. Whether anyone listened is what
             // the filter saw, in this namespace only (`netlink_has_listeners`
             // would answer for every namespace at once).
-            r if r == ESRCH.to_errno() && listeners > 0 => Ok(Delivery::NoneReceived),
+            r if r == ESRCH.to_errno() && audience.listeners > 0 => Ok(Delivery::NoneReceived),
             r if r == ESRCH.to_errno() => Ok(Delivery::NoListeners),
             r => Err(Error::from_errno(r)),
         }
     }
 }
 
-/// The `netlink_broadcast_filtered` filter: counts the listeners the
-/// message is about to be delivered to (in the sender's namespace, on the
-/// group) and filters none out. The first listener always reaches the
-/// filter (its copy is the message itself, no allocation), so a count of 0
-/// means nobody in the namespace listened.
+/// What the filter of [`KernelSock::broadcast_to`] works with: who is
+/// wanted, and how many of the group's listeners were.
+struct Audience<F> {
+    listeners: u32,
+    wants: F,
+}
+
+/// The `netlink_broadcast_filtered` filter: skips the listeners `wants`
+/// refuses (non-zero: the core frees its copy and moves on) and counts the
+/// others, which the message is about to be delivered to (in the sender's
+/// namespace, on the group). The first accepted listener always reaches
+/// the filter: until a copy is delivered the message is not shared (a
+/// skipped listener's reference is dropped again), so its copy is the
+/// message itself, no allocation that could fail first. A count of 0 means
+/// nobody in the namespace listened.
 ///
 /// # Safety
 ///
-/// Called by the netlink core during `broadcast` with `data` pointing to
-/// its `u32` counter.
-unsafe extern "C" fn count_listener(
-    _sk: *mut bindings::sock,
+/// Called by the netlink core during [`KernelSock::broadcast_to`] with
+/// `data` pointing to its `Audience<F>` and `sk` a listener socket on the
+/// core's locked listener list.
+unsafe extern "C" fn count_listener<F: Fn(*mut bindings::sock) -> bool>(
+    sk: *mut bindings::sock,
     _skb: *mut bindings::sk_buff,
     data: *mut c_void,
 ) -> c_int {
-    // SAFETY: `broadcast`'s counter, valid and only used by this call chain
-    // (the filter runs synchronously inside `broadcast`).
-    unsafe { *data.cast::<u32>() += 1 };
+    // SAFETY: `broadcast_to`'s audience, valid and only used by this call
+    // chain (the filter runs synchronously inside `broadcast_to`).
+    let audience = unsafe { &mut *data.cast::<Audience<F>>() };
+    if !(audience.wants)(sk) {
+        return 1;
+    }
+    audience.listeners = audience.listeners.saturating_add(1);
     0
 }
 

@@ -10,13 +10,18 @@
 //! [`Attr::ty`], [`Attr::range`], [`Attr::max_len`]), so the kernel states
 //! no check twice. What a policy cannot say (`groups`, `max_payload`, a
 //! required `group`) is `genl::classify`, shared with the host tests.
+//!
+//! `set-groups` stores the sender's choice of numbered groups in the
+//! family's per-socket memory; `broadcast` multicasts its event to the
+//! `events` listeners that listen to its group only, so its answer says
+//! what the classic face's says: whether a listener of that group got it.
 
 use super::{broadcast_result, errno, Rustnl};
 use crate::genl::{
     self, genl_header, nla_header, nla_pad_len, Attr, AttrType, AttrWriter, Cmd, CounterAttr,
-    McastGroup, NLA_PAD,
+    GroupSet, McastGroup, Requested, NLA_PAD,
 };
-use crate::netlink::genl::{AttrRule, Op, Permission, Request};
+use crate::netlink::genl::{AttrRule, Op, Permission, Request, LISTEN_WORDS, NUMBERED_GROUPS};
 use crate::netlink::{Delivery, GenlNet, GenlProtocol};
 use crate::proto::{Action, PROTOCOL_VERSION};
 use kernel::prelude::*;
@@ -81,8 +86,12 @@ const _: () = assert!(McastGroup::Events.index() == 0 && McastGroup::Heartbeat.i
 
 static ECHO_POLICY: [AttrRule; policy_len(Cmd::Echo)] = policy(Cmd::Echo);
 static BROADCAST_POLICY: [AttrRule; policy_len(Cmd::Broadcast)] = policy(Cmd::Broadcast);
+static SET_GROUPS_POLICY: [AttrRule; policy_len(Cmd::SetGroups)] = policy(Cmd::SetGroups);
 const _: () = assert!(policy_complete(Cmd::Echo) && policy_complete(Cmd::Broadcast));
+const _: () = assert!(policy_complete(Cmd::SetGroups));
 const _: () = assert!(policy_len(Cmd::GetInfo) == 0);
+// A socket's choice (`GroupSet`) is the layer's `Listening` bitmap.
+const _: () = assert!(GroupSet::WORDS == LISTEN_WORDS && crate::proto::MAX_GROUPS == NUMBERED_GROUPS);
 
 /// A spec name (with its NUL) as a C string, checked at compile time.
 const fn c_name(bytes: &'static [u8]) -> &'static CStr {
@@ -109,6 +118,10 @@ impl GenlProtocol for Rustnl {
             cmd: Cmd::GetInfo.raw(),
             policy: &[],
         },
+        Op {
+            cmd: Cmd::SetGroups.raw(),
+            policy: &SET_GROUPS_POLICY,
+        },
     ];
     const MCAST_GROUPS: &'static [&'static CStr] = &[
         c_name(McastGroup::Events.name_nul()),
@@ -131,9 +144,10 @@ impl GenlProtocol for Rustnl {
             cmd: req.cmd(),
             payload: req.attr(Attr::Payload.raw()),
             group: req.attr_u32(Attr::Group.raw()),
+            attrs: req.attrs(),
         };
         match genl::classify(&request, &self.config.limits) {
-            Ok(Action::Echo { payload }) => {
+            Ok(Requested::Shared(Action::Echo { payload })) => {
                 self.genl.bump(CounterAttr::Echoes);
                 // The genl header and the attribute's as one part, the
                 // padding only if there is any: each part costs a memcpy
@@ -146,9 +160,12 @@ impl GenlProtocol for Rustnl {
                     _ => self.genl_answer(req, &[&head, payload]),
                 }
             }
-            Ok(Action::Broadcast { group, payload }) => self.genl_broadcast(req, group, payload),
-            Ok(Action::GetInfo) => self.genl_info(req),
-            Ok(Action::Noop) => Ok(()),
+            Ok(Requested::Shared(Action::Broadcast { group, payload })) => {
+                self.genl_broadcast(req, group, payload)
+            }
+            Ok(Requested::Shared(Action::GetInfo)) => self.genl_info(req),
+            Ok(Requested::Shared(Action::Noop)) => Ok(()),
+            Ok(Requested::SetGroups(groups)) => Self::genl_set_groups(req, &groups),
             Err(refusal) => Err(self.genl_refuse(req, refusal)),
         }
     }
@@ -171,9 +188,23 @@ impl Rustnl {
         self.genl.refused(refusal.kind());
         match refusal {
             genl::Refusal::Missing(attr) => req.missing_attr(attr.raw(), format_args!("{refusal}")),
+            genl::Refusal::At { offset, .. } => req.ext_ack_at(offset, format_args!("{refusal}")),
             _ => req.ext_ack(refusal.bad_attr().map(Attr::raw), format_args!("{refusal}")),
         }
         errno(refusal.kind())
+    }
+
+    /// `set-groups`: the sender's socket listens to `groups` from now on
+    /// (no reply; the core acks if asked).
+    #[inline(never)]
+    fn genl_set_groups(req: &Request<'_>, groups: &GroupSet) -> Result {
+        let listening = req.sender_listening().inspect_err(|e| {
+            if *e == ENOMEM {
+                req.ext_ack(None, format_args!("cannot allocate the socket's groups"));
+            }
+        })?;
+        listening.set(groups.words());
+        Ok(())
     }
 
     /// `broadcast`: the event to this namespace's `events` listeners, then
@@ -220,7 +251,10 @@ impl Rustnl {
 
     /// Multicasts a generic netlink event (`event`, `heartbeat`, `goodbye`)
     /// to its group's listeners in this namespace; counts how it went on the
-    /// generic netlink face.
+    /// generic netlink face. A broadcast's `event` goes to the listeners of
+    /// its numbered `group` only (their choice, `set-groups`), as on the
+    /// classic face, where numbered groups are netlink groups; heartbeats
+    /// and the goodbye go to every `heartbeat` listener.
     pub(super) fn send_genl_event(
         &self,
         net: GenlNet<'_>,
@@ -243,7 +277,12 @@ impl Rustnl {
         } else {
             let hdr = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
             let pad = NLA_PAD.get(..nla_pad_len(payload.len())).unwrap_or(&[]);
-            net.multicast(mcgrp, &[&genl_header(cmd), w.bytes(), &hdr, payload, pad])
+            let parts: &[&[u8]] = &[&genl_header(cmd), w.bytes(), &hdr, payload, pad];
+            if cmd == Cmd::Event {
+                net.multicast_numbered(mcgrp, group, parts)
+            } else {
+                net.multicast(mcgrp, parts)
+            }
         };
         Self::count_delivery(&self.genl, delivery)
     }

@@ -16,8 +16,8 @@
 //! `#[path = ".../proto.rs"] mod proto;` and `#[path = ".../genl.rs"] mod genl;`.
 
 use super::proto::{
-    counter_table, wire_enum, Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS,
-    NLA_F_NESTED, NLA_HDRLEN,
+    counter_table, nlmsg_align, wire_enum, Action, Attrs, Counters, ErrorKind, Limits,
+    RequestError, MAX_GROUPS, NLA_F_NESTED, NLA_HDRLEN,
 };
 
 // The family's name, commands, attributes and multicast groups, generated
@@ -47,6 +47,11 @@ pub const GROUP_MAX: u32 = MAX_GROUPS;
 const _: () = assert!(MAX_ATTR_PAYLOAD == 65531);
 // The generated policy (src/genl_spec.rs) and the constants the code uses.
 const _: () = assert!(matches!(Attr::Group.range(), Some((GROUP_MIN, GROUP_MAX))));
+const _: () = assert!(matches!(
+    Attr::ListenGroup.range(),
+    Some((GROUP_MIN, GROUP_MAX))
+));
+const _: () = assert!(Attr::ListenGroup.multi() && !Attr::Group.multi());
 const _: () = assert!(matches!(Attr::Payload.max_len(), Some(MAX_ATTR_PAYLOAD)));
 const _: () = assert!(FAMILY_NAME_NUL.len() == FAMILY_NAME.len() + 1);
 const _: () = assert!(FAMILY_NAME_NUL.len() <= GENL_NAMSIZ);
@@ -306,18 +311,128 @@ impl<'b> AttrWriter<'b> {
     }
 }
 
+// --- Numbered groups a socket listens to -----------------------------------------
+
+/// A set of numbered groups, 1..=[`MAX_GROUPS`]: the groups one socket of
+/// the family receives the events of (`set-groups`). A bitmap, group `g` at
+/// bit `g - 1`, in [`GroupSet::WORDS`] words: the layout the kernel module
+/// keeps per socket.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GroupSet([u64; GroupSet::WORDS]);
+
+const _: () = assert!(MAX_GROUPS % 64 == 0);
+
+impl GroupSet {
+    /// Words of the bitmap.
+    pub const WORDS: usize = MAX_GROUPS as usize / 64;
+    /// No group.
+    pub const EMPTY: GroupSet = GroupSet([0; GroupSet::WORDS]);
+    /// Every group: what a socket receives until it chooses (and again after
+    /// a `set-groups` without `listen-group`).
+    pub const ALL: GroupSet = GroupSet([u64::MAX; GroupSet::WORDS]);
+
+    /// The set of the bitmap `words` (group `g` at bit `g - 1`).
+    pub const fn from_words(words: [u64; GroupSet::WORDS]) -> GroupSet {
+        GroupSet(words)
+    }
+
+    /// The bitmap (group `g` at bit `g - 1`).
+    pub const fn words(&self) -> &[u64; GroupSet::WORDS] {
+        &self.0
+    }
+
+    /// Word and bit of group `g`, if it is in 1..=[`MAX_GROUPS`].
+    const fn slot(g: u32) -> Option<(usize, u64)> {
+        if g == 0 || g > MAX_GROUPS {
+            return None;
+        }
+        let i = (g - 1) as usize;
+        Some((i / 64, 1 << (i % 64)))
+    }
+
+    /// Whether group `g` is in the set (never for a group outside
+    /// 1..=[`MAX_GROUPS`]).
+    #[inline]
+    pub const fn contains(&self, g: u32) -> bool {
+        match Self::slot(g) {
+            Some((w, bit)) => self.0[w] & bit != 0,
+            None => false,
+        }
+    }
+
+    /// Adds group `g`; false (nothing added) outside 1..=[`MAX_GROUPS`].
+    pub fn insert(&mut self, g: u32) -> bool {
+        match Self::slot(g).and_then(|(w, bit)| Some((self.0.get_mut(w)?, bit))) {
+            Some((word, bit)) => {
+                *word |= bit;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether no group is in the set.
+    pub const fn is_empty(&self) -> bool {
+        let mut i = 0;
+        while i < Self::WORDS {
+            if self.0[i] != 0 {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// The groups in the set, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (1..=MAX_GROUPS).filter(|&g| self.contains(g))
+    }
+}
+
+impl Default for GroupSet {
+    /// [`GroupSet::ALL`]: a socket receives every group until it chooses.
+    fn default() -> Self {
+        GroupSet::ALL
+    }
+}
+
+impl core::fmt::Debug for GroupSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if *self == GroupSet::ALL {
+            return f.write_str("GroupSet(all)");
+        }
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
 // --- Requests -------------------------------------------------------------------
 
 /// What a request of the family carries, once the kernel's policy has
-/// validated it (types, lengths, the `group` range 1..=[`GROUP_MAX`]).
+/// validated it (types, lengths, the `group` and `listen-group` ranges
+/// 1..=[`GROUP_MAX`], no trailing bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Request<'a> {
     /// `genlmsghdr.cmd`.
     pub cmd: u8,
-    /// Attribute `payload`, if present.
+    /// Attribute `payload`, if present (the last one, as the kernel's
+    /// parse keeps it).
     pub payload: Option<&'a [u8]>,
-    /// Attribute `group`, if present.
+    /// Attribute `group`, if present (the last one).
     pub group: Option<u32>,
+    /// Every attribute as sent, after the generic netlink header: where
+    /// the `multi-attr` ones (`listen-group`) are read from, each of them.
+    pub attrs: &'a [u8],
+}
+
+/// What a policy-valid request of the family asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requested<'a> {
+    /// What the classic face's requests ask too: echo, broadcast, get-info.
+    Shared(Action<'a>),
+    /// `set-groups`: the requesting socket receives the events of these
+    /// numbered groups only ([`GroupSet::ALL`] when the request named
+    /// none).
+    SetGroups(GroupSet),
 }
 
 /// Why a policy-valid request is refused by the module.
@@ -326,6 +441,14 @@ pub enum Refusal {
     /// As on the classic face: payload over `max_payload`, group over
     /// `groups`.
     Request(RequestError),
+    /// As [`Refusal::Request`], about one of several attributes of a type
+    /// (`listen-group`): the one at `offset` in [`Request::attrs`].
+    At {
+        /// What is wrong with it.
+        error: RequestError,
+        /// Where it starts (its header) in [`Request::attrs`].
+        offset: usize,
+    },
     /// A required attribute is absent (`NLMSGERR_ATTR_MISS_TYPE`).
     Missing(Attr),
     /// A command the family has no `do` operation for (the core refuses
@@ -337,17 +460,28 @@ impl Refusal {
     /// The class (and so the errno) of the refusal.
     pub const fn kind(&self) -> ErrorKind {
         match self {
-            Refusal::Request(e) => e.kind(),
+            Refusal::Request(e) | Refusal::At { error: e, .. } => e.kind(),
             Refusal::Missing(_) => ErrorKind::Invalid,
             Refusal::NotAnOperation(_) => ErrorKind::NotSupported,
         }
     }
 
-    /// The attribute the ext-ack points at (`NLMSGERR_ATTR_OFFS`), if any.
+    /// The attribute the ext-ack points at (`NLMSGERR_ATTR_OFFS`), if any,
+    /// by type (the last of its type, as the kernel's parse keeps it); see
+    /// [`Refusal::attr_offset`] for one of several.
     pub const fn bad_attr(&self) -> Option<Attr> {
         match self {
             Refusal::Request(RequestError::PayloadTooLarge { .. }) => Some(Attr::Payload),
             Refusal::Request(RequestError::BadGroup { .. }) => Some(Attr::Group),
+            _ => None,
+        }
+    }
+
+    /// Where in [`Request::attrs`] the attribute the ext-ack points at
+    /// starts, when it is one of several of its type ([`Refusal::At`]).
+    pub const fn attr_offset(&self) -> Option<usize> {
+        match self {
+            Refusal::At { offset, .. } => Some(*offset),
             _ => None,
         }
     }
@@ -356,7 +490,7 @@ impl Refusal {
 impl core::fmt::Display for Refusal {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Refusal::Request(e) => e.fmt(f),
+            Refusal::Request(e) | Refusal::At { error: e, .. } => e.fmt(f),
             Refusal::Missing(a) => write!(f, "missing attribute: {}", a.name()),
             Refusal::NotAnOperation(cmd) => write!(f, "command {cmd} is not an operation"),
         }
@@ -367,7 +501,7 @@ impl core::fmt::Display for Refusal {
 /// checks the policy cannot express (the module's `groups` and
 /// `max_payload`, a required `group`), in the classic face's order.
 #[inline]
-pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Action<'a>, Refusal> {
+pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Requested<'a>, Refusal> {
     let payload = req.payload.unwrap_or(&[]);
     let too_large = |len: usize| {
         if len > limits.max_payload {
@@ -382,7 +516,7 @@ pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Action<'a>, Re
     match Cmd::from_raw(req.cmd) {
         Some(Cmd::Echo) => {
             too_large(payload.len())?;
-            Ok(Action::Echo { payload })
+            Ok(Requested::Shared(Action::Echo { payload }))
         }
         Some(Cmd::Broadcast) => {
             let group = req.group.ok_or(Refusal::Missing(Attr::Group))?;
@@ -393,9 +527,42 @@ pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Action<'a>, Re
                 }));
             }
             too_large(payload.len())?;
-            Ok(Action::Broadcast { group, payload })
+            Ok(Requested::Shared(Action::Broadcast { group, payload }))
         }
-        Some(Cmd::GetInfo) => Ok(Action::GetInfo),
+        Some(Cmd::GetInfo) => Ok(Requested::Shared(Action::GetInfo)),
+        Some(Cmd::SetGroups) => listen_groups(req.attrs, limits).map(Requested::SetGroups),
         _ => Err(Refusal::NotAnOperation(req.cmd)),
     }
+}
+
+/// The `listen-group` attributes of `attrs` as a set, each in
+/// 1..=`limits.groups` (the first one outside is refused, pointed at);
+/// [`GroupSet::ALL`] when there is none.
+fn listen_groups(attrs: &[u8], limits: &Limits) -> Result<GroupSet, Refusal> {
+    let mut set = GroupSet::EMPTY;
+    let mut offset = 0usize;
+    // Policy-valid: well formed, 4-aligned, no trailing bytes (a malformed
+    // tail would only end the walk).
+    for a in Attrs::new(attrs).map_while(Result::ok) {
+        let at = offset;
+        offset = offset.saturating_add(nlmsg_align(NLA_HDRLEN + a.payload.len()));
+        if a.ty != Attr::ListenGroup.raw() {
+            continue;
+        }
+        // 4 bytes, as the policy checked (else group 0, refused).
+        let group = a
+            .payload
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_ne_bytes(*b));
+        if group == 0 || group > limits.groups || !set.insert(group) {
+            return Err(Refusal::At {
+                error: RequestError::BadGroup {
+                    group,
+                    groups: limits.groups,
+                },
+                offset: at,
+            });
+        }
+    }
+    Ok(if set.is_empty() { GroupSet::ALL } else { set })
 }

@@ -19,10 +19,11 @@ wire_enum! {
         /// Send the payload back to the requester, unchanged.
         Echo = 1 => "echo",
         /// Multicast the payload as an event of the given numbered group to the
-        /// events listeners of the requester's network namespace. Needs
-        /// CAP_NET_ADMIN in the user namespace owning the network namespace,
-        /// unless the module was loaded with open_broadcast=1. Nobody listening
-        /// is not an error (neither flag set).
+        /// events listeners of the requester's network namespace that receive
+        /// that group (see set-groups). Needs CAP_NET_ADMIN in the user
+        /// namespace owning the network namespace, unless the module was loaded
+        /// with open_broadcast=1. Nobody listening is not an error (neither
+        /// flag set).
         Broadcast = 2 => "broadcast",
         /// Report the module's configuration and this namespace's counters, per face.
         GetInfo = 3 => "get-info",
@@ -34,6 +35,14 @@ wire_enum! {
         /// netlink sockets do not pin the module, so unlike on the classic face
         /// listeners can be left to get it.
         Goodbye = 6 => "goodbye",
+        /// Choose the numbered groups whose events this socket receives on the
+        /// events multicast group: the listen-group attributes replace the
+        /// socket's previous choice; without any, every group again. A socket
+        /// that never chose receives (and counts as a listener of) every
+        /// group. The choice lasts until the socket closes or the module
+        /// unloads; anyone may make it for their own socket. Broadcasts count
+        /// a socket as a listener of a group only if it receives that group.
+        SetGroups = 7 => "set-groups",
     }
 }
 
@@ -48,10 +57,11 @@ wire_enum! {
         Payload = 1 => "payload",
         /// Numbered group of a broadcast and of its event (1..groups, as on the
         /// classic face). Events of every numbered group travel in the events
-        /// multicast group; listeners filter on this attribute. Heartbeat and
-        /// goodbye carry group 1.
+        /// multicast group, to the sockets that chose that group with
+        /// set-groups (or never chose). Heartbeat and goodbye carry group 1.
         Group = 2 => "group",
-        /// At least one listener received the event and no failure was reported.
+        /// At least one listener of the group received the event and no
+        /// failure was reported.
         Delivered = 3 => "delivered",
         /// A listener could not receive the event (its queue was full), or the
         /// group had listeners and none received it.
@@ -79,6 +89,9 @@ wire_enum! {
         ClassicCounters = 14 => "classic-counters",
         /// Counters of this namespace for the requests and events of the generic netlink face.
         GenlCounters = 15 => "genl-counters",
+        /// A numbered group (1..groups) whose events the requesting socket
+        /// receives, one attribute per group (set-groups).
+        ListenGroup = 16 => "listen-group",
     }
 }
 
@@ -94,6 +107,7 @@ impl Cmd {
             Cmd::Event => false,
             Cmd::Heartbeat => false,
             Cmd::Goodbye => false,
+            Cmd::SetGroups => false,
         }
     }
 
@@ -106,6 +120,7 @@ impl Cmd {
             Cmd::Event => &[],
             Cmd::Heartbeat => &[],
             Cmd::Goodbye => &[],
+            Cmd::SetGroups => &[Attr::ListenGroup],
         }
     }
 
@@ -118,6 +133,7 @@ impl Cmd {
             Cmd::Event => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs, Attr::Payload],
             Cmd::Heartbeat => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs, Attr::Payload],
             Cmd::Goodbye => &[Attr::Group, Attr::OriginPortid, Attr::EventSeq, Attr::TimestampNs],
+            Cmd::SetGroups => &[],
         }
     }
 
@@ -130,6 +146,7 @@ impl Cmd {
             Cmd::Event => Some(McastGroup::Events),
             Cmd::Heartbeat => Some(McastGroup::Heartbeat),
             Cmd::Goodbye => Some(McastGroup::Heartbeat),
+            Cmd::SetGroups => None,
         }
     }
 }
@@ -153,6 +170,30 @@ impl Attr {
             Attr::OpenBroadcast => AttrType::Flag,
             Attr::ClassicCounters => AttrType::NestCounters,
             Attr::GenlCounters => AttrType::NestCounters,
+            Attr::ListenGroup => AttrType::U32,
+        }
+    }
+
+    /// Whether a message may carry the attribute several times (spec
+    /// `multi-attr`): the kernel's parse keeps the last, readers walk them all.
+    pub const fn multi(self) -> bool {
+        match self {
+            Attr::Payload => false,
+            Attr::Group => false,
+            Attr::Delivered => false,
+            Attr::DeliveryFailed => false,
+            Attr::EventSeq => false,
+            Attr::OriginPortid => false,
+            Attr::TimestampNs => false,
+            Attr::Version => false,
+            Attr::Unit => false,
+            Attr::Groups => false,
+            Attr::MaxPayload => false,
+            Attr::HeartbeatMs => false,
+            Attr::OpenBroadcast => false,
+            Attr::ClassicCounters => false,
+            Attr::GenlCounters => false,
+            Attr::ListenGroup => true,
         }
     }
 
@@ -175,6 +216,7 @@ impl Attr {
             Attr::OpenBroadcast => None,
             Attr::ClassicCounters => None,
             Attr::GenlCounters => None,
+            Attr::ListenGroup => Some((1, 1024)),
         }
     }
 
@@ -196,6 +238,7 @@ impl Attr {
             Attr::OpenBroadcast => None,
             Attr::ClassicCounters => None,
             Attr::GenlCounters => None,
+            Attr::ListenGroup => None,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rustnl_shared::genl::*;
-use rustnl_shared::{Action, Counters, ErrorKind, Limits, RequestError, NLA_F_NESTED};
+use rustnl_shared::{Action, Counters, ErrorKind, Limits, RequestError, MAX_GROUPS, NLA_F_NESTED};
 
 /// Walks attributes the way `nla_for_each_attr` does: (type, payload).
 fn walk(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {
@@ -109,10 +109,11 @@ fn classify_mirrors_the_classic_checks() {
         cmd: cmd.raw(),
         payload,
         group,
+        attrs: &[],
     };
     assert_eq!(
         classify(&req(Cmd::Echo, None, None), &LIMITS),
-        Ok(Action::Echo { payload: b"" })
+        Ok(Requested::Shared(Action::Echo { payload: b"" }))
     );
     assert_eq!(
         classify(&req(Cmd::Echo, Some(&[0; 101]), None), &LIMITS),
@@ -142,20 +143,126 @@ fn classify_mirrors_the_classic_checks() {
     );
     assert_eq!(
         classify(&req(Cmd::Broadcast, None, Some(8)), &LIMITS),
-        Ok(Action::Broadcast {
+        Ok(Requested::Shared(Action::Broadcast {
             group: 8,
             payload: b""
-        })
+        }))
     );
     assert_eq!(
         classify(&req(Cmd::GetInfo, None, None), &LIMITS),
-        Ok(Action::GetInfo)
+        Ok(Requested::Shared(Action::GetInfo))
     );
     let ev = classify(&req(Cmd::Event, None, None), &LIMITS).unwrap_err();
     assert_eq!(ev.kind(), ErrorKind::NotSupported);
 }
 
+/// A `set-groups` request carrying `groups` as `listen-group` attributes
+/// (and `others` before them), as a client writes it.
+fn set_groups(others: &[(u16, &[u8])], groups: &[u32]) -> Vec<u8> {
+    let mut buf = vec![0u8; 8 * (groups.len() + others.len()) + 64];
+    let mut w = AttrWriter::new(&mut buf);
+    for (t, d) in others {
+        w.put(*t, d).unwrap();
+    }
+    for g in groups {
+        w.put_u32(Attr::ListenGroup.raw(), *g).unwrap();
+    }
+    w.bytes().to_vec()
+}
+
+fn classify_set(attrs: &[u8]) -> Result<Requested<'_>, Refusal> {
+    classify(
+        &Request {
+            cmd: Cmd::SetGroups.raw(),
+            attrs,
+            ..Request::default()
+        },
+        &LIMITS,
+    )
+}
+
+#[test]
+fn set_groups_reads_every_listen_group() {
+    let attrs = set_groups(&[], &[3, 8, 3, 1]);
+    let Ok(Requested::SetGroups(set)) = classify_set(&attrs) else {
+        panic!("{:?}", classify_set(&attrs));
+    };
+    assert_eq!(set.iter().collect::<Vec<_>>(), [1, 3, 8]);
+    assert!(set.contains(3) && !set.contains(2) && !set.contains(0));
+    assert!(!set.contains(MAX_GROUPS + 1));
+    // None named: every group again (as before any choice).
+    assert_eq!(classify_set(&[]), Ok(Requested::SetGroups(GroupSet::ALL)));
+    assert_eq!(GroupSet::default(), GroupSet::ALL);
+    assert!(GroupSet::ALL.contains(1) && GroupSet::ALL.contains(MAX_GROUPS));
+    assert!(GroupSet::EMPTY.is_empty() && !set.is_empty());
+    assert_eq!(format!("{set:?}"), "{1, 3, 8}");
+    assert_eq!(format!("{:?}", GroupSet::ALL), "GroupSet(all)");
+}
+
+#[test]
+fn set_groups_refuses_a_group_past_the_modules_and_points_at_it() {
+    // The second listen-group (after an 8-byte one) is 9 of 8 groups.
+    let attrs = set_groups(&[], &[2, 9, 10]);
+    let e = classify_set(&attrs).unwrap_err();
+    assert_eq!(
+        e,
+        Refusal::At {
+            error: RequestError::BadGroup {
+                group: 9,
+                groups: 8
+            },
+            offset: 8
+        }
+    );
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(e.attr_offset(), Some(8));
+    assert_eq!(e.bad_attr(), None);
+    assert_eq!(e.to_string(), "group 9 is not in 1..=8");
+    // Offsets count what comes before, padding included; other types are
+    // skipped.
+    let attrs = set_groups(&[(Attr::Payload.raw(), b"abcde")], &[0]);
+    assert_eq!(classify_set(&attrs).unwrap_err().attr_offset(), Some(12));
+    // Without the kernel's policy a listen-group of the wrong size is group 0.
+    let mut buf = [0u8; 8];
+    let mut w = AttrWriter::new(&mut buf);
+    w.put(Attr::ListenGroup.raw(), &[1, 0]).unwrap();
+    let attrs = w.bytes().to_vec();
+    assert!(matches!(
+        classify_set(&attrs),
+        Err(Refusal::At {
+            error: RequestError::BadGroup { group: 0, .. },
+            offset: 0
+        })
+    ));
+}
+
+#[test]
+fn group_set_words_are_the_bitmap() {
+    let mut s = GroupSet::EMPTY;
+    assert!(s.insert(1) && s.insert(64) && s.insert(65) && s.insert(MAX_GROUPS));
+    assert!(!s.insert(0) && !s.insert(MAX_GROUPS + 1));
+    let w = s.words();
+    assert_eq!(w[0], 1 | 1 << 63);
+    assert_eq!(w[1], 1);
+    assert_eq!(w[GroupSet::WORDS - 1], 1 << 63);
+    assert_eq!(GroupSet::from_words(*w), s);
+}
+
 proptest! {
+    /// Whatever groups a client names, the set holds exactly them.
+    #[test]
+    fn set_groups_round_trip(groups in proptest::collection::vec(1u32..=8, 0..20)) {
+        let attrs = set_groups(&[], &groups);
+        let want: std::collections::BTreeSet<u32> = groups.iter().copied().collect();
+        match classify_set(&attrs) {
+            Ok(Requested::SetGroups(set)) if want.is_empty() => prop_assert_eq!(set, GroupSet::ALL),
+            Ok(Requested::SetGroups(set)) => {
+                prop_assert_eq!(set.iter().collect::<std::collections::BTreeSet<_>>(), want)
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
     #[test]
     fn whatever_fits_reads_back(attrs in proptest::collection::vec((1u16..0x7fff, proptest::collection::vec(any::<u8>(), 0..40)), 0..12)) {
         let mut buf = vec![0u8; 12 * 48];

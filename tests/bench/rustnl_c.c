@@ -19,7 +19,10 @@
  *    genlmsg_multicast_netns to the sender's namespace, per-namespace
  *    counters through net_generic. The family has the Rust module's name:
  *    like the unit, it is one module's at a time (the bench loads them in
- *    turn).
+ *    turn). set-groups keeps each socket's numbered groups in the family's
+ *    per-socket private memory and a broadcast's event goes out with
+ *    genlmsg_multicast_netns_filtered, skipping the sockets that chose
+ *    other groups, as devlink does for its notification filters.
  *
  * Where it cannot or does not follow the Rust module, the difference is
  * noted here:
@@ -52,6 +55,10 @@
  *    the exit path below safe: no input callback can be running when it
  *    runs. Generic netlink sockets pin nothing: genl_unregister_family()
  *    waits for the operations in flight, in both modules.
+ *  - A broadcast that reaches listeners of its group which all fail to
+ *    receive it is "no listeners" here (genlmsg_multicast_netns_filtered()
+ *    and netlink_broadcast() say -ESRCH either way); the Rust module counts
+ *    the listeners its filter sees and reports delivery-failed.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -69,6 +76,10 @@
 #include <linux/string_choices.h>
 #include <linux/timekeeping.h>
 #include <linux/rwsem.h>
+#include <linux/bitmap.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
@@ -505,6 +516,83 @@ enum {
 
 static struct genl_family rustnl_c_genl_family;
 
+/*
+ * The numbered groups one socket of the family receives the events of
+ * (set-groups), group g at bit g - 1: the family's per-socket private
+ * memory. A socket without it (it never chose) receives every group.
+ * Written by set-groups and read by a broadcast's filter, both doits,
+ * which the core runs one at a time (the family is not parallel_ops).
+ */
+struct rustnl_c_sock_priv {
+	DECLARE_BITMAP(groups, RUSTNL_MAX_GROUPS);
+};
+
+static void rustnl_c_sock_priv_init(void *priv)
+{
+	struct rustnl_c_sock_priv *p = priv;
+
+	bitmap_fill(p->groups, RUSTNL_MAX_GROUPS);
+}
+
+/*
+ * __genl_sk_priv_get() and genl_sk_priv_get() are not exported to modules
+ * (7.2, 7.3): their bodies, on the xarray of the family's per-socket
+ * private memory (keyed by the socket's address), which
+ * genl_register_family() allocates for a family with a sock_priv_size and
+ * the core empties, kfree()ing each entry, when a socket is released and
+ * when the family is unregistered. The lookup wants RCU or the socket's
+ * own guarantee (a listener on the list the filter is walking; a doit's
+ * sender).
+ */
+static struct rustnl_c_sock_priv *rustnl_c_sk_priv_lookup(struct sock *sk)
+{
+	return xa_load(rustnl_c_genl_family.sock_privs, (unsigned long)sk);
+}
+
+static struct rustnl_c_sock_priv *rustnl_c_sk_priv_get(struct sock *sk)
+{
+	struct rustnl_c_sock_priv *priv;
+	void *old;
+
+	priv = rustnl_c_sk_priv_lookup(sk);
+	if (priv)
+		return priv;
+	priv = kzalloc(rustnl_c_genl_family.sock_priv_size, GFP_KERNEL);
+	if (!priv)
+		return ERR_PTR(-ENOMEM);
+	rustnl_c_genl_family.sock_priv_init(priv);
+	old = xa_cmpxchg(rustnl_c_genl_family.sock_privs, (unsigned long)sk,
+			 NULL, priv, GFP_KERNEL);
+	if (old) {
+		kfree(priv);
+		if (xa_is_err(old))
+			return ERR_PTR(xa_err(old));
+		/* Another request of the socket stored first. */
+		return old;
+	}
+	return priv;
+}
+
+/*
+ * The filter of a broadcast's event (genlmsg_multicast_netns_filtered()):
+ * non-zero skips @dsk, a listener that chose groups without the event's
+ * (@data). As devlink_nl_notify_filter().
+ */
+static int rustnl_c_genl_filter(struct sock *dsk, struct sk_buff *skb,
+				void *data)
+{
+	u32 group = *(const u32 *)data;
+	struct rustnl_c_sock_priv *priv;
+	int skip = 0;
+
+	rcu_read_lock();
+	priv = rustnl_c_sk_priv_lookup(dsk);
+	if (priv)
+		skip = !test_bit(group - 1, priv->groups);
+	rcu_read_unlock();
+	return skip;
+}
+
 /* Sizes of the attributes of an event (the payload aside). */
 #define RUSTNL_C_EVENT_ATTRS_SIZE					\
 	(2 * nla_total_size(sizeof(u32)) + 2 * nla_total_size(sizeof(u64)))
@@ -513,8 +601,9 @@ static struct genl_family rustnl_c_genl_family;
  * Multicasts event @cmd (RUSTNL_CMD_EVENT, _HEARTBEAT or _GOODBYE) of
  * numbered group @group to multicast group @mcgrp of the family in @net:
  * group, origin-portid, event-seq, timestamp-ns and, if @payload, the
- * payload attribute. Returns 0 with the event's sequence number and how
- * delivery went, or the errno if no buffer could be had.
+ * payload attribute; an event to the listeners of @group only. Returns 0
+ * with the event's sequence number and how delivery went, or the errno if
+ * no buffer could be had.
  */
 static int rustnl_c_genl_event(struct net *net, u8 cmd, unsigned int mcgrp,
 			       u32 group, u32 origin,
@@ -547,8 +636,15 @@ static int rustnl_c_genl_event(struct net *net, u8 cmd, unsigned int mcgrp,
 	}
 	genlmsg_end(msg, hdr);
 	/* Process context (a doit or module exit): may sleep. */
-	err = genlmsg_multicast_netns(&rustnl_c_genl_family, net, msg, 0,
-				      mcgrp, GFP_KERNEL);
+	if (cmd == RUSTNL_CMD_EVENT)
+		err = genlmsg_multicast_netns_filtered(&rustnl_c_genl_family,
+						       net, msg, 0, mcgrp,
+						       GFP_KERNEL,
+						       rustnl_c_genl_filter,
+						       &group);
+	else
+		err = genlmsg_multicast_netns(&rustnl_c_genl_family, net, msg,
+					      0, mcgrp, GFP_KERNEL);
 	return rustnl_c_delivered(st, err, delivery);
 
 err_free:
@@ -675,6 +771,47 @@ static int rustnl_c_genl_broadcast_doit(struct sk_buff *skb,
 	return rustnl_c_genl_reply(st, msg, info);
 }
 
+static int rustnl_c_genl_set_groups_doit(struct sk_buff *skb,
+					 struct genl_info *info)
+{
+	struct rustnl_c_stats *st = &rustnl_c_pernet(genl_info_net(info))->genl;
+	DECLARE_BITMAP(chosen, RUSTNL_MAX_GROUPS);
+	struct rustnl_c_sock_priv *priv;
+	const struct nlattr *attr;
+	bool named = false;
+	int rem;
+
+	atomic64_inc(&st->requests);
+	bitmap_zero(chosen, RUSTNL_MAX_GROUPS);
+	nlmsg_for_each_attr_type(attr, RUSTNL_A_LISTEN_GROUP, info->nlhdr,
+				 GENL_HDRLEN, rem) {
+		/* The policy allowed 1..RUSTNL_MAX_GROUPS; the module has fewer. */
+		u32 group = nla_get_u32(attr);
+
+		if (group > groups) {
+			NL_SET_ERR_MSG_ATTR_FMT(info->extack, attr,
+						"group %u is not in 1..=%u",
+						group, groups);
+			return rustnl_c_refuse(st, -EINVAL);
+		}
+		__set_bit(group - 1, chosen);
+		named = true;
+	}
+	/* None named: every group again. */
+	if (!named)
+		bitmap_fill(chosen, RUSTNL_MAX_GROUPS);
+	priv = rustnl_c_sk_priv_get(NETLINK_CB(skb).sk);
+	if (IS_ERR(priv)) {
+		if (PTR_ERR(priv) == -ENOMEM)
+			NL_SET_ERR_MSG(info->extack,
+				       "cannot allocate the socket's groups");
+		return PTR_ERR(priv);
+	}
+	bitmap_copy(priv->groups, chosen, RUSTNL_MAX_GROUPS);
+	/* No reply: the core acks if asked. */
+	return 0;
+}
+
 /* Counters of a face that does not serve the namespace. */
 static const struct rustnl_c_stats rustnl_c_no_stats;
 
@@ -761,6 +898,10 @@ static const struct nla_policy rustnl_c_broadcast_policy[RUSTNL_A_GROUP + 1] = {
 	[RUSTNL_A_PAYLOAD] = RUSTNL_C_PAYLOAD_POLICY,
 };
 
+static const struct nla_policy rustnl_c_set_groups_policy[RUSTNL_A_LISTEN_GROUP + 1] = {
+	[RUSTNL_A_LISTEN_GROUP] = NLA_POLICY_RANGE(NLA_U32, 1, RUSTNL_MAX_GROUPS),
+};
+
 /* Not const: open_broadcast=1 drops GENL_UNS_ADMIN_PERM before register. */
 static struct genl_split_ops rustnl_c_genl_ops[] __ro_after_init = {
 	{
@@ -782,6 +923,13 @@ static struct genl_split_ops rustnl_c_genl_ops[] __ro_after_init = {
 		.doit		= rustnl_c_genl_get_info_doit,
 		.flags		= GENL_CMD_CAP_DO,
 	},
+	{
+		.cmd		= RUSTNL_CMD_SET_GROUPS,
+		.doit		= rustnl_c_genl_set_groups_doit,
+		.policy		= rustnl_c_set_groups_policy,
+		.maxattr	= RUSTNL_A_LISTEN_GROUP,
+		.flags		= GENL_CMD_CAP_DO,
+	},
 };
 
 static const struct genl_multicast_group rustnl_c_genl_mcgrps[] = {
@@ -798,6 +946,8 @@ static struct genl_family rustnl_c_genl_family __ro_after_init = {
 	.n_split_ops	= ARRAY_SIZE(rustnl_c_genl_ops),
 	.mcgrps		= rustnl_c_genl_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(rustnl_c_genl_mcgrps),
+	.sock_priv_size	= sizeof(struct rustnl_c_sock_priv),
+	.sock_priv_init	= rustnl_c_sock_priv_init,
 };
 
 /* Zeroed by the core; nothing else to set up or tear down. */

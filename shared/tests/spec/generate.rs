@@ -214,7 +214,7 @@ fn policies(spec: &Yaml) -> String {
             ("The multicast group an event goes to; `None` for requests.", "mcast_group", "Option<McastGroup>", grp),
         ],
     );
-    let (mut ty, mut range, mut max_len) = (vec![], vec![], vec![]);
+    let (mut ty, mut multi, mut range, mut max_len) = (vec![], vec![], vec![], vec![]);
     for a in &attr_sets(spec)["rustnl"] {
         let y = &a.yaml;
         let v = camel(&a.name);
@@ -227,7 +227,11 @@ fn policies(spec: &Yaml) -> String {
             (Some("nest"), Some("counters")) => "AttrType::NestCounters",
             other => panic!("rustnl/{n}: type {other:?} is not generated"),
         };
-        assert!(y["multi-attr"].is_badvalue(), "rustnl/{n}: multi-attr");
+        let many = match &y["multi-attr"] {
+            Yaml::BadValue => false,
+            Yaml::Boolean(b) => *b,
+            other => panic!("rustnl/{n}: multi-attr {other:?}"),
+        };
         let checks = &y["checks"];
         for k in ["min-len", "exact-len", "flags-mask"] {
             assert!(
@@ -237,6 +241,7 @@ fn policies(spec: &Yaml) -> String {
         }
         let check = |k: &str| resolve(&consts, &checks[k]);
         ty.push((v.clone(), t.to_owned()));
+        multi.push((v.clone(), many.to_string()));
         range.push((
             v.clone(),
             match (check("min"), check("max")) {
@@ -254,6 +259,7 @@ fn policies(spec: &Yaml) -> String {
         "Attr",
         &[
             ("The attribute's type.", "ty", "AttrType", ty),
+            ("Whether a message may carry the attribute several times (spec\n/// `multi-attr`): the kernel's parse keeps the last, readers walk them all.", "multi", "bool", multi),
             ("The policy's bounds on the value (`min`/`max` checks) of an integer\n/// attribute.", "range", "Option<(u32, u32)>", range),
             ("The policy's `max-len` of a binary attribute.", "max_len", "Option<usize>", max_len),
         ],

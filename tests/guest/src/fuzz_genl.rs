@@ -25,7 +25,8 @@ use crate::fuzz::{
 };
 use crate::genl::{attr_map, attr_map_with, Answer};
 use rustnl::proto::genl::{
-    classify, Attr, Cmd, CounterAttr, Refusal, Request, GROUP_MAX, GROUP_MIN, MAX_ATTR_PAYLOAD,
+    classify, Attr, Cmd, CounterAttr, Refusal, Request, Requested, GROUP_MAX, GROUP_MIN,
+    MAX_ATTR_PAYLOAD,
 };
 use rustnl::proto::{
     nlmsg_align, Action, Limits, NlMsgHdr, DEFAULT_MAX_PAYLOAD, DEFAULT_UNIT,
@@ -103,17 +104,19 @@ enum Expect {
     Error { ack: Ack, request: Vec<u8> },
 }
 
+/// The attributes the kernel's parse keeps, by type (the last of each).
+type Tb<'a> = [Option<&'a [u8]>; Attr::MAX as usize + 1];
+
 /// `__nla_parse` (strict) of `attrs` with `cmd`'s policy; `at` is the
 /// offset of `attrs` in the message. The attributes it keeps (the last of
 /// each type) or the error.
-fn parse_attrs(cmd: Cmd, attrs: &[u8], at: usize) -> Result<[Option<&[u8]>; 3], Ack> {
-    // maxattr: get-info has the core's reject-all policy (0).
-    let maxtype: u16 = match cmd {
-        Cmd::Echo => 1,
-        Cmd::Broadcast => 2,
-        _ => 0,
-    };
-    let mut tb = [None; 3];
+fn parse_attrs(cmd: Cmd, attrs: &[u8], at: usize) -> Result<Tb<'_>, Ack> {
+    // maxattr: the highest attribute of the operation's policy; get-info
+    // has the core's reject-all policy (0). Types below it that the
+    // operation does not take are NLA_UNSPEC holes.
+    let policy = cmd.request();
+    let maxtype: u16 = policy.iter().map(|a| a.raw()).max().unwrap_or(0);
+    let mut tb: Tb<'_> = [None; Attr::MAX as usize + 1];
     let mut pos = 0usize;
     let mut rem = attrs.len() as isize;
     while let Some(h) = attrs.get(pos..pos + 4) {
@@ -139,7 +142,16 @@ fn parse_attrs(cmd: Cmd, attrs: &[u8], at: usize) -> Result<[Option<&[u8]>; 3], 
             policy: true,
             ..Ack::text(errno, text)
         };
-        if ty == Attr::Group.raw() && payload.len() != 4 {
+        if !policy.iter().any(|a| a.raw() == ty) {
+            // NLA_UNSPEC under NL_VALIDATE_UNSPEC: no policy description.
+            return Err(Ack {
+                offset: off,
+                ..Ack::text(libc::EINVAL, "Unsupported attribute")
+            });
+        }
+        // Both ranged u32s: group, listen-group.
+        let ranged = ty == Attr::Group.raw() || ty == Attr::ListenGroup.raw();
+        if ranged && payload.len() != 4 {
             return Err(pol(libc::EINVAL, "invalid attribute length"));
         }
         if raw_ty & NLA_F_NESTED != 0 {
@@ -148,7 +160,7 @@ fn parse_attrs(cmd: Cmd, attrs: &[u8], at: usize) -> Result<[Option<&[u8]>; 3], 
         if ty == Attr::Payload.raw() && payload.len() > MAX_ATTR_PAYLOAD {
             return Err(pol(libc::ERANGE, "Attribute failed policy validation"));
         }
-        if ty == Attr::Group.raw() {
+        if ranged {
             let v = u32::from_ne_bytes(payload.try_into().unwrap_or_default());
             if !(GROUP_MIN..=GROUP_MAX).contains(&v) {
                 return Err(pol(libc::ERANGE, "integer out of range"));
@@ -193,7 +205,7 @@ fn genl_message(msg: &[u8], h: &NlMsgHdr, t: &Target) -> Result<Option<Expect>, 
         ));
     }
     let cmd = match Cmd::from_raw(g[0]) {
-        Some(c @ (Cmd::Echo | Cmd::Broadcast | Cmd::GetInfo)) if !dump => c,
+        Some(c) if !c.is_event() && !dump => c,
         _ => return Err(Ack::err(libc::EOPNOTSUPP)),
     };
     if cmd.uns_admin_perm() && !t.net_admin {
@@ -207,20 +219,26 @@ fn genl_message(msg: &[u8], h: &NlMsgHdr, t: &Target) -> Result<Option<Expect>, 
         group: tb[usize::from(Attr::Group.raw())]
             .and_then(|b| b.try_into().ok())
             .map(u32::from_ne_bytes),
+        attrs: &msg[at..],
     };
     let seq = h.seq;
     match classify(&req, &t.limits) {
-        Ok(Action::Echo { payload }) => Ok(Some(Expect::Echo {
+        Ok(Requested::Shared(Action::Echo { payload })) => Ok(Some(Expect::Echo {
             seq,
             payload: payload.to_vec(),
         })),
-        Ok(Action::Broadcast { group, .. }) => Ok(Some(Expect::Broadcast { seq, group })),
-        Ok(Action::GetInfo) => Ok(Some(Expect::Info { seq })),
-        Ok(Action::Noop) => Ok(None),
+        Ok(Requested::Shared(Action::Broadcast { group, .. })) => {
+            Ok(Some(Expect::Broadcast { seq, group }))
+        }
+        Ok(Requested::Shared(Action::GetInfo)) => Ok(Some(Expect::Info { seq })),
+        // set-groups has no reply: the ack, if asked for.
+        Ok(Requested::Shared(Action::Noop) | Requested::SetGroups(_)) => Ok(None),
         Err(r) => {
             let mut ack = Ack::text(errno_of(r.kind()), &r.to_string());
             match r {
                 Refusal::Missing(a) => ack.miss_type = Some(a.raw()),
+                // One of several listen-groups: where it starts.
+                Refusal::At { offset, .. } => ack.offset = Some((at + offset) as u32),
                 _ => {
                     // The attribute the core kept (the last of its type).
                     ack.offset = r.bad_attr().and_then(|a| {
@@ -530,7 +548,13 @@ impl Gen {
                     let n = [0usize, 1, 2, 3, 5, 8][self.rng.below(6) as usize];
                     p.resize(n, 0);
                 }
-                (Attr::Group.raw(), p)
+                // set-groups takes several listen-groups, broadcast a group.
+                let ty = if self.rng.chance(40) {
+                    Attr::ListenGroup
+                } else {
+                    Attr::Group
+                };
+                (ty.raw(), p)
             }
             75..=89 => {
                 let ty = self.rng.range(0, usize::from(Attr::MAX) + 2) as u16;
@@ -588,10 +612,11 @@ impl Gen {
             flags |= r.next() as u16;
         }
         let cmd = match r.below(100) {
-            0..=44 => Cmd::Echo.raw(),
-            45..=69 => Cmd::Broadcast.raw(),
-            70..=84 => Cmd::GetInfo.raw(),
-            85..=94 => [0u8, 4, 5, 6, 7][r.below(5) as usize],
+            0..=39 => Cmd::Echo.raw(),
+            40..=64 => Cmd::Broadcast.raw(),
+            65..=74 => Cmd::GetInfo.raw(),
+            75..=84 => Cmd::SetGroups.raw(),
+            85..=94 => [0u8, 4, 5, 6, Cmd::MAX + 1][r.below(5) as usize],
             _ => r.next() as u8,
         };
         let version = if r.chance(90) { 1 } else { r.next() as u8 };
@@ -933,6 +958,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn set_groups_acks_or_points_at_the_bad_listen_group() {
+        let lg = Attr::ListenGroup.raw();
+        let set_groups = Cmd::SetGroups.raw();
+        let mut a = Vec::new();
+        put_attr(&mut a, lg, &3u32.to_ne_bytes());
+        put_attr(&mut a, lg, &7u32.to_ne_bytes());
+        let m = msg(NLM_F_REQUEST | NLM_F_ACK, [set_groups, 1, 0, 0], &a);
+        let (e, _) = model(&m, &target()).unwrap();
+        assert!(matches!(&e[..], [Expect::Error { ack, .. }] if *ack == Ack::err(0)));
+        // Without NLM_F_ACK: nothing at all.
+        let m = msg(NLM_F_REQUEST, [set_groups, 1, 0, 0], &a);
+        assert!(model(&m, &target()).unwrap().0.is_empty());
+        // The second of two is past the module's 32 groups: the module's
+        // text, pointing at that one.
+        let mut a = Vec::new();
+        put_attr(&mut a, lg, &3u32.to_ne_bytes());
+        put_attr(&mut a, lg, &33u32.to_ne_bytes());
+        let m = msg(NLM_F_REQUEST, [set_groups, 1, 0, 0], &a);
+        let (e, _) = model(&m, &target()).unwrap();
+        match &e[..] {
+            [Expect::Error { ack, .. }] => {
+                assert_eq!(ack.errno, libc::EINVAL);
+                assert_eq!(ack.offset, Some(28));
+                assert_eq!(ack.text.as_deref(), Some("group 33 is not in 1..=32"));
+                assert!(!ack.policy);
+            }
+            other => panic!("{other:?}"),
+        }
+        // group (2) is a hole of set-groups' policy: NLA_UNSPEC.
+        let mut a = Vec::new();
+        put_attr(&mut a, Attr::Group.raw(), &3u32.to_ne_bytes());
+        let m = msg(NLM_F_REQUEST, [set_groups, 1, 0, 0], &a);
+        let (e, _) = model(&m, &target()).unwrap();
+        assert!(
+            matches!(&e[..], [Expect::Error { ack, .. }] if ack.errno == libc::EINVAL && ack.offset == Some(20) && ack.text.as_deref() == Some("Unsupported attribute") && !ack.policy)
+        );
+        // listen-group past echo's policy: unknown.
+        let mut a = Vec::new();
+        put_attr(&mut a, lg, &3u32.to_ne_bytes());
+        let m = msg(NLM_F_REQUEST, [Cmd::Echo.raw(), 1, 0, 0], &a);
+        let (e, _) = model(&m, &target()).unwrap();
+        assert!(
+            matches!(&e[..], [Expect::Error { ack, .. }] if ack.text.as_deref() == Some("Unknown attribute type"))
+        );
     }
 
     #[test]

@@ -388,12 +388,13 @@ pub(crate) fn t_family(ctx: &Ctx) -> TestResult {
         .iter()
         .map(|o| (o.id, o.can_do(), o.has_policy(), o.uns_admin_perm()))
         .collect();
-    let want: Vec<(u32, bool, bool, bool)> = [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo]
-        .iter()
-        // Every operation has a policy: get-info the core's reject-all one
-        // (`genl_policy_reject_all`: it takes no attributes).
-        .map(|c| (u32::from(c.raw()), true, true, c.uns_admin_perm()))
-        .collect();
+    let want: Vec<(u32, bool, bool, bool)> =
+        [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo, Cmd::SetGroups]
+            .iter()
+            // Every operation has a policy: get-info the core's reject-all one
+            // (`genl_policy_reject_all`: it takes no attributes).
+            .map(|c| (u32::from(c.raw()), true, true, c.uns_admin_perm()))
+            .collect();
     ensure!(ops == want, "operations {ops:?}, spec says {want:?}");
     ensure!(
         f.ops.iter().all(|o| !o.can_dump() && !o.admin_perm()),
@@ -948,9 +949,9 @@ pub(crate) fn t_counters_per_face(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
-/// As an unprivileged user: echo, get-info and listening work; broadcast
-/// needs `CAP_NET_ADMIN` (the core refuses it: `uns-admin-perm`) unless
-/// `open_broadcast=1`.
+/// As an unprivileged user: echo, get-info, set-groups and listening
+/// work; broadcast needs `CAP_NET_ADMIN` (the core refuses it:
+/// `uns-admin-perm`) unless `open_broadcast=1`.
 pub(crate) fn t_unprivileged(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])?;
     finish_child(
@@ -970,6 +971,9 @@ pub(crate) fn child_unpriv(mode: &str) -> TestResult {
     drop_privileges()?;
     let mut raw = Raw::with_id(f.id)?;
     check_echo(&mut raw, b"nobody")?;
+    // Anyone may choose the groups of their own socket.
+    expect_err(&choose(&mut raw, &listen_attrs(&[6, 7]))?, 0, "")
+        .map_err(|e| format!("set-groups as nobody: {e}"))?;
     let mut ev = listener(&f, McastGroup::Events)?;
     let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(6, b"from nobody"))?;
     if mode == "open" {
@@ -1188,6 +1192,286 @@ pub(crate) fn t_unload_with_ops_in_flight(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])
 }
 
+/// Attribute bytes of a `set-groups` request: one `listen-group` each.
+pub(crate) fn listen_attrs(groups: &[u32]) -> Vec<u8> {
+    groups
+        .iter()
+        .flat_map(|g| nla(Attr::ListenGroup.raw(), &g.to_ne_bytes()))
+        .collect()
+}
+
+/// Sends `set-groups` of `attrs` on `raw`'s own socket (with `NLM_F_ACK`:
+/// the operation has no reply) and returns the answer.
+fn choose(raw: &mut Raw, attrs: &[u8]) -> Result<Answer, String> {
+    let seq = raw.send(Cmd::SetGroups.raw(), NLM_F_ACK, attrs)?;
+    raw.answer(seq)
+}
+
+/// A genl socket that chose `groups` (acked) and then joined `events`;
+/// `None`: it chose nothing (every group, as any socket until it chooses).
+fn group_listener(f: &Family, groups: Option<&[u32]>) -> Result<Raw, String> {
+    let mut raw = Raw::with_id(f.id)?;
+    if let Some(groups) = groups {
+        expect_err(&choose(&mut raw, &listen_attrs(groups))?, 0, "")
+            .map_err(|e| format!("set-groups {groups:?}: {e}"))?;
+    }
+    raw.sock
+        .add_membership(group_id(f, McastGroup::Events)?)
+        .map_err(|e| format!("joining events: {e}"))?;
+    Ok(raw)
+}
+
+/// A broadcast's answer: (delivered, delivery-failed, event-seq).
+fn bcast(raw: &mut Raw, group: u32, payload: &[u8]) -> Result<(bool, bool, u64), String> {
+    let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(group, payload))?;
+    let r = attr_map(a.attrs()?)?;
+    Ok((
+        r.contains_key(&Attr::Delivered.raw()),
+        r.contains_key(&Attr::DeliveryFailed.raw()),
+        uint_of(get(&r, Attr::EventSeq)?)?,
+    ))
+}
+
+/// The event `raw`'s socket receives next must be the broadcast of
+/// `payload` to `group`.
+fn expect_event(
+    raw: &mut Raw,
+    f: &Family,
+    group: u32,
+    origin: u32,
+    seq: u64,
+    payload: &[u8],
+) -> TestResult {
+    raw.sock
+        .set_recv_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    check_event(&next_event(&mut raw.sock, f)?, group, origin, seq, payload)
+}
+
+/// Issue 19: on the genl face a broadcast said "delivered" when any
+/// `events` listener got it, whatever numbered group it listened to (they
+/// all share the one multicast group and filtered for themselves). With
+/// `set-groups` a socket chooses its groups in the kernel: one listener
+/// that chose group 3 only; a broadcast to group 2 is not delivered (no
+/// listener of group 2: counted as no-listeners) and does not reach it; a
+/// broadcast to group 3 is delivered and reaches it.
+pub(crate) fn t_set_groups_delivery(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let mut tx = Raw::open()?;
+    let origin = tx.sock.port_id();
+    let mut l3 = Raw::with_id(f.id)?;
+    let chose = choose(&mut l3, &listen_attrs(&[3]))?;
+    l3.sock
+        .add_membership(group_id(&f, McastGroup::Events)?)
+        .map_err(|e| e.to_string())?;
+    let (_, before) = tx.counters()?;
+    // Every way the first half goes wrong, together: on a module without
+    // set-groups all three do.
+    let mut wrong = Vec::new();
+    if !matches!(chose, Answer::Error { errno: 0, .. }) {
+        wrong.push(format!("set-groups [3] answered {chose:?}"));
+    }
+    let (delivered, failed, seq2) = bcast(&mut tx, 2, b"to group 2")?;
+    if delivered || failed {
+        wrong.push(format!(
+            "the broadcast to group 2 answered delivered={delivered} delivery-failed={failed} \
+             while the only listener chose group 3"
+        ));
+    }
+    l3.sock
+        .set_recv_timeout(Some(Duration::from_millis(400)))
+        .map_err(|e| e.to_string())?;
+    match l3.sock.recv() {
+        Err(Error::Timeout) => {}
+        Ok(d) => wrong.push(format!(
+            "the listener of group 3 received the group 2 event ({} bytes)",
+            d.bytes.len()
+        )),
+        Err(e) => return Err(format!("listener of group 3: {e}")),
+    }
+    ensure!(wrong.is_empty(), "{}", wrong.join("; "));
+    let (_, after) = tx.counters()?;
+    ensure!(
+        after["no-listeners"] == before["no-listeners"] + 1
+            && after["events-sent"] == before["events-sent"]
+            && after["delivery-failures"] == before["delivery-failures"],
+        "the group 2 broadcast counted as {before:?} -> {after:?}"
+    );
+    let (delivered, failed, seq3) = bcast(&mut tx, 3, b"to group 3")?;
+    ensure!(
+        delivered && !failed && seq3 == seq2 + 1,
+        "broadcast to group 3: delivered={delivered} delivery-failed={failed} seq {seq3} after {seq2}"
+    );
+    expect_event(&mut l3, &f, 3, origin, seq3, b"to group 3")?;
+    let (_, last) = tx.counters()?;
+    ensure!(
+        last["events-sent"] == after["events-sent"] + 1,
+        "the group 3 broadcast counted as {after:?} -> {last:?}"
+    );
+    Ok(())
+}
+
+/// A socket that never chose receives (and counts as a listener of) every
+/// group, as before set-groups: ynl's `--subscribe` and other listeners
+/// that know nothing of it keep working; an empty set-groups returns to
+/// that; a new choice replaces the old; several listeners each get their
+/// own groups. Refusals: the policy's (`listen-group` 0 or over 1024:
+/// `ERANGE`; `group`, not an attribute of set-groups: `EINVAL`
+/// "Unsupported attribute"; both pointing at the attribute, never reaching
+/// the module) and the module's (over its `groups`: `EINVAL` with its
+/// text, pointing at that one of several, counted), each leaving the
+/// socket's choice as it was. Anyone may choose for their own socket.
+pub(crate) fn t_set_groups_choices(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let mut tx = Raw::open()?;
+    let origin = tx.sock.port_id();
+    let mut all = group_listener(&f, None)?;
+    let mut l5 = group_listener(&f, Some(&[5, 9]))?;
+    // The unchosen one listens to every group: delivered.
+    let (d, _, seq) = bcast(&mut tx, 2, b"two")?;
+    ensure!(
+        d,
+        "a broadcast to group 2 with a listener that never chose: not delivered"
+    );
+    expect_event(&mut all, &f, 2, origin, seq, b"two")?;
+    silence(&mut l5.sock, "the listener of groups 5 and 9")?;
+    let (d, _, seq) = bcast(&mut tx, 9, b"nine")?;
+    ensure!(d, "a broadcast to group 9: not delivered");
+    expect_event(&mut all, &f, 9, origin, seq, b"nine")?;
+    expect_event(&mut l5, &f, 9, origin, seq, b"nine")?;
+    // Without the unchosen one, only group 5 and 9 have a listener.
+    drop(all);
+    let (d, failed, _) = bcast(&mut tx, 2, b"two again")?;
+    ensure!(
+        !d && !failed,
+        "group 2 without a listener of it: delivered={d} failed={failed}"
+    );
+    // A new choice replaces the old one.
+    expect_err(&choose(&mut l5, &listen_attrs(&[2]))?, 0, "")?;
+    let (d, _, seq) = bcast(&mut tx, 2, b"now two")?;
+    ensure!(d, "group 2 after choosing it: not delivered");
+    expect_event(&mut l5, &f, 2, origin, seq, b"now two")?;
+    let (d, _, _) = bcast(&mut tx, 5, b"five")?;
+    ensure!(!d, "group 5 after choosing 2 instead: delivered");
+    silence(&mut l5.sock, "the listener that chose 2 instead of 5")?;
+    // Refusals, each leaving the choice (group 2) as it was.
+    let (_, before) = tx.counters()?;
+    let (off, _) = expect_err(
+        &choose(&mut l5, &listen_attrs(&[0]))?,
+        libc::ERANGE,
+        "integer out of range",
+    )?;
+    ensure!(off == Some(FIRST_ATTR), "listen-group 0 at offset {off:?}");
+    let (off, _) = expect_err(
+        &choose(&mut l5, &listen_attrs(&[4, 1025]))?,
+        libc::ERANGE,
+        "integer out of range",
+    )?;
+    ensure!(
+        off == Some(FIRST_ATTR + 8),
+        "listen-group 1025 at offset {off:?}"
+    );
+    let (off, _) = expect_err(
+        &choose(&mut l5, &nla(Attr::Group.raw(), &4u32.to_ne_bytes()))?,
+        libc::EINVAL,
+        "Unsupported attribute",
+    )?;
+    ensure!(
+        off == Some(FIRST_ATTR),
+        "a group attribute at offset {off:?}"
+    );
+    let (off, _) = expect_err(
+        &choose(&mut l5, &listen_attrs(&[4, 7, 33, 34]))?,
+        libc::EINVAL,
+        "group 33 is not in 1..=32",
+    )?;
+    ensure!(
+        off == Some(FIRST_ATTR + 16),
+        "listen-group 33 at offset {off:?}"
+    );
+    let (_, after) = tx.counters()?;
+    ensure!(
+        after["errors-invalid"] == before["errors-invalid"] + 1
+            && after["requests"] == before["requests"] + 2,
+        "refusals counted {before:?} -> {after:?} (the policy's never reach the module)"
+    );
+    let (d, _, seq) = bcast(&mut tx, 2, b"still two")?;
+    ensure!(d, "group 2 after the refused choices: not delivered");
+    expect_event(&mut l5, &f, 2, origin, seq, b"still two")?;
+    let (d, _, _) = bcast(&mut tx, 4, b"four")?;
+    ensure!(!d, "group 4 (only in refused choices): delivered");
+    // Every group of the module at once, then none named: every group.
+    let every: Vec<u32> = (1..=32).collect();
+    expect_err(&choose(&mut l5, &listen_attrs(&every))?, 0, "")?;
+    let (d, _, seq) = bcast(&mut tx, 32, b"32")?;
+    ensure!(d, "group 32 after choosing 1..=32: not delivered");
+    // (Read before the next exchange on the socket, which would meet it.)
+    expect_event(&mut l5, &f, 32, origin, seq, b"32")?;
+    expect_err(&choose(&mut l5, &[])?, 0, "")?;
+    let (d, _, seq) = bcast(&mut tx, 17, b"seventeen")?;
+    ensure!(d, "group 17 after an empty set-groups: not delivered");
+    expect_event(&mut l5, &f, 17, origin, seq, b"seventeen")?;
+    Ok(())
+}
+
+/// A socket's choice goes with it: sockets that chose group 5 and closed
+/// leave nothing behind, so fresh sockets (the kernel reuses their memory)
+/// receive every group; choices of sockets still open when the module
+/// unloads are freed with the family and forgotten by the next load (the
+/// run's kmemleak scan sees every one of them go).
+pub(crate) fn t_set_groups_go_with_the_socket(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let mut tx = Raw::open()?;
+    let rounds = scaled(200, 40);
+    for i in 0..rounds {
+        drop(group_listener(&f, Some(&[5]))?);
+        let mut fresh = group_listener(&f, None)?;
+        let (d, _, seq) = bcast(&mut tx, 4, b"four")?;
+        ensure!(d, "round {i}: a fresh socket is no listener of group 4");
+        expect_event(&mut fresh, &f, 4, tx.sock.port_id(), seq, b"four")
+            .map_err(|e| format!("round {i}: {e}"))?;
+    }
+    // Choices held across an unload.
+    let mut held: Vec<Raw> = (0..64)
+        .map(|_| group_listener(&f, Some(&[5])))
+        .collect::<Result<_, _>>()?;
+    rmmod()?;
+    insmod(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let mut tx = Raw::with_id(f.id)?;
+    for (i, r) in held.iter_mut().enumerate() {
+        // The family's new id; the sockets' memberships were dropped with
+        // the old family's groups: join again.
+        r.id = f.id;
+        r.sock
+            .add_membership(group_id(&f, McastGroup::Events)?)
+            .map_err(|e| format!("socket {i}: {e}"))?;
+    }
+    let (d, _, _) = bcast(&mut tx, 4, b"after reload")?;
+    ensure!(
+        d,
+        "after a reload, the sockets that had chosen group 5 are no listeners of group 4"
+    );
+    drop(held);
+    super::report("genl_set_groups_socket_rounds", rounds);
+    Ok(())
+}
+
+/// A listener of group 7 in the initial namespace (chosen with set-groups)
+/// does not make a broadcast to group 7 in another namespace a delivery or
+/// a failure there: nobody there listened.
+pub(crate) fn t_set_groups_other_namespace(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    let f = family()?;
+    let _chose = group_listener(&f, Some(&[7]))?;
+    let _all = group_listener(&f, None)?;
+    let child = Talk::start(Role::Lonely, &[])?;
+    child.finish().map(drop)
+}
+
 /// Runs the CLI; returns (exit code, stdout, stderr).
 fn cli(args: &[&str]) -> Result<(Option<i32>, String, String), String> {
     let out = std::process::Command::new("rustnl")
@@ -1274,6 +1558,87 @@ pub(crate) fn t_cli(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])
 }
 
+/// Issue 19 through the CLI: `rustnl listen --genl -g 3` chooses group 3
+/// in the kernel, so `rustnl broadcast --genl -g 2` says no listeners and
+/// the listener prints group 3's events only.
+pub(crate) fn t_cli_set_groups(ctx: &Ctx) -> TestResult {
+    use std::io::Read;
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let mut listener = std::process::Command::new("rustnl")
+        .args([
+            "listen",
+            "--genl",
+            "-g",
+            "3",
+            "--count",
+            "2",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running rustnl listen: {e}"))?;
+    let outcome = (|| -> TestResult {
+        // Ready once a probe to group 3 is delivered (the listener prints it).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, out, err) = cli(&["broadcast", "--genl", "-g", "3", "probe"])?;
+            ensure!(code == Some(0), "broadcast probe: {code:?} {out:?} {err:?}");
+            if out.starts_with("delivered to group 3") {
+                break;
+            }
+            ensure!(
+                out.starts_with("no listeners on group 3"),
+                "broadcast probe: {out:?}"
+            );
+            if Instant::now() > deadline || listener.try_wait().ok().flatten().is_some() {
+                return Err("the listener of group 3 never received a probe".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (code, out, err) = cli(&["broadcast", "--genl", "-g", "2", "x"])?;
+        ensure!(
+            code == Some(0) && out.starts_with("no listeners on group 2"),
+            "broadcast to group 2 with one listener, of group 3: {code:?} {out:?} {err:?}"
+        );
+        let (code, out, err) = cli(&["broadcast", "--genl", "-g", "3", "y", "--json"])?;
+        let rec = super::json_lines(&out)?;
+        let r = rec.first().ok_or("no JSON record")?;
+        ensure!(
+            code == Some(0)
+                && r["type"] == "broadcast"
+                && r["group"] == 3
+                && r["delivered"] == true,
+            "broadcast to group 3: {code:?} {out:?} {err:?}"
+        );
+        Ok(())
+    })();
+    if outcome.is_err() {
+        let _ = listener.kill();
+    }
+    let status = listener.wait().map_err(|e| e.to_string())?;
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = listener.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = listener.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    outcome.map_err(|e| format!("{e}; the listener: {status}, {out:?} {err:?}"))?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure!(
+        status.success()
+            && lines.len() == 2
+            && lines[0].contains("group=3")
+            && lines[0].ends_with("payload=probe")
+            && lines[1].contains("group=3")
+            && lines[1].ends_with("payload=y"),
+        "listen --genl -g 3: {status} {out:?} {err:?}"
+    );
+    Ok(())
+}
+
 /// This file's tests, in the order they run, with what each needs.
 pub(crate) const TESTS: &[Test] = &[
     Test::new("genl_family_ops_groups_while_loaded", t_family),
@@ -1298,4 +1663,18 @@ pub(crate) const TESTS: &[Test] = &[
         t_unload_with_ops_in_flight,
     ),
     Test::new("genl_cli_face", t_cli),
+    Test::new(
+        "genl_set_groups_delivered_means_a_listener_of_the_group",
+        t_set_groups_delivery,
+    ),
+    Test::new("genl_set_groups_choices_and_refusals", t_set_groups_choices),
+    Test::new(
+        "genl_set_groups_go_with_the_socket",
+        t_set_groups_go_with_the_socket,
+    ),
+    Test::new(
+        "genl_set_groups_listener_in_another_namespace",
+        t_set_groups_other_namespace,
+    ),
+    Test::new("genl_cli_set_groups", t_cli_set_groups),
 ];

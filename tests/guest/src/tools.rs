@@ -449,8 +449,8 @@ fn genl_families(args: &[&str]) -> Result<Vec<GenlFamily>, String> {
 }
 
 /// The rustnl family as genl shows it, checked against the contract
-/// (shared/src/genl.rs): version, the three operations (doit, with a
-/// policy) and the two multicast groups.
+/// (shared/src/genl.rs): version, the operations (every command that is
+/// not an event: doit, with a policy) and the two multicast groups.
 fn check_rustnl_family(f: &GenlFamily) -> TestResult {
     ensure!(f.id >= 0x10, "family id {:#x}", f.id);
     ensure!(
@@ -459,13 +459,12 @@ fn check_rustnl_family(f: &GenlFamily) -> TestResult {
         f.version
     );
     let ids: Vec<u64> = f.ops.iter().map(|o| o.0).collect();
-    let want: Vec<u64> = [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo]
-        .iter()
-        .map(|c| u64::from(c.raw()))
-        .collect();
+    let ops: Vec<Cmd> = Cmd::ALL.into_iter().filter(|c| !c.is_event()).collect();
+    let want: Vec<u64> = ops.iter().map(|c| u64::from(c.raw())).collect();
     ensure!(
         ids == want,
-        "operations {ids:?}, expected {want:?} (echo, broadcast, get-info): {f:?}"
+        "operations {ids:?}, expected {want:?} ({:?}): {f:?}",
+        ops.iter().map(|c| c.name()).collect::<Vec<_>>()
     );
     // Older iproute2 (Debian 12's 6.1 among them) prints an operation's
     // capabilities only for a family of version 2 or above, and rustnl is
@@ -599,7 +598,8 @@ pub(crate) fn t_genl_ctrl(ctx: &Ctx) -> TestResult {
         "ynl: {v}, genl: {f:?}"
     );
     let ops = indexed(&v, "ops")?;
-    ensure!(ops.len() == 3, "ynl nlctrl ops: {ops:?}");
+    let n = Cmd::ALL.iter().filter(|c| !c.is_event()).count();
+    ensure!(ops.len() == n, "ynl nlctrl ops: {ops:?}, the spec has {n}");
     for op in &ops {
         let id = num(op, "id")?;
         let flags: Vec<&str> = op["flags"]
@@ -607,9 +607,9 @@ pub(crate) fn t_genl_ctrl(ctx: &Ctx) -> TestResult {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         ensure!(flags.contains(&"cmd-cap-do"), "op {id} flags {flags:?}");
-        // Echo and broadcast have their own policy; get-info has none, and
-        // the kernel gives such an op its reject-all policy
-        // (genl_policy_reject_all): all three report one.
+        // Echo, broadcast and set-groups have their own policy; get-info
+        // has none, and the kernel gives such an op its reject-all policy
+        // (genl_policy_reject_all): all report one.
         ensure!(
             flags.contains(&"cmd-cap-haspol"),
             "op {id} flags {flags:?}: no policy"
@@ -876,6 +876,112 @@ fn subscribe_and_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
     Ok(())
 }
 
+/// `set-groups` as YNL encodes it from the spec (`listen-group` is
+/// `multi-attr`: a JSON list, one attribute each): a `ynl --subscribe
+/// events` that chose group 3 on its own socket gets group 3's events and
+/// no group 2's, and a broadcast to group 2 is not delivered while it is
+/// the only listener.
+pub(crate) fn t_ynl_set_groups(ctx: &Ctx) -> TestResult {
+    require_host_root()?;
+    reload(ctx, &[])?;
+    let ynl = Ynl::new()?;
+    let schema = format!("{}/genetlink.yaml", ynl.doc);
+    let argv = ynl.argv(
+        &[],
+        &ynl.spec,
+        &schema,
+        &[
+            "--subscribe",
+            McastGroup::Events.name(),
+            "--do",
+            Cmd::SetGroups.name(),
+            "--json",
+            "{\"listen-group\": [3, 4]}",
+            "--duration",
+            "180",
+        ],
+    );
+    let mut listener = host_command(&argv)
+        .spawn()
+        .map_err(|e| format!("spawning the ynl listener: {e}"))?;
+    let result = set_groups_then_broadcast(&ynl, &mut listener);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    result
+}
+
+fn set_groups_then_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
+    let stdout = listener.stdout.take().ok_or("no listener stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The next event the listener prints (the set-groups reply, none, is
+    // printed as `null` first).
+    let next_event = || -> Result<Value, String> {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .map_err(|_| "the ynl listener printed no event".to_string())?;
+            if line.trim() == "null" {
+                continue;
+            }
+            return serde_json::from_str(&line)
+                .map_err(|err| format!("listener printed {line:?}: {err}"));
+        }
+    };
+    let broadcast = |group: u32, text: &[u8]| -> Result<Value, String> {
+        let json = format!("{{\"group\": {group}, \"payload\": \"{}\"}}", hex(text));
+        Ok(ynl.do_ok(Cmd::Broadcast.name(), Some(&json))?.0)
+    };
+    // Until the listener has chosen and joined, nobody listens to group 3.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(st) = listener.try_wait().map_err(|e| e.to_string())? {
+            let mut err = String::new();
+            if let Some(mut e) = listener.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            return Err(format!("the ynl listener exited ({st}): {}", tail(&err, 6)));
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no broadcast to group 3 was delivered to the ynl listener in 120 s"
+        );
+        if broadcast(3, b"probe")?["delivered"] == true {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let e = next_event()?;
+    ensure!(
+        e["name"] == Cmd::Event.name() && num(&e["msg"], "group")? == 3,
+        "the ynl listener got {e}"
+    );
+    let reply = broadcast(2, b"two")?;
+    ensure!(
+        reply.get("delivered").is_none() && reply.get("delivery-failed").is_none(),
+        "a broadcast to group 2 with one listener, of groups 3 and 4: {reply}"
+    );
+    let reply = broadcast(4, b"four")?;
+    ensure!(
+        reply["delivered"] == true,
+        "a broadcast to group 4: {reply}"
+    );
+    let e = next_event()?;
+    let m = &e["msg"];
+    ensure!(
+        num(m, "group")? == 4 && m["payload"].as_str() == Some(hex(b"four").as_str()),
+        "after the group 2 broadcast the ynl listener got {e}, not group 4's event"
+    );
+    println!("    ynl --subscribe events --do set-groups: {e}");
+    Ok(())
+}
+
 /// What the policy and the permission checks refuse, as YNL shows it: group
 /// 0 and group 1025 (outside the policy's 1..1024: ERANGE, "integer out of
 /// range", the attribute and the policy), a group above the groups parameter
@@ -986,5 +1092,10 @@ pub(crate) const TESTS: &[Test] = &[
     Test::new("tools_genl_ctrl_lists_the_family", t_genl_ctrl).host_root(),
     Test::new("tools_ynl_echo_and_get_info", t_ynl_echo_info).host_root(),
     Test::new("tools_ynl_subscribe_sees_broadcast", t_ynl_subscribe).host_root(),
+    Test::new(
+        "tools_ynl_set_groups_narrows_a_subscription",
+        t_ynl_set_groups,
+    )
+    .host_root(),
     Test::new("tools_ynl_policy_and_permission_errors", t_ynl_errors).host_root(),
 ];

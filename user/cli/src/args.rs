@@ -15,7 +15,7 @@ pub(crate) const MAX_BATCH_BYTES: usize = 16 << 20;
 pub(crate) const AFTER_HELP: &str = "\
 Options go after the command (`rustnl echo --unit 30 hi`); `--unit`, `--timeout`, `--genl` and `--json` are also accepted before it, for the commands that take them.
 
-Generic netlink face: echo, broadcast, listen and info take --genl to talk to the module's generic netlink family `rustnl` (looked up by name through the kernel's controller; no --unit; payloads of at most 65531 bytes, one attribute) instead of its classic netlink unit (`rustnl --genl echo hi`, `rustnl info --genl`). `rustnl genl list` lists the kernel's generic netlink families, like `genl ctrl list`.
+Generic netlink face: echo, broadcast, listen and info take --genl to talk to the module's generic netlink family `rustnl` (looked up by name through the kernel's controller; no --unit; payloads of at most 65531 bytes, one attribute) instead of its classic netlink unit (`rustnl --genl echo hi`, `rustnl info --genl`). `listen --genl -g N` tells the module which groups it listens to, so `broadcast --genl -g M` says delivered only when a listener of group M got the event, as on the unit. `rustnl genl list` lists the kernel's generic netlink families, like `genl ctrl list`.
 
 JSON: with --json every command prints JSON Lines: one JSON object per line, whose first field, `type`, names the record (echo, echo_summary, broadcast, event, info, genl_info, fork, exec, comm, exit, link, addr, route, family, genl_family). Watchers print one line per event as it arrives.
 
@@ -148,8 +148,10 @@ pub(crate) enum Command {
         #[arg(long, value_parser = unit_parser(), help_heading = "Module")]
         unit: Option<u32>,
         /// Listen on the module's generic netlink family `rustnl` instead of
-        /// its unit: its multicast group `events` (and `heartbeat` for group
-        /// 1, where the heartbeats and the goodbye go).
+        /// its unit: the socket tells the module its groups (set-groups), so
+        /// it receives those only and counts as their listener, as on the
+        /// unit; it joins the multicast group `events` (and `heartbeat` for
+        /// group 1, where the heartbeats and the goodbye go).
         #[arg(long, conflicts_with = "unit", help_heading = "Module")]
         genl: bool,
         /// Stop listening after this long (default: never); 0 or none: never.

@@ -9,8 +9,6 @@ use rustnl::families::proc_events::{self, ProcEvent};
 use rustnl::families::route::{self, RouteEvent};
 use rustnl::families::table;
 use rustnl::genl::{Family, GenlSocket};
-use rustnl::proto::genl::McastGroup;
-use rustnl::proto::KERNEL_EVENT_GROUP;
 use rustnl::{
     Client, Decode, Error, Event, GenlClient, ModuleClient, Subscription, DEFAULT_TIMEOUT,
 };
@@ -115,17 +113,6 @@ pub(crate) fn until(count: Option<u64>, seen: u64) -> bool {
     count.is_none_or(|c| seen < c)
 }
 
-/// The generic netlink family's multicast groups that carry the events of
-/// numbered `groups`: `events` for all of them, `heartbeat` too for the
-/// group heartbeats and the goodbye go to.
-pub(crate) fn genl_groups(groups: &[u32]) -> Vec<McastGroup> {
-    let mut out = vec![McastGroup::Events];
-    if groups.contains(&KERNEL_EVENT_GROUP) {
-        out.push(McastGroup::Heartbeat);
-    }
-    out
-}
-
 pub(crate) fn listen(
     unit: u32,
     genl: bool,
@@ -135,7 +122,9 @@ pub(crate) fn listen(
     json: bool,
 ) -> Result<(), Error> {
     if genl {
-        let sub = Subscription::genl(&genl_groups(groups))?;
+        // The module sends this socket the events of `groups` only, and
+        // counts it as a listener of those only (set-groups).
+        let sub = Subscription::genl_numbered(groups)?;
         listen_on(sub, groups, count, stop_after, json)
     } else {
         let sub = Subscription::new(unit, groups)?;
@@ -143,8 +132,8 @@ pub(crate) fn listen(
     }
 }
 
-/// Prints the events of `groups` from `sub` (the generic netlink family's
-/// `events` group carries every numbered group's).
+/// Prints the events of `groups` from `sub` (which joined those only: a
+/// classic socket their groups, a generic netlink one chose them).
 pub(crate) fn listen_on<D>(
     mut sub: Subscription<D>,
     groups: &[u32],

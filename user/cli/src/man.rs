@@ -164,6 +164,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "The same echo over the module's generic netlink family rustnl instead of its netlink unit.",
     ),
     (
+        "rustnl listen --genl --group 3",
+        "The events of group 3 over the generic netlink family: the module sends this listener group 3 only, so a broadcast --genl to another group says no listeners.",
+    ),
+    (
         "rustnl info --genl",
         "Configuration and the counters of both faces, classic and generic netlink, side by side.",
     ),

@@ -755,12 +755,38 @@ fn genl_failures_are_one_line_with_what_to_do() {
     assert!(!msg.contains("unit"), "{msg}");
 }
 
+/// `listen --genl -g ...`: the groups go to the library as numbered groups
+/// (it chooses them in the kernel: set-groups), and the help says what that
+/// changes for `broadcast --genl`.
 #[test]
-fn genl_listen_joins_heartbeat_only_for_the_kernel_group() {
-    assert_eq!(genl_groups(&[2, 3]), [McastGroup::Events]);
+fn genl_listen_chooses_its_groups_in_the_kernel() {
+    assert!(matches!(
+        plan_of(&["listen", "--genl", "-g", "3"]).unwrap(),
+        Plan::Listen { genl: true, groups, .. } if groups == [3]
+    ));
+    assert!(matches!(
+        plan_of(&["listen", "--genl", "-g", "3,1", "-g", "3"]).unwrap(),
+        Plan::Listen { genl: true, groups, .. } if groups == [3, 1, 3]
+    ));
     assert_eq!(
-        genl_groups(&[3, KERNEL_EVENT_GROUP]),
+        usage_kind(&["listen", "--genl", "-g", "0"]),
+        ErrorKind::ValueValidation
+    );
+    assert_eq!(
+        rustnl::mcast_groups_of(&[3, KERNEL_EVENT_GROUP]),
         [McastGroup::Events, McastGroup::Heartbeat]
+    );
+    let mut cmd = Cli::command();
+    let listen = cmd.find_subcommand_mut("listen").unwrap();
+    let help = listen.render_long_help().to_string();
+    assert!(
+        help.contains("set-groups") && help.contains("counts as their listener"),
+        "{help}"
+    );
+    let help = Cli::command().render_long_help().to_string();
+    assert!(
+        help.contains("says delivered only when a listener of group M got the event"),
+        "{help}"
     );
 }
 

@@ -106,7 +106,9 @@ impl Decode for ClassicEvents {
 /// - `Subscription::new(unit, groups)`: the classic face's events
 ///   ([`ClassicEvents`]);
 /// - `Subscription::genl(groups)`: the generic netlink face's
-///   ([`GenlEvents`](crate::GenlEvents));
+///   ([`GenlEvents`](crate::GenlEvents)), by multicast group;
+///   `Subscription::genl_numbered(groups)` by numbered group, as the
+///   classic face's (the kernel sends the socket those groups only);
 /// - `Subscription::proc_events()` and `Subscription::route(groups)`: the
 ///   kernel's process and rtnetlink events;
 /// - [`Subscription::with_conn`]: any connection and decoder.

@@ -17,7 +17,8 @@ use crate::proto::genl::{
     GENL_HDRLEN, MAX_ATTR_PAYLOAD, NLA_PAD,
 };
 use crate::proto::{
-    BroadcastResult, Counters, EventHdr, Message, Messages, NLMSG_HDRLEN, NLM_F_REQUEST,
+    BroadcastResult, Counters, EventHdr, Message, Messages, KERNEL_EVENT_GROUP, NLMSG_HDRLEN,
+    NLM_F_ACK, NLM_F_REQUEST,
 };
 use crate::request::{check_answer, check_error};
 use crate::socket::{Socket, DEFAULT_TIMEOUT};
@@ -244,6 +245,10 @@ pub fn decode_genl_event<'a>(family_id: u16, msg: &Message<'a>) -> Result<Event<
 /// - Events arrive on two multicast groups, [`McastGroup::Events`] (the
 ///   events of every numbered group) and [`McastGroup::Heartbeat`]
 ///   (heartbeats and the goodbye); an event's `group` is its numbered group.
+///   A socket receives the events of every numbered group until it chooses
+///   some with `set-groups` ([`GenlClient::set_groups`],
+///   [`Subscription::genl_numbered`]); a broadcast counts as delivered only
+///   if a socket that receives its group got it, as on the classic face.
 ///
 /// ```no_run
 /// use rustnl::proto::genl::McastGroup;
@@ -322,12 +327,23 @@ impl<C: Conn> GenlClient<C> {
     /// and, if any, the `payload` attribute last; refuses a payload one
     /// attribute cannot carry.
     fn push(&mut self, cmd: Cmd, attrs: &[u8], payload: Option<&[u8]>) -> Result<u32> {
+        self.push_flags(cmd, NLM_F_REQUEST, attrs, payload)
+    }
+
+    /// [`Self::push`] with these `flags`.
+    fn push_flags(
+        &mut self,
+        cmd: Cmd,
+        flags: u16,
+        attrs: &[u8],
+        payload: Option<&[u8]>,
+    ) -> Result<u32> {
         let seq = self.genl.conn_mut().next_seq();
         let genl = genl_header(cmd);
         match payload {
             None => {
                 self.out
-                    .push_parts(self.family.id, NLM_F_REQUEST, seq, &[&genl, attrs])?;
+                    .push_parts(self.family.id, flags, seq, &[&genl, attrs])?;
             }
             Some(p) => {
                 let Some(hdr) = nla_header(Attr::Payload.raw(), p.len()) else {
@@ -338,12 +354,8 @@ impl<C: Conn> GenlClient<C> {
                     .into());
                 };
                 let pad = NLA_PAD.get(..nla_pad_len(p.len())).unwrap_or_default();
-                self.out.push_parts(
-                    self.family.id,
-                    NLM_F_REQUEST,
-                    seq,
-                    &[&genl, attrs, &hdr, p, pad],
-                )?;
+                self.out
+                    .push_parts(self.family.id, flags, seq, &[&genl, attrs, &hdr, p, pad])?;
             }
         }
         Ok(seq)
@@ -476,6 +488,46 @@ impl<C: Conn> GenlClient<C> {
     pub fn info(&mut self) -> Result<GenlInfo> {
         self.call(Cmd::GetInfo, &[], None, |m| GenlInfo::parse(m.attrs))
     }
+
+    /// `set-groups`: from now on this client's socket receives, on the
+    /// family's [`McastGroup::Events`] (if it joined it), the events of
+    /// numbered `groups` only, and counts as a listener of those only; an
+    /// empty slice means every group again (what a socket receives until it
+    /// chooses). Anyone may choose for their own socket. A group outside
+    /// the module's `1..=groups` is [`Error::Kernel`] (`EINVAL`, or the
+    /// policy's `ERANGE` outside 1..=1024) naming `listen-group`. To listen
+    /// on a socket of its own, see [`Subscription::genl_numbered`].
+    pub fn set_groups(&mut self, groups: &[u32]) -> Result<()> {
+        let attrs = listen_group_attrs(groups);
+        self.out.clear();
+        self.push_flags(Cmd::SetGroups, NLM_F_REQUEST | NLM_F_ACK, &attrs, None)?;
+        let id = self.family.id;
+        let port_id = self.genl.conn().port_id();
+        let r = crate::request::request(self.genl.conn_mut(), self.out.as_bytes(), |msg| {
+            check_reply(id, port_id, Cmd::SetGroups, msg)?;
+            Err(Error::Unexpected(
+                "a reply to set-groups, which has none".into(),
+            ))
+        });
+        match r {
+            Ok(_) => Ok(()),
+            Err(Error::Kernel(mut k)) => {
+                name_attr(&mut k, self.out.as_bytes());
+                Err(Error::Kernel(k))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The attributes of a `set-groups` request: one `listen-group` per group,
+/// in the order given.
+pub(crate) fn listen_group_attrs(groups: &[u32]) -> Vec<u8> {
+    let hdr = nla_header(Attr::ListenGroup.raw(), 4).unwrap_or_default();
+    groups
+        .iter()
+        .flat_map(|g| hdr.into_iter().chain(g.to_ne_bytes()))
+        .collect()
 }
 
 /// Checks that `msg` is the family's reply to `cmd` for `port_id`.
@@ -528,6 +580,45 @@ pub(crate) fn genl_listener(groups: &[McastGroup]) -> Result<(Socket, Family)> {
     let mut genl = GenlSocket::open()?;
     let family = resolve_rustnl(&mut genl)?;
     let sock = genl.into_conn();
+    join(&sock, &family, groups)?;
+    sock.set_recv_timeout(None)?;
+    Ok((sock, family))
+}
+
+/// The family's multicast groups that carry the events of numbered
+/// `groups`: [`McastGroup::Events`] for any, [`McastGroup::Heartbeat`] too
+/// for [`KERNEL_EVENT_GROUP`], where the heartbeats and the goodbye go.
+pub fn mcast_groups_of(groups: &[u32]) -> Vec<McastGroup> {
+    let mut out = Vec::new();
+    if !groups.is_empty() {
+        out.push(McastGroup::Events);
+    }
+    if groups.contains(&KERNEL_EVENT_GROUP) {
+        out.push(McastGroup::Heartbeat);
+    }
+    out
+}
+
+/// A listener of numbered `groups`: a socket that told the module which
+/// groups it receives (`set-groups`, before joining anything, so no event
+/// can arrive in the middle of the exchange) and then joined
+/// [`mcast_groups_of`] them.
+pub(crate) fn genl_numbered_listener(groups: &[u32]) -> Result<(Socket, Family)> {
+    let genl = GenlSocket::open()?;
+    genl.conn().set_recv_timeout(Some(DEFAULT_TIMEOUT))?;
+    let mut client = GenlClient::with_genl(genl)?;
+    if !groups.is_empty() {
+        client.set_groups(groups)?;
+    }
+    let GenlClient { genl, family, .. } = client;
+    let sock = genl.into_conn();
+    join(&sock, &family, &mcast_groups_of(groups))?;
+    sock.set_recv_timeout(None)?;
+    Ok((sock, family))
+}
+
+/// Joins `groups` by name (their ids from `family`).
+fn join(sock: &Socket, family: &Family, groups: &[McastGroup]) -> Result<()> {
     for g in groups {
         let id = family.group(g.name()).ok_or_else(|| Error::GroupNotFound {
             family: FAMILY_NAME.to_string(),
@@ -535,16 +626,36 @@ pub(crate) fn genl_listener(groups: &[McastGroup]) -> Result<(Socket, Family)> {
         })?;
         sock.add_membership(id)?;
     }
-    sock.set_recv_timeout(None)?;
-    Ok((sock, family))
+    Ok(())
 }
 
 impl Subscription<GenlEvents> {
     /// Looks the module's generic netlink family up and joins `groups` by
     /// name (their ids from the controller); no receive timeout. Non-root
-    /// processes may listen.
+    /// processes may listen. [`McastGroup::Events`] brings the events of
+    /// every numbered group ([`Subscription::genl_numbered`] chooses some).
     pub fn genl(groups: &[McastGroup]) -> Result<Subscription<GenlEvents>> {
         let (sock, family) = genl_listener(groups)?;
+        Ok(Subscription::with_conn(sock, GenlEvents::new(family)))
+    }
+
+    /// The events of numbered `groups` (1..=the module's `groups`) on the
+    /// generic netlink face, as [`Subscription::new`] gives them on the
+    /// classic one: the socket tells the module which groups it receives
+    /// (`set-groups`), so it gets those only and counts as a listener of
+    /// those only (a broadcast to another group is not delivered to it),
+    /// then joins [`mcast_groups_of`] them. No receive timeout; non-root
+    /// processes may listen. A group the module does not have is
+    /// [`Error::Kernel`] (`EINVAL`) naming `listen-group`.
+    ///
+    /// ```no_run
+    /// let mut sub = rustnl::Subscription::genl_numbered(&[3])?;
+    /// let event = sub.next_event()?;
+    /// assert_eq!(event.header.group, 3);
+    /// # Ok::<(), rustnl::Error>(())
+    /// ```
+    pub fn genl_numbered(groups: &[u32]) -> Result<Subscription<GenlEvents>> {
+        let (sock, family) = genl_numbered_listener(groups)?;
         Ok(Subscription::with_conn(sock, GenlEvents::new(family)))
     }
 }

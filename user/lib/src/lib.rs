@@ -45,7 +45,8 @@ pub use errors::{errno_name, Error, KernelError, ModuleError, Result, SNDBUF_OVE
 pub use event::{decode_event, ClassicEvents, Decode, Event, EventKind, OwnedEvent, Subscription};
 pub use face::{Face, ModuleClient};
 pub use genl_client::{
-    counters, decode_genl_event, resolve_rustnl, GenlClient, GenlEvents, GenlInfo,
+    counters, decode_genl_event, mcast_groups_of, resolve_rustnl, GenlClient, GenlEvents,
+    GenlInfo,
 };
 pub use message::MessageBuilder;
 pub use request::request;

@@ -275,6 +275,15 @@ impl EventStream<OwnedEvent> {
         let decode = owned(sub.decoder().clone(), |e| e.to_owned_event());
         Self::from_subscription(sub, decode)
     }
+
+    /// Events of the rustnl module's numbered `groups` on its generic
+    /// netlink family (see [`Subscription::genl_numbered`]: the kernel
+    /// sends this socket those groups only).
+    pub fn genl_numbered(groups: &[u32]) -> Result<Self> {
+        let sub = Subscription::genl_numbered(groups)?;
+        let decode = owned(sub.decoder().clone(), |e| e.to_owned_event());
+        Self::from_subscription(sub, decode)
+    }
 }
 
 impl<T: Unpin> Stream for EventStream<T> {

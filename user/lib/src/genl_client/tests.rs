@@ -6,7 +6,8 @@
 use super::*;
 use crate::genl::{op_flags, Group as GroupInfo, Op};
 use crate::proto::genl::{
-    classify, AttrWriter as KernelWriter, Refusal, Request, FAMILY_VERSION, GROUP_MAX, GROUP_MIN,
+    classify, AttrWriter as KernelWriter, GroupSet, Refusal, Request, Requested, FAMILY_VERSION,
+    GROUP_MAX, GROUP_MIN,
 };
 use crate::proto::{Action, Limits};
 use crate::testing::{self, FakeConn};
@@ -21,7 +22,7 @@ fn rustnl_family() -> Family {
     let mut f = Family::new(FAMILY_NAME, ID);
     f.version = FAMILY_VERSION.into();
     f.max_attr = Attr::MAX.into();
-    f.ops = [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo]
+    f.ops = [Cmd::Echo, Cmd::Broadcast, Cmd::GetInfo, Cmd::SetGroups]
         .iter()
         .map(|c| Op {
             id: c.raw().into(),
@@ -80,8 +81,16 @@ fn offset_of(m: &Message<'_>, ty: u16) -> Option<u32> {
 }
 
 /// The family's side of the fake kernel: the policy's range check on
-/// `group` (the core's `ERANGE`), then the module's own checks and answers.
+/// `group` and every `listen-group` (the core's `ERANGE`), then the
+/// module's own checks and answers.
 fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
+    let mut chosen = GroupSet::ALL;
+    module_with(req, &mut chosen)
+}
+
+/// [`module`], with the groups the client's socket chose (`set-groups`):
+/// a broadcast is delivered if the socket receives its group.
+fn module_with(req: &[Message<'_>], chosen: &mut GroupSet) -> Result<Vec<Vec<u8>>> {
     let limits = Limits {
         max_payload: MAX_PAYLOAD,
         groups: 32,
@@ -94,10 +103,17 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
         let g = GenlMessage::parse(m)?;
         assert_eq!(g.header.version, FAMILY_VERSION);
         let group = g.attrs.u32(Attr::Group.raw())?;
-        if group.is_some_and(|g| !(GROUP_MIN..=GROUP_MAX).contains(&g)) {
+        let out_of_range = g.attrs.iter().find_map(|a| {
+            let a = a.ok()?;
+            let v = u32::from_ne_bytes(a.payload.try_into().ok()?);
+            let ranged = a.ty == Attr::Group.raw() || a.ty == Attr::ListenGroup.raw();
+            let at = offset_within(m.bytes, a.payload)? - crate::proto::NLA_HDRLEN;
+            (ranged && !(GROUP_MIN..=GROUP_MAX).contains(&v)).then_some(at as u32)
+        });
+        if let Some(at) = out_of_range {
             let mut k = KernelError::new(libc::ERANGE);
             k.message = Some("integer out of range".into());
-            k.offset = offset_of(m, Attr::Group.raw());
+            k.offset = Some(at);
             out.push(testing::kernel_error(m, &k));
             continue;
         }
@@ -105,18 +121,27 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
             cmd: g.header.cmd,
             payload: g.attrs.bytes(Attr::Payload.raw())?,
             group,
+            attrs: g.attrs.as_bytes(),
         };
         out.push(match classify(&r, &limits) {
-            Ok(Action::Echo { payload }) => {
+            Ok(Requested::Shared(Action::Echo { payload })) => {
                 reply(m, Cmd::Echo, |w| w.put(Attr::Payload.raw(), payload))
             }
-            Ok(Action::Broadcast { group, .. }) => reply(m, Cmd::Broadcast, |w| {
-                w.put_u32(Attr::Group.raw(), group)?;
-                w.put_flag(Attr::Delivered.raw(), true)?;
-                w.put_flag(Attr::DeliveryFailed.raw(), false)?;
-                w.put_uint(Attr::EventSeq.raw(), u64::from(u32::MAX) + 7)
-            }),
-            Ok(Action::GetInfo) => {
+            Ok(Requested::SetGroups(set)) => {
+                // No reply: the ack the client must ask for.
+                assert!(m.header.has(NLM_F_ACK), "set-groups without NLM_F_ACK");
+                *chosen = set;
+                testing::ack(m)
+            }
+            Ok(Requested::Shared(Action::Broadcast { group, .. })) => {
+                reply(m, Cmd::Broadcast, |w| {
+                    w.put_u32(Attr::Group.raw(), group)?;
+                    w.put_flag(Attr::Delivered.raw(), chosen.contains(group))?;
+                    w.put_flag(Attr::DeliveryFailed.raw(), false)?;
+                    w.put_uint(Attr::EventSeq.raw(), u64::from(u32::MAX) + 7)
+                })
+            }
+            Ok(Requested::Shared(Action::GetInfo)) => {
                 let i = info();
                 reply(m, Cmd::GetInfo, |w| {
                     w.put_u32(Attr::Version.raw(), i.version)?;
@@ -129,11 +154,15 @@ fn module(req: &[Message<'_>]) -> Result<Vec<Vec<u8>>> {
                     w.put_counters(Attr::GenlCounters.raw(), &i.genl_counters)
                 })
             }
-            Ok(Action::Noop) => testing::ack(m),
+            Ok(Requested::Shared(Action::Noop)) => testing::ack(m),
             Err(refusal) => {
                 let mut k = KernelError::new(refusal.kind().errno());
                 k.message = Some(refusal.to_string());
                 k.offset = refusal.bad_attr().and_then(|a| offset_of(m, a.raw()));
+                if let Some(at) = refusal.attr_offset() {
+                    // From the attributes' start: netlink and genl headers.
+                    k.offset = u32::try_from(NLMSG_HDRLEN + GENL_HDRLEN + at).ok();
+                }
                 if let Refusal::Missing(a) = refusal {
                     k.missing_type = Some(a.raw());
                 }
@@ -177,6 +206,67 @@ fn echo_broadcast_and_info_through_a_fake_module() {
     // The lookup, 8 echoes, the batch in one datagram (the empty one sends
     // nothing), broadcast and get-info.
     assert_eq!(c.conn().sent().len(), 1 + 8 + 1 + 2);
+}
+
+/// `set-groups`: one `listen-group` per group, asked with `NLM_F_ACK`,
+/// acked; the broadcasts after it are delivered to this socket only for
+/// its groups; an empty list is every group again; a group the module
+/// lacks is named.
+#[test]
+fn set_groups_through_a_fake_module() {
+    let mut chosen = GroupSet::ALL;
+    let kernel: Kernel = Box::new(testing::serve_family(rustnl_family(), move |req| {
+        module_with(req, &mut chosen)
+    }));
+    let mut c = GenlClient::with_conn(FakeConn::new(kernel)).unwrap();
+    c.set_groups(&[3, 5]).unwrap();
+    let sent = c.conn().sent().last().unwrap().clone();
+    let m = Messages::new(&sent).next().unwrap().unwrap();
+    assert_eq!(m.header.flags, NLM_F_REQUEST | NLM_F_ACK);
+    let g = GenlMessage::parse(&m).unwrap();
+    assert_eq!(g.header.cmd, Cmd::SetGroups.raw());
+    assert_eq!(g.attrs.as_bytes(), listen_group_attrs(&[3, 5]));
+    assert_eq!(
+        g.attrs.as_bytes(),
+        [
+            [8, 0, 16, 0],
+            3u32.to_ne_bytes(),
+            [8, 0, 16, 0],
+            5u32.to_ne_bytes()
+        ]
+        .concat()
+    );
+    assert!(!c.broadcast(2, b"x").unwrap().delivered);
+    assert!(c.broadcast(3, b"x").unwrap().delivered);
+    c.set_groups(&[]).unwrap();
+    assert!(c.broadcast(2, b"x").unwrap().delivered);
+    match c.set_groups(&[4, 33]) {
+        Err(Error::Kernel(k)) => {
+            assert_eq!(k.errno, libc::EINVAL);
+            assert_eq!((k.offset, k.attr), (Some(20 + 8), Some("listen-group")));
+            assert_eq!(k.message.as_deref(), Some("group 33 is not in 1..=32"));
+        }
+        other => panic!("{other:?}"),
+    }
+    match c.set_groups(&[0]) {
+        Err(Error::Kernel(k)) => {
+            assert_eq!(k.errno, libc::ERANGE);
+            assert_eq!((k.offset, k.attr), (Some(20), Some("listen-group")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The refused choices changed nothing.
+    assert!(c.broadcast(2, b"x").unwrap().delivered);
+}
+
+#[test]
+fn mcast_groups_of_numbered_groups() {
+    assert_eq!(mcast_groups_of(&[]), []);
+    assert_eq!(mcast_groups_of(&[3, 7]), [McastGroup::Events]);
+    assert_eq!(
+        mcast_groups_of(&[7, 1]),
+        [McastGroup::Events, McastGroup::Heartbeat]
+    );
 }
 
 #[test]
