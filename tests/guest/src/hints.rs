@@ -1,0 +1,377 @@
+//! The `rustnl` command's failures as users meet them (issue 19): the
+//! built binary run as root, as an unprivileged user and inside a network
+//! namespace from before the load, against the real module. Each failure
+//! must be one line on stderr that says which limit, privilege or
+//! condition it is and what to do, with a non-zero exit status and
+//! nothing on stdout — never a Rust panic nor a bare `os error N`.
+
+use crate::children::{Role, Talk};
+use crate::harness::*;
+use crate::module::*;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Who runs the command.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    /// Root in the initial namespaces (the test itself).
+    Root,
+    /// uid/gid 65534 without supplementary groups or capabilities
+    /// (`setuid` from root clears them).
+    Nobody,
+    /// Root inside the network namespace of process `pid`.
+    InNetnsOf(u32),
+    /// Root in a network namespace of its own, created just before `exec`
+    /// (after the load: the module serves it).
+    NewNetns,
+}
+
+/// What a run of the command left.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `rustnl ARGS` as `who`.
+fn rustnl(who: Who, args: &[&str]) -> Result<Run, String> {
+    let mut cmd = Command::new("rustnl");
+    cmd.args(args);
+    // Kept open until the command has started.
+    let mut netns = None;
+    match who {
+        Who::Root => {}
+        Who::Nobody => {
+            // std drops the supplementary groups (setgroups) when root
+            // sets a uid.
+            cmd.uid(65534).gid(65534);
+        }
+        Who::InNetnsOf(pid) => {
+            let path = format!("/proc/{pid}/ns/net");
+            let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+            netns = Some(f);
+            // SAFETY: setns is async-signal-safe; `fd` stays open until
+            // spawn returns (`netns`).
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        Who::NewNetns => {
+            // SAFETY: unshare is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::unshare(libc::CLONE_NEWNET) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running rustnl {args:?} as {who:?}: {e}"))?;
+    drop(netns);
+    Ok(Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// The run succeeded: exit 0, nothing on stderr; its stdout.
+fn succeeded(r: Run, what: &str) -> Result<String, String> {
+    ensure!(
+        r.code == Some(0) && r.stderr.is_empty(),
+        "{what}: exit {:?}, stderr {:?}",
+        r.code,
+        r.stderr
+    );
+    Ok(r.stdout)
+}
+
+/// The run failed as the CLI promises: exit `code`, nothing on stdout, one
+/// line on stderr starting `rustnl: `, no panic and no bare `os error`;
+/// that line without its newline.
+fn one_line_failure(r: Run, code: i32, what: &str) -> Result<String, String> {
+    let Run {
+        code: got,
+        stdout,
+        stderr,
+    } = r;
+    ensure!(
+        got == Some(code),
+        "{what}: exit {got:?} instead of {code}; stderr {stderr:?}"
+    );
+    ensure!(stdout.is_empty(), "{what}: stdout {stdout:?}");
+    ensure!(
+        stderr.ends_with('\n') && stderr.lines().count() == 1,
+        "{what}: not one line on stderr: {stderr:?}"
+    );
+    ensure!(stderr.starts_with("rustnl: "), "{what}: stderr {stderr:?}");
+    for bad in ["panicked", "RUST_BACKTRACE", "os error"] {
+        ensure!(!stderr.contains(bad), "{what}: `{bad}` in {stderr:?}");
+    }
+    Ok(stderr.trim_end().to_string())
+}
+
+/// The CLI's `--size` payload: `a`..`z` repeated.
+fn cli_pattern(size: usize) -> String {
+    (0..size)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect()
+}
+
+/// `rustnl --json echo --size SIZE` printed one `echo` record of `size`
+/// bytes whose text is the pattern it sent.
+fn echoed_in_json(out: &str, size: usize, what: &str) -> TestResult {
+    let v = crate::json_lines(out)?;
+    ensure!(v.len() == 1, "{what}: {} records", v.len());
+    let r = &v[0];
+    ensure!(
+        r["type"] == "echo" && r["bytes"] == size && r["rtt_us"].is_f64(),
+        "{what}: record {}",
+        serde_json::json!({"type": r["type"], "bytes": r["bytes"], "rtt_us": r["rtt_us"]})
+    );
+    ensure!(
+        r["text"].as_str() == Some(cli_pattern(size).as_str()),
+        "{what}: the echoed text differs from the {size} bytes sent"
+    );
+    Ok(())
+}
+
+/// `net.core.wmem_max`: without `CAP_NET_ADMIN` `SO_SNDBUF` stops there,
+/// and the kernel doubles it.
+fn wmem_max() -> Result<usize, String> {
+    let s = std::fs::read_to_string("/proc/sys/net/core/wmem_max").map_err(|e| e.to_string())?;
+    s.trim().parse().map_err(|e| format!("wmem_max {s:?}: {e}"))
+}
+
+/// The classic face at the protocol's limit (`max_payload=1048576`):
+/// root echoes 300,000 bytes and 1 MiB (the library grows the send buffer
+/// with `SO_SNDBUFFORCE`) and gets every byte back; `--size 1048577` is a
+/// usage error naming the limit; the module's own `max_payload` refusal
+/// names it too. Unprivileged (`SO_SNDBUF`, capped by `wmem_max`): what
+/// fits works, 1 MiB is the library's typed error naming the buffer, the
+/// sysctl and the capability.
+fn t_echo_1mib(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["max_payload=1048576"])?;
+    for size in [300_000usize, 1 << 20] {
+        let s = size.to_string();
+        let what = format!("root echo --size {size}");
+        let out = succeeded(rustnl(Who::Root, &["--json", "echo", "--size", &s])?, &what)?;
+        echoed_in_json(&out, size, &what)?;
+    }
+    // Past the protocol's limit: refused by the command line, before
+    // anything is sent.
+    let line = one_line_failure(
+        rustnl(Who::Root, &["echo", "--size", "1048577"])?,
+        2,
+        "echo --size 1048577",
+    )?;
+    ensure!(
+        line.contains("1048577") && line.contains("1048576") && line.contains("max_payload"),
+        "echo --size 1048577 does not name the limit: {line:?}"
+    );
+    // Unprivileged: SO_SNDBUFFORCE is refused, SO_SNDBUF is capped.
+    let wmem_max = wmem_max()?;
+    let sendable = (2 * wmem_max).saturating_sub(rustnl::SNDBUF_OVERHEAD);
+    for size in [300_000usize, 1 << 20] {
+        let s = size.to_string();
+        let what = format!("unprivileged echo --size {size} (net.core.wmem_max {wmem_max})");
+        let datagram = rustnl::proto::NLMSG_HDRLEN + size;
+        let r = rustnl(Who::Nobody, &["--json", "echo", "--size", &s])?;
+        if datagram <= sendable {
+            echoed_in_json(&succeeded(r, &what)?, size, &what)?;
+            continue;
+        }
+        let line = one_line_failure(r, 1, &what)?;
+        let need = (datagram + rustnl::SNDBUF_OVERHEAD).div_ceil(2);
+        for want in [
+            format!("a {datagram}-byte datagram does not fit this socket's send buffer"),
+            format!("netlink sends at most {sendable} bytes"),
+            "without CAP_NET_ADMIN (SO_SNDBUFFORCE)".to_string(),
+            format!("net.core.wmem_max ({wmem_max})"),
+            format!("sysctl -w net.core.wmem_max={need}"),
+        ] {
+            ensure!(line.contains(&want), "{what}: no `{want}` in {line:?}");
+        }
+    }
+    // The module's own limit: the kernel's EMSGSIZE with its text.
+    reload(ctx, &["max_payload=300000"])?;
+    let line = one_line_failure(
+        rustnl(Who::Root, &["echo", "--size", "300001"])?,
+        1,
+        "echo --size 300001 over max_payload=300000",
+    )?;
+    ensure!(
+        line == "rustnl: kernel error EMSGSIZE (Message too long): payload of 300001 bytes exceeds max_payload (300000)",
+        "over max_payload: {line:?}"
+    );
+    reload(ctx, &[])
+}
+
+/// What the module's refusal of an unprivileged broadcast says, on both
+/// faces.
+const BROADCAST_REFUSED: &str = "rustnl: kernel error EPERM (Operation not permitted): broadcast needs CAP_NET_ADMIN (or open_broadcast=1)";
+
+/// An unprivileged broadcast, on the classic face (the module's
+/// ext-ack text) and the genl face (the core's `GENL_UNS_ADMIN_PERM`, no
+/// text: the CLI adds the classic face's): the same one line; with
+/// `open_broadcast=1`, as it advises, both go through.
+fn t_unprivileged_broadcast(ctx: &Ctx) -> TestResult {
+    reload(ctx, &[])?;
+    for face in [
+        &["broadcast", "-g", "1", "x"][..],
+        &["broadcast", "--genl", "-g", "1", "x"],
+    ] {
+        let what = format!("unprivileged rustnl {}", face.join(" "));
+        let line = one_line_failure(rustnl(Who::Nobody, face)?, 1, &what)?;
+        ensure!(line == BROADCAST_REFUSED, "{what}: {line:?}");
+    }
+    reload(ctx, &["open_broadcast=1"])?;
+    for face in [
+        &["broadcast", "-g", "1", "x"][..],
+        &["broadcast", "--genl", "-g", "1", "x"],
+    ] {
+        let what = format!(
+            "unprivileged rustnl {} with open_broadcast=1",
+            face.join(" ")
+        );
+        let out = succeeded(rustnl(Who::Nobody, face)?, &what)?;
+        ensure!(out.contains("group 1"), "{what}: {out:?}");
+    }
+    reload(ctx, &[])
+}
+
+/// What the load advice must say on the kernel the suite runs on (the
+/// CLI's `hints::load_how`): `make module` builds for the project's test
+/// kernel only, Debian's stock kernels have `make stock-module`.
+fn load_advice_here() -> Result<Vec<String>, String> {
+    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"));
+    let release = read("/proc/sys/kernel/osrelease")?.trim().to_string();
+    let version = read("/proc/version")?;
+    Ok(if release == "7.3.4" && version.contains("clang") {
+        vec![
+            "this is the project's test kernel: build and load the module with `make module && sudo insmod kmod/rustnl.ko` in the rustnl source tree, or `sudo modprobe rustnl` once installed".to_string(),
+        ]
+    } else if release.starts_with("7.3.") && release.ends_with("+deb13-amd64") {
+        vec![
+            format!("this is Debian's stock kernel {release}"),
+            "`make stock-module` in the rustnl source tree and load it with `sudo insmod build/stock/rustnl.ko`".to_string(),
+        ]
+    } else if release.starts_with("7.2.") && release.ends_with("+deb14-amd64") {
+        vec![
+            format!("this is Debian's stock kernel {release}"),
+            "`make stock-module STOCK=sid` in the rustnl source tree and load it with `sudo insmod build/stock-sid/rustnl.ko`".to_string(),
+        ]
+    } else {
+        return Err(format!(
+            "the suite runs on the project's test kernel or Debian's stock kernels, not {release} ({})",
+            version.trim()
+        ));
+    })
+}
+
+/// The module not loaded: `echo` on either face is one line that says
+/// so and how to load the module on the running kernel.
+fn t_not_loaded(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
+    let advice = load_advice_here()?;
+    let line = one_line_failure(rustnl(Who::Root, &["echo", "x"])?, 1, "echo x, not loaded")?;
+    ensure!(
+        line.starts_with(
+            "rustnl: rustnl kernel module not loaded: netlink unit 31 has no kernel socket ("
+        ) && line.ends_with("; `rustnl families` lists the netlink units in use)"),
+        "echo x, not loaded: {line:?}"
+    );
+    for a in &advice {
+        ensure!(
+            line.contains(a.as_str()),
+            "echo x, not loaded: no `{a}` in {line:?}"
+        );
+    }
+    let line = one_line_failure(
+        rustnl(Who::Root, &["echo", "--genl", "x"])?,
+        1,
+        "echo --genl x, not loaded",
+    )?;
+    ensure!(
+        line.starts_with("rustnl: rustnl generic netlink family not registered: the generic netlink controller knows no family \"rustnl\" in this network namespace (the rustnl kernel module is not loaded); ")
+            && line.ends_with("; `rustnl genl list` lists the registered generic netlink families"),
+        "echo --genl x, not loaded: {line:?}"
+    );
+    for a in &advice {
+        ensure!(
+            line.contains(a.as_str()),
+            "echo --genl x, not loaded: no `{a}` in {line:?}"
+        );
+    }
+    insmod(ctx, &[])
+}
+
+/// A network namespace from before the load, with the default
+/// `existing_netns=0`: the classic unit does not serve it, and `echo`
+/// there says so in one line with what to do (the genl face, or
+/// `existing_netns=1`); `echo --genl` there works; so does `echo` in the
+/// initial namespace and in a namespace created after the load.
+fn t_namespace_not_served(ctx: &Ctx) -> TestResult {
+    if module_loaded() {
+        rmmod()?;
+    }
+    let ns = Talk::start(Role::NsIdle, &[])?;
+    insmod(ctx, &[])?;
+    let here = Who::InNetnsOf(ns.pid());
+    let line = one_line_failure(
+        rustnl(here, &["echo", "x"])?,
+        1,
+        "echo x in an unserved namespace",
+    )?;
+    for want in [
+        "netlink unit 31 has no kernel socket in this network namespace",
+        "existed before the rustnl module was loaded",
+        "existing_netns=1",
+        "rustnl --genl",
+    ] {
+        ensure!(
+            line.contains(want),
+            "echo x in an unserved namespace: no `{want}` in {line:?}"
+        );
+    }
+    let out = succeeded(
+        rustnl(here, &["echo", "--genl", "x"])?,
+        "echo --genl x there",
+    )?;
+    ensure!(out.starts_with("x\nrtt: "), "echo --genl x there: {out:?}");
+    for who in [Who::Root, Who::NewNetns] {
+        let out = succeeded(rustnl(who, &["echo", "x"])?, &format!("echo x as {who:?}"))?;
+        ensure!(out.starts_with("x\nrtt: "), "echo x as {who:?}: {out:?}");
+    }
+    ns.finish()?;
+    reload(ctx, &[])
+}
+
+/// This file's tests, in the order they run, with what each needs.
+pub(crate) const TESTS: &[Test] = &[
+    Test::new("hint_echo_1mib_and_the_limits_named", t_echo_1mib),
+    Test::new(
+        "hint_unprivileged_broadcast_on_both_faces",
+        t_unprivileged_broadcast,
+    ),
+    Test::new("hint_not_loaded_advice_fits_the_kernel", t_not_loaded),
+    Test::new(
+        "hint_namespace_from_before_load_not_served",
+        t_namespace_not_served,
+    ),
+];
