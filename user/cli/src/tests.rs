@@ -65,6 +65,26 @@ fn huge_sizes_counts_and_batches_are_usage_errors() {
     assert_eq!(payload.len(), 1 << 20);
 }
 
+/// A `--size` past the protocol's limit names the limit, max_payload's
+/// largest value, in one line (before: "1048577 is not in 0..=1048576").
+#[test]
+fn a_size_past_the_limit_names_it() {
+    let e = plan_of(&["echo", "--size", "1048577"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    let text = usage_text(&e);
+    assert_eq!(
+        text,
+        "rustnl: invalid value '1048577' for '--size <SIZE>': 1048577 bytes is more than 1048576, the protocol's limit: the largest max_payload the module can be loaded with (`rustnl info` shows the loaded module's max_payload) (see `rustnl --help`)"
+    );
+    let text = usage_text(&plan_of(&["echo", "--size", "1MiB"]).unwrap_err());
+    assert!(
+        text.contains("`1MiB` is not a size in bytes") && !text.contains('\n'),
+        "{text}"
+    );
+    assert_eq!(payload_size(" 0 "), Ok(0));
+    assert_eq!(payload_size("1048576"), Ok(1 << 20));
+}
+
 // 6. --timeout: humantime, 0/none/forever; --unit only where it means
 // something; groups bounded.
 #[test]
