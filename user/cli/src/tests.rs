@@ -479,7 +479,10 @@ fn load_advice_fits_the_running_kernel() {
     // Debian sid's (and forky's) 7.2 line.
     let sid_release = "7.2.13+deb14-amd64";
     assert_eq!(
-        RunningKernel::from(sid_release, "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc-16)"),
+        RunningKernel::from(
+            sid_release,
+            "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc-16)"
+        ),
         RunningKernel::DebianStock(sid_release.into())
     );
     let sid = load_how(31, &RunningKernel::DebianStock(sid_release.into()));
@@ -555,16 +558,45 @@ fn an_unserved_namespace_is_named_with_the_reason() {
         "{msg}"
     );
     assert!(!msg.contains("is netlink unit 31 rustnl?"), "{msg}");
-    let n = not_served_hint(31, Some("N\n"));
+    // The line the VM's namespace from before the load showed (before:
+    // the library's sentence twice, "if it is rustnl's", and nothing to do).
+    assert_eq!(
+        msg,
+        format!(
+            "netlink unit 31 has no kernel socket in this network namespace (sendto: ECONNREFUSED): the rustnl module does not serve it; {}",
+            not_served_hint(31, None, &RunningKernel::now())
+        )
+    );
+    let test = not_served_hint(31, None, &RunningKernel::Test);
+    assert_eq!(
+        test,
+        "this namespace existed before the rustnl module was loaded (its default existing_netns=0 serves the initial namespace and those created since), or setting it up failed at load (the kernel log says so); the generic netlink face serves every namespace (`rustnl --genl echo ...`), a namespace created now is served, or reload the module with existing_netns=1 (this test kernel has the netlink fix it needs)"
+    );
+    // existing_netns=1 can crash a kernel without the fix: said so there.
+    for kernel in [
+        RunningKernel::DebianStock("7.3.4+deb13-amd64".into()),
+        RunningKernel::Other("6.18.44-fc-v1252".into()),
+    ] {
+        let n = not_served_hint(31, None, &kernel);
+        assert!(
+            n.contains("`rustnl --genl echo ...`")
+                && n.contains("existing_netns=1, but only on a kernel with rustnl's netlink fix")
+                && n.contains("can crash the kernel"),
+            "{n}"
+        );
+    }
+    let n = not_served_hint(31, Some("N\n"), &RunningKernel::Test);
     assert!(
-        n.contains("not served by the rustnl module")
-            && n.contains("existing_netns=0")
-            && n.contains("existed before")
+        n.contains("existed before the rustnl module was loaded with existing_netns=0")
+            && n.contains("rustnl --genl")
             && n.contains("existing_netns=1"),
         "{n}"
     );
-    assert!(not_served_hint(31, Some("Y")).contains("existing_netns=1"));
-    assert!(not_served_hint(31, None).contains("existing_netns=0"));
+    let n = not_served_hint(31, Some("Y"), &RunningKernel::Test);
+    assert!(
+        n.contains("serves every namespace (existing_netns=1)") && !n.contains("reload"),
+        "{n}"
+    );
 }
 
 // Generic netlink: `genl list` / `genl show NAME`, --json before or after,
