@@ -24,8 +24,10 @@ pub(crate) enum RunningKernel {
     /// The project's test kernel (`make kernel`: release 7.3.4 built with
     /// clang), e.g. in `make vm`.
     Test,
-    /// One of Debian's stock Rust kernels: trixie-backports' 7.3
-    /// (`7.3.*+deb13-amd64`) or sid's and forky's 7.2 (`7.2.*+deb14-amd64`).
+    /// One of the Debian stock Rust kernels `make stock-module` builds for:
+    /// trixie-backports' 7.3 (`7.3.*+deb13-amd64`) or sid's and forky's
+    /// (`7.2.*+deb14-amd64` today; `7.3.*+deb14-amd64` when they move on,
+    /// which `STOCK=sid` builds for as well).
     DebianStock(String),
     /// Anything else.
     Other(String),
@@ -35,8 +37,9 @@ impl RunningKernel {
     /// Tells the kernels apart by `uname -r` and `/proc/version`.
     pub(crate) fn from(release: &str, proc_version: &str) -> RunningKernel {
         let release = release.trim();
-        if (release.starts_with("7.3.") && release.ends_with("+deb13-amd64"))
-            || (release.starts_with("7.2.") && release.ends_with("+deb14-amd64"))
+        let line = |v: &str| release.starts_with(v);
+        if (line("7.3.") && release.ends_with("+deb13-amd64"))
+            || ((line("7.2.") || line("7.3.")) && release.ends_with("+deb14-amd64"))
         {
             RunningKernel::DebianStock(release.to_string())
         } else if release == "7.3.4" && proc_version.contains("clang") {
@@ -68,8 +71,8 @@ pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
         ),
         RunningKernel::DebianStock(release) => {
             // `make stock-module` builds for trixie-backports' 7.3 by
-            // default; sid's 7.2 line (forky shares it) is STOCK=sid.
-            let (make, dir) = if release.starts_with("7.2.") {
+            // default; sid's line (+deb14, forky shares it) is STOCK=sid.
+            let (make, dir) = if release.ends_with("+deb14-amd64") {
                 ("make stock-module STOCK=sid", "build/stock-sid")
             } else {
                 ("make stock-module", "build/stock")
@@ -79,7 +82,7 @@ pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
             )
         }
         RunningKernel::Other(release) => format!(
-            "the running kernel {release} is neither one of Debian's stock Rust kernels (7.3, 7.2) nor the project's test kernel: the module needs a 7.2 or 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
+            "the running kernel {release} is neither one of the Debian stock Rust kernels `make stock-module` builds for (trixie-backports' 7.3.*+deb13-amd64, sid's and forky's *+deb14-amd64) nor the project's test kernel: the module needs a 7.2 or 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
         ),
     }
 }

@@ -495,6 +495,53 @@ fn load_advice_fits_the_running_kernel() {
     ] {
         assert!(sid.contains(word), "{word}: {sid}");
     }
+    // Releases as /proc gives them (a newline), other point releases of
+    // both lines, and sid's line once it moves to 7.3 (STOCK=sid builds
+    // for whatever sid's linux-image-amd64 is; before: "neither one of
+    // Debian's stock Rust kernels (7.3, 7.2)").
+    let gcc = "Linux version (x86_64-linux-gnu-gcc-14)";
+    for (release, stock) in [
+        ("7.3.12+deb13-amd64\n", "make stock-module` in"),
+        ("7.3.1+deb13-amd64", "make stock-module` in"),
+        ("7.2.9+deb14-amd64\n", "make stock-module STOCK=sid`"),
+        ("7.2.13+deb14-amd64", "make stock-module STOCK=sid`"),
+        ("7.3.2+deb14-amd64", "make stock-module STOCK=sid`"),
+    ] {
+        let k = RunningKernel::from(release, gcc);
+        assert_eq!(k, RunningKernel::DebianStock(release.trim().into()));
+        let how = load_how(31, &k);
+        assert!(
+            how.contains(stock) && how.contains(&format!("stock kernel {}", release.trim())),
+            "{release}: {how}"
+        );
+    }
+    // Not lines `make stock-module` builds for: trixie never had a 7.2
+    // (its default is trixie-backports' 7.3), other flavours and
+    // architectures, other versions. DKMS builds for them.
+    for release in [
+        "7.2.13+deb13-amd64",
+        "7.3.4+deb13-cloud-amd64",
+        "7.3.4+deb13-rt-amd64",
+        "7.3.4+deb13-arm64",
+        "7.1.3+deb14-amd64",
+        "6.12.48+deb13-amd64",
+        "7.3.4+deb13-amd64.bak",
+    ] {
+        let k = RunningKernel::from(release, gcc);
+        assert_eq!(k, RunningKernel::Other(release.into()));
+        let how = load_how(31, &k);
+        assert!(
+            how.contains("DKMS")
+                && !how.contains("make stock-module STOCK")
+                && !how.contains("make module"),
+            "{release}: {how}"
+        );
+    }
+    // The test kernel is 7.3.4 built with clang, nothing else.
+    assert_eq!(
+        RunningKernel::from("7.3.5", clang),
+        RunningKernel::Other("7.3.5".into())
+    );
     let other = load_how(31, &RunningKernel::Other("6.18.44-fc-v1252".into()));
     assert!(
         other.contains("6.18.44-fc-v1252")
