@@ -130,6 +130,12 @@ impl Talk {
         Ok(t)
     }
 
+    /// The child's process id (e.g. to enter its namespaces through
+    /// `/proc/PID/ns/`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The child's next line must be `want`.
     pub(crate) fn expect(&mut self, want: &str) -> TestResult {
         let got = self

@@ -9,7 +9,7 @@
 //! One file a concern: `harness` (declaring and running tests), `module`
 //! (insmod, rmmod, the kernel log), `children` (the `--child` roles),
 //! `classic` (the classic face and the client helpers), `cli` (the `rustnl`
-//! command), `programs` (the article's C clients, the examples, the bench
+//! command), `hints` (its failures as users meet them), `programs` (the article's C clients, the examples, the bench
 //! program), `genl` (the generic netlink face), `tools` (the kernel's own
 //! tools from the host root), `stress` and `loadrace` (hardening),
 //! `lifecycle` (a failed load under users, fault injection at every point
@@ -33,6 +33,7 @@ mod fuzz;
 mod fuzz_genl;
 mod genl;
 mod harness;
+mod hints;
 mod lifecycle;
 mod loadrace;
 mod module;
@@ -58,6 +59,7 @@ fn all_tests() -> Vec<&'static Test> {
     [
         classic::TESTS,
         cli::TESTS,
+        hints::TESTS,
         programs::TESTS,
         genl::TESTS,
         tools::TESTS,

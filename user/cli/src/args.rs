@@ -79,6 +79,21 @@ pub(crate) fn at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
+/// `echo --size`: 0..=1048576 bytes. A refusal says what that limit is
+/// (clap's range would say only "not in 0..=1048576").
+pub(crate) fn payload_size(s: &str) -> Result<u64, String> {
+    let n = s
+        .trim()
+        .parse::<u64>()
+        .map_err(|e| format!("`{s}` is not a size in bytes ({e})"))?;
+    if n > MAX_PAYLOAD_LIMIT as u64 {
+        return Err(format!(
+            "{n} bytes is more than {MAX_PAYLOAD_LIMIT}, the protocol's limit: the largest max_payload the module can be loaded with (`rustnl info` shows the loaded module's max_payload)"
+        ));
+    }
+    Ok(n)
+}
+
 /// `--timeout`: a humantime duration (`500ms`, `2s`, `1m 30s`, `1h`), or
 /// `0` / `none` / `forever` for no limit.
 pub(crate) fn parse_timeout(s: &str) -> Result<Wait, String> {
@@ -109,7 +124,7 @@ pub(crate) enum Command {
         /// Payload size in bytes when no TEXT is given (0..=1048576, the
         /// protocol's limit; the module refuses sizes above its max_payload;
         /// with --genl at most 65531).
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=MAX_PAYLOAD_LIMIT as u64))]
+        #[arg(long, default_value_t = 64, value_parser = payload_size)]
         size: u64,
         /// Requests per datagram, 1..=4096 (replies drained as a batch; the
         /// RTT is the batch's).

@@ -24,8 +24,10 @@ pub(crate) enum RunningKernel {
     /// The project's test kernel (`make kernel`: release 7.3.4 built with
     /// clang), e.g. in `make vm`.
     Test,
-    /// One of Debian's stock Rust kernels: trixie-backports' 7.3
-    /// (`7.3.*+deb13-amd64`) or sid's and forky's 7.2 (`7.2.*+deb14-amd64`).
+    /// One of the Debian stock Rust kernels `make stock-module` builds for:
+    /// trixie-backports' 7.3 (`7.3.*+deb13-amd64`) or sid's and forky's
+    /// (`7.2.*+deb14-amd64` today; `7.3.*+deb14-amd64` when they move on,
+    /// which `STOCK=sid` builds for as well).
     DebianStock(String),
     /// Anything else.
     Other(String),
@@ -35,8 +37,9 @@ impl RunningKernel {
     /// Tells the kernels apart by `uname -r` and `/proc/version`.
     pub(crate) fn from(release: &str, proc_version: &str) -> RunningKernel {
         let release = release.trim();
-        if (release.starts_with("7.3.") && release.ends_with("+deb13-amd64"))
-            || (release.starts_with("7.2.") && release.ends_with("+deb14-amd64"))
+        let line = |v: &str| release.starts_with(v);
+        if (line("7.3.") && release.ends_with("+deb13-amd64"))
+            || ((line("7.2.") || line("7.3.")) && release.ends_with("+deb14-amd64"))
         {
             RunningKernel::DebianStock(release.to_string())
         } else if release == "7.3.4" && proc_version.contains("clang") {
@@ -68,8 +71,8 @@ pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
         ),
         RunningKernel::DebianStock(release) => {
             // `make stock-module` builds for trixie-backports' 7.3 by
-            // default; sid's 7.2 line (forky shares it) is STOCK=sid.
-            let (make, dir) = if release.starts_with("7.2.") {
+            // default; sid's line (+deb14, forky shares it) is STOCK=sid.
+            let (make, dir) = if release.ends_with("+deb14-amd64") {
                 ("make stock-module STOCK=sid", "build/stock-sid")
             } else {
                 ("make stock-module", "build/stock")
@@ -79,26 +82,44 @@ pub(crate) fn load_how(unit: u32, kernel: &RunningKernel) -> String {
             )
         }
         RunningKernel::Other(release) => format!(
-            "the running kernel {release} is neither one of Debian's stock Rust kernels (7.3, 7.2) nor the project's test kernel: the module needs a 7.2 or 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
+            "the running kernel {release} is neither one of the Debian stock Rust kernels `make stock-module` builds for (trixie-backports' 7.3.*+deb13-amd64, sid's and forky's *+deb14-amd64) nor the project's test kernel: the module needs a 7.2 or 7.3 kernel with Rust support (CONFIG_RUST) and its headers; build it against them with DKMS (`sudo make dkms-src && sudo dkms install rustnl/{version}`), or try it in the test kernel's VM (`make vm`)"
         ),
     }
 }
 
-/// What to say when the module's unit has no kernel socket in this
-/// network namespace (`sendto` says `ECONNREFUSED`) although the unit is
-/// registered: a namespace the module does not serve, and why.
-/// `existing_netns` is the module's parameter as
-/// `/sys/module/rustnl/parameters/existing_netns` shows it.
-pub(crate) fn not_served_hint(unit: u32, existing_netns: Option<&str>) -> String {
+/// Why the module does not serve this network namespace on `unit` (its
+/// `sendto` says `ECONNREFUSED` although the unit is registered) and what
+/// to do, on `kernel`. `existing_netns` is the module's parameter as
+/// `/sys/module/rustnl/parameters/existing_netns` shows it; on 7.2 and 7.3
+/// the kernel's `module!` registers a Rust module's parameters without
+/// sysfs files, so it is `None` there and the hint names both causes.
+pub(crate) fn not_served_hint(
+    unit: u32,
+    existing_netns: Option<&str>,
+    kernel: &RunningKernel,
+) -> String {
+    // existing_netns=1 with the unit in use can crash a kernel without the
+    // fix (docs/own-kernel.md); the test kernel has it.
+    let reload = match kernel {
+        RunningKernel::Test => {
+            "or reload the module with existing_netns=1 (this test kernel has the netlink fix it needs)"
+        }
+        _ => {
+            "or reload the module with existing_netns=1, but only on a kernel with rustnl's netlink fix (tests/kernel-patches/ in the source tree): elsewhere a process in such a namespace can crash the kernel during the load"
+        }
+    };
+    let what_to_do = format!(
+        "the generic netlink face serves every namespace (`rustnl --genl echo ...`), a namespace created now is served, {reload}"
+    );
     match existing_netns.map(str::trim) {
         Some("N" | "0") => format!(
-            "this network namespace is not served by the rustnl module: it was loaded with existing_netns=0, so it serves only the namespaces created after it was loaded, and this one existed before (reload it with existing_netns=1, or use a namespace created since; unit {unit} answers there)"
+            "this namespace existed before the rustnl module was loaded with existing_netns=0, which serves the initial namespace and those created since; {what_to_do}"
         ),
         Some(_) => format!(
-            "the rustnl module has no socket on unit {unit} in this network namespace (it serves every namespace, existing_netns=1: it may be unloading, or unit {unit} is not its unit=)"
+            "the rustnl module serves every namespace (existing_netns=1): it may be unloading, setting this namespace up may have failed at load (the kernel log says so), or unit {unit} is not its unit="
         ),
         None => format!(
-            "netlink unit {unit} has no kernel socket in this network namespace although the unit is registered; if it is rustnl's, this namespace is not served (the module's existing_netns=0 leaves the namespaces that existed before it was loaded unserved)"
+            "this namespace existed before the rustnl module was loaded (its default existing_netns=0 serves the initial namespace and those created since), or setting it up failed at load (the kernel log says so); {what_to_do}"
         ),
     }
 }
@@ -160,10 +181,13 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
     }
     if e.errno() == Some(libc::ECONNREFUSED) {
         let existing = std::fs::read_to_string("/sys/module/rustnl/parameters/existing_netns").ok();
-        return Failure(format!(
-            "{e}: {}",
-            not_served_hint(unit, existing.as_deref())
-        ));
+        let hint = not_served_hint(unit, existing.as_deref(), &RunningKernel::now());
+        // The library's error says the namespace is not served; a bare
+        // `sendto` refusal does not.
+        return Failure(match e {
+            Error::Module(ModuleError::NamespaceNotServed { .. }) => format!("{e}; {hint}"),
+            e => format!("{e}: the rustnl module does not serve this network namespace on unit {unit}; {hint}"),
+        });
     }
     if let Some(constant) = table::unit_constant(unit) {
         // A standard family's unit: only rustnl if the module took it

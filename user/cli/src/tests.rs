@@ -65,6 +65,26 @@ fn huge_sizes_counts_and_batches_are_usage_errors() {
     assert_eq!(payload.len(), 1 << 20);
 }
 
+/// A `--size` past the protocol's limit names the limit, max_payload's
+/// largest value, in one line (before: "1048577 is not in 0..=1048576").
+#[test]
+fn a_size_past_the_limit_names_it() {
+    let e = plan_of(&["echo", "--size", "1048577"]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    let text = usage_text(&e);
+    assert_eq!(
+        text,
+        "rustnl: invalid value '1048577' for '--size <SIZE>': 1048577 bytes is more than 1048576, the protocol's limit: the largest max_payload the module can be loaded with (`rustnl info` shows the loaded module's max_payload) (see `rustnl --help`)"
+    );
+    let text = usage_text(&plan_of(&["echo", "--size", "1MiB"]).unwrap_err());
+    assert!(
+        text.contains("`1MiB` is not a size in bytes") && !text.contains('\n'),
+        "{text}"
+    );
+    assert_eq!(payload_size(" 0 "), Ok(0));
+    assert_eq!(payload_size("1048576"), Ok(1 << 20));
+}
+
 // 6. --timeout: humantime, 0/none/forever; --unit only where it means
 // something; groups bounded.
 #[test]
@@ -459,7 +479,10 @@ fn load_advice_fits_the_running_kernel() {
     // Debian sid's (and forky's) 7.2 line.
     let sid_release = "7.2.13+deb14-amd64";
     assert_eq!(
-        RunningKernel::from(sid_release, "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc-16)"),
+        RunningKernel::from(
+            sid_release,
+            "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc-16)"
+        ),
         RunningKernel::DebianStock(sid_release.into())
     );
     let sid = load_how(31, &RunningKernel::DebianStock(sid_release.into()));
@@ -472,6 +495,53 @@ fn load_advice_fits_the_running_kernel() {
     ] {
         assert!(sid.contains(word), "{word}: {sid}");
     }
+    // Releases as /proc gives them (a newline), other point releases of
+    // both lines, and sid's line once it moves to 7.3 (STOCK=sid builds
+    // for whatever sid's linux-image-amd64 is; before: "neither one of
+    // Debian's stock Rust kernels (7.3, 7.2)").
+    let gcc = "Linux version (x86_64-linux-gnu-gcc-14)";
+    for (release, stock) in [
+        ("7.3.12+deb13-amd64\n", "make stock-module` in"),
+        ("7.3.1+deb13-amd64", "make stock-module` in"),
+        ("7.2.9+deb14-amd64\n", "make stock-module STOCK=sid`"),
+        ("7.2.13+deb14-amd64", "make stock-module STOCK=sid`"),
+        ("7.3.2+deb14-amd64", "make stock-module STOCK=sid`"),
+    ] {
+        let k = RunningKernel::from(release, gcc);
+        assert_eq!(k, RunningKernel::DebianStock(release.trim().into()));
+        let how = load_how(31, &k);
+        assert!(
+            how.contains(stock) && how.contains(&format!("stock kernel {}", release.trim())),
+            "{release}: {how}"
+        );
+    }
+    // Not lines `make stock-module` builds for: trixie never had a 7.2
+    // (its default is trixie-backports' 7.3), other flavours and
+    // architectures, other versions. DKMS builds for them.
+    for release in [
+        "7.2.13+deb13-amd64",
+        "7.3.4+deb13-cloud-amd64",
+        "7.3.4+deb13-rt-amd64",
+        "7.3.4+deb13-arm64",
+        "7.1.3+deb14-amd64",
+        "6.12.48+deb13-amd64",
+        "7.3.4+deb13-amd64.bak",
+    ] {
+        let k = RunningKernel::from(release, gcc);
+        assert_eq!(k, RunningKernel::Other(release.into()));
+        let how = load_how(31, &k);
+        assert!(
+            how.contains("DKMS")
+                && !how.contains("make stock-module STOCK")
+                && !how.contains("make module"),
+            "{release}: {how}"
+        );
+    }
+    // The test kernel is 7.3.4 built with clang, nothing else.
+    assert_eq!(
+        RunningKernel::from("7.3.5", clang),
+        RunningKernel::Other("7.3.5".into())
+    );
     let other = load_how(31, &RunningKernel::Other("6.18.44-fc-v1252".into()));
     assert!(
         other.contains("6.18.44-fc-v1252")
@@ -535,16 +605,45 @@ fn an_unserved_namespace_is_named_with_the_reason() {
         "{msg}"
     );
     assert!(!msg.contains("is netlink unit 31 rustnl?"), "{msg}");
-    let n = not_served_hint(31, Some("N\n"));
+    // The line the VM's namespace from before the load showed (before:
+    // the library's sentence twice, "if it is rustnl's", and nothing to do).
+    assert_eq!(
+        msg,
+        format!(
+            "netlink unit 31 has no kernel socket in this network namespace (sendto: ECONNREFUSED): the rustnl module does not serve it; {}",
+            not_served_hint(31, None, &RunningKernel::now())
+        )
+    );
+    let test = not_served_hint(31, None, &RunningKernel::Test);
+    assert_eq!(
+        test,
+        "this namespace existed before the rustnl module was loaded (its default existing_netns=0 serves the initial namespace and those created since), or setting it up failed at load (the kernel log says so); the generic netlink face serves every namespace (`rustnl --genl echo ...`), a namespace created now is served, or reload the module with existing_netns=1 (this test kernel has the netlink fix it needs)"
+    );
+    // existing_netns=1 can crash a kernel without the fix: said so there.
+    for kernel in [
+        RunningKernel::DebianStock("7.3.4+deb13-amd64".into()),
+        RunningKernel::Other("6.18.44-fc-v1252".into()),
+    ] {
+        let n = not_served_hint(31, None, &kernel);
+        assert!(
+            n.contains("`rustnl --genl echo ...`")
+                && n.contains("existing_netns=1, but only on a kernel with rustnl's netlink fix")
+                && n.contains("can crash the kernel"),
+            "{n}"
+        );
+    }
+    let n = not_served_hint(31, Some("N\n"), &RunningKernel::Test);
     assert!(
-        n.contains("not served by the rustnl module")
-            && n.contains("existing_netns=0")
-            && n.contains("existed before")
+        n.contains("existed before the rustnl module was loaded with existing_netns=0")
+            && n.contains("rustnl --genl")
             && n.contains("existing_netns=1"),
         "{n}"
     );
-    assert!(not_served_hint(31, Some("Y")).contains("existing_netns=1"));
-    assert!(not_served_hint(31, None).contains("existing_netns=0"));
+    let n = not_served_hint(31, Some("Y"), &RunningKernel::Test);
+    assert!(
+        n.contains("serves every namespace (existing_netns=1)") && !n.contains("reload"),
+        "{n}"
+    );
 }
 
 // Generic netlink: `genl list` / `genl show NAME`, --json before or after,
