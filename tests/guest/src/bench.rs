@@ -23,7 +23,7 @@
 //! Usage: `rustnl-bench --rust KO --c KO [--rounds R] [--scale smoke|quick|full]
 //! [--faces classic,genl]`
 
-use rustnl::attr::AttrWriter;
+use rustnl::attr::AttrBuilder;
 use rustnl::genl::{GenlHeader, GenlSocket, NETLINK_GENERIC};
 use rustnl::proto::genl::{Attr, Cmd, McastGroup, FAMILY_NAME, FAMILY_VERSION};
 use rustnl::proto::{BroadcastHdr, MsgType, DEFAULT_UNIT, NLM_F_ACK, NLM_F_REQUEST};
@@ -168,7 +168,7 @@ impl Face {
         match self {
             Face::Classic => request(MsgType::Echo.raw(), seq, &[payload], out),
             Face::Genl(ids) => {
-                let mut a = AttrWriter::new();
+                let mut a = AttrBuilder::new();
                 a.put(Attr::Payload.raw(), payload).map_err(err)?;
                 genl_request(ids, Cmd::Echo, seq, a.as_bytes(), out)
             }
@@ -183,7 +183,7 @@ impl Face {
                 request(MsgType::Broadcast.raw(), seq, &[&hdr, body], out)
             }
             Face::Genl(ids) => {
-                let mut a = AttrWriter::new();
+                let mut a = AttrBuilder::new();
                 a.put_u32(Attr::Group.raw(), group).map_err(err)?;
                 a.put(Attr::Payload.raw(), body).map_err(err)?;
                 genl_request(ids, Cmd::Broadcast, seq, a.as_bytes(), out)
@@ -627,7 +627,7 @@ fn script(module: &str) -> Res<Vec<String>> {
     // (what, command, flags, attributes, answers expected)
     type Step = (&'static str, u8, u16, Vec<u8>, usize);
     let attr = |ty: u16, v: &[u8]| -> Vec<u8> {
-        let mut a = AttrWriter::new();
+        let mut a = AttrBuilder::new();
         // Small attributes: nothing to fail.
         let _ = a.put(ty, v);
         a.into_bytes()
@@ -860,15 +860,20 @@ fn main() -> std::process::ExitCode {
                     }
                 };
             }
-            "--genl-broadcasts" => {
-                // The same for broadcasts: one listener, N batches of 16.
+            flag @ ("--broadcasts" | "--genl-broadcasts") => {
+                // The same for broadcasts (classic or genl face): one
+                // listener, N datagrams of 16.
                 let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
                 let sizes = Sizes {
                     fanout_deliveries: n * 16,
                     ..SMOKE
                 };
-                let r = genl_ids("loaded")
-                    .and_then(|ids| fanout("loaded", 0, Face::Genl(ids), 1, sizes));
+                let face = if flag == "--broadcasts" {
+                    Ok(Face::Classic)
+                } else {
+                    genl_ids("loaded").map(Face::Genl)
+                };
+                let r = face.and_then(|face| fanout("loaded", 0, face, 1, sizes));
                 return match r {
                     Ok(()) => std::process::ExitCode::SUCCESS,
                     Err(e) => {
@@ -892,7 +897,7 @@ fn main() -> std::process::ExitCode {
             _ => {
                 eprintln!(
                     "usage: rustnl-bench --rust KO --c KO [--rounds R] [--scale smoke|quick|full] \
-                     [--faces classic,genl]\n       rustnl-bench --genl-echoes N | --genl-broadcasts N"
+                     [--faces classic,genl]\n       rustnl-bench --genl-echoes N | --broadcasts N | --genl-broadcasts N"
                 );
                 return std::process::ExitCode::from(2);
             }

@@ -15,7 +15,7 @@ use super::{
     Role, Talk, TestResult,
 };
 use crate::Test;
-use rustnl::attr::AttrWriter;
+use rustnl::attr::AttrBuilder;
 use rustnl::genl::{Family, GenlSocket};
 use rustnl::proto::genl::{self as spec, Attr, Cmd, CounterAttr, McastGroup, MAX_ATTR_PAYLOAD};
 use rustnl::proto::{ErrorMsg, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
@@ -300,7 +300,7 @@ fn counters(attrs: &BTreeMap<u16, Vec<u8>>, which: Attr) -> Result<Counts, Strin
 
 /// One attribute, as `nla_put` writes it.
 pub(crate) fn nla(ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut w = AttrWriter::new();
+    let mut w = AttrBuilder::new();
     w.put(ty, payload).expect("small attribute");
     w.into_bytes()
 }

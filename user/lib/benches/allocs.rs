@@ -230,7 +230,7 @@ fn codec_cases(iters: u64, by_case: &mut Map<String, Value>) {
 
     let answer = controller_answer(SEQ);
     let mut b = MessageBuilder::with_capacity(OUT_BUF);
-    let mut w = rustnl::attr::AttrWriter::new();
+    let mut w = rustnl::attr::AttrBuilder::new();
     rows.push((
         "rustnl_decode",
         "genl_resolve",

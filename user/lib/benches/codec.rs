@@ -162,7 +162,7 @@ fn bench_resolve(c: &mut Criterion) {
     let mut g = c.benchmark_group("genl_resolve");
     g.throughput(Throughput::Elements(1));
     let mut b = MessageBuilder::with_capacity(OUT_BUF);
-    let mut w = rustnl::attr::AttrWriter::new();
+    let mut w = rustnl::attr::AttrBuilder::new();
     g.bench_function(OURS, |bn| {
         bn.iter(|| black_box(rustnl_resolve(&mut b, &mut w, SEQ, black_box(&answer))))
     });

@@ -1,5 +1,5 @@
 //! Netlink attributes for any family: a builder with nesting
-//! ([`AttrWriter`], `NLA_F_NESTED`) and typed, zero-copy getters
+//! ([`AttrBuilder`], `NLA_F_NESTED`) and typed, zero-copy getters
 //! ([`AttrExt`], [`AttrTable`]) over the shared, never-panicking reader
 //! [`proto::Attrs`](crate::proto::Attrs).
 //!
@@ -9,9 +9,9 @@
 //! `NLA_F_NESTED` (older families such as `nlctrl` do not).
 //!
 //! ```
-//! use rustnl::attr::{AttrExt, AttrTable, AttrWriter};
+//! use rustnl::attr::{AttrBuilder, AttrExt, AttrTable};
 //!
-//! let mut w = AttrWriter::new();
+//! let mut w = AttrBuilder::new();
 //! w.put_str(1, "eth0")?.put_u32(2, 1500)?.put_flag(3, true)?;
 //! w.nested(4, |w| {
 //!     w.put_u16(1, 7)?;
@@ -202,26 +202,31 @@ impl<'a> AttrTable<'a> {
     }
 }
 
-/// An open nest of an [`AttrWriter`]: close it with [`AttrWriter::end_nested`].
+/// An open nest of an [`AttrBuilder`]: close it with [`AttrBuilder::end_nested`].
 #[derive(Debug)]
-#[must_use = "a nest must be closed with AttrWriter::end_nested"]
+#[must_use = "a nest must be closed with AttrBuilder::end_nested"]
 pub struct Nest {
     start: usize,
 }
 
 /// Builds a stream of attributes (header, payload, zeroed padding each),
-/// nests included. Every `put` checks the 65,535-byte limit of `nla_len`
-/// and answers [`Error::TooLarge`] (with the payload's size) past it,
-/// writing nothing.
+/// nests included, in a buffer of its own that grows (as
+/// [`MessageBuilder`](crate::MessageBuilder) does for messages). Every
+/// `put` checks the 65,535-byte limit of `nla_len` and answers
+/// [`Error::TooLarge`] (with the payload's size) past it, writing nothing.
+/// Each attribute is laid out by the shared
+/// [`proto::put_attr`](crate::proto::put_attr); the kernel module writes
+/// into a buffer of fixed size with
+/// [`proto::genl::AttrWriter`](crate::proto::genl::AttrWriter) instead.
 #[derive(Debug, Default, Clone)]
-pub struct AttrWriter {
+pub struct AttrBuilder {
     buf: Vec<u8>,
 }
 
-impl AttrWriter {
+impl AttrBuilder {
     /// An empty writer.
-    pub fn new() -> AttrWriter {
-        AttrWriter::default()
+    pub fn new() -> AttrBuilder {
+        AttrBuilder::default()
     }
 
     /// The encoded attributes.
@@ -240,11 +245,11 @@ impl AttrWriter {
     }
 
     /// Appends attribute `ty` with `payload`.
-    pub fn put(&mut self, ty: u16, payload: &[u8]) -> Result<&mut AttrWriter> {
+    pub fn put(&mut self, ty: u16, payload: &[u8]) -> Result<&mut AttrBuilder> {
         self.put_parts(ty, &[payload])
     }
 
-    fn put_parts(&mut self, ty: u16, parts: &[&[u8]]) -> Result<&mut AttrWriter> {
+    fn put_parts(&mut self, ty: u16, parts: &[&[u8]]) -> Result<&mut AttrBuilder> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         if len > MAX_ATTR_PAYLOAD {
             return Err(Error::TooLarge(len));
@@ -266,41 +271,41 @@ impl AttrWriter {
     }
 
     /// Appends a `u8`.
-    pub fn put_u8(&mut self, ty: u16, v: u8) -> Result<&mut AttrWriter> {
+    pub fn put_u8(&mut self, ty: u16, v: u8) -> Result<&mut AttrBuilder> {
         self.put(ty, &[v])
     }
     /// Appends a `u16`.
-    pub fn put_u16(&mut self, ty: u16, v: u16) -> Result<&mut AttrWriter> {
+    pub fn put_u16(&mut self, ty: u16, v: u16) -> Result<&mut AttrBuilder> {
         self.put(ty, &v.to_ne_bytes())
     }
     /// Appends a `u32`.
-    pub fn put_u32(&mut self, ty: u16, v: u32) -> Result<&mut AttrWriter> {
+    pub fn put_u32(&mut self, ty: u16, v: u32) -> Result<&mut AttrBuilder> {
         self.put(ty, &v.to_ne_bytes())
     }
     /// Appends a `u64`.
-    pub fn put_u64(&mut self, ty: u16, v: u64) -> Result<&mut AttrWriter> {
+    pub fn put_u64(&mut self, ty: u16, v: u64) -> Result<&mut AttrBuilder> {
         self.put(ty, &v.to_ne_bytes())
     }
     /// Appends an `i32`.
-    pub fn put_i32(&mut self, ty: u16, v: i32) -> Result<&mut AttrWriter> {
+    pub fn put_i32(&mut self, ty: u16, v: i32) -> Result<&mut AttrBuilder> {
         self.put(ty, &v.to_ne_bytes())
     }
     /// Appends a `uint` as the kernel's `nla_put_uint` does: 4 bytes when
     /// the value fits a `u32`, else 8.
-    pub fn put_uint(&mut self, ty: u16, v: u64) -> Result<&mut AttrWriter> {
+    pub fn put_uint(&mut self, ty: u16, v: u64) -> Result<&mut AttrBuilder> {
         match u32::try_from(v) {
             Ok(small) => self.put_u32(ty, small),
             Err(_) => self.put_u64(ty, v),
         }
     }
     /// Appends a NUL-terminated string.
-    pub fn put_str(&mut self, ty: u16, s: &str) -> Result<&mut AttrWriter> {
+    pub fn put_str(&mut self, ty: u16, s: &str) -> Result<&mut AttrBuilder> {
         self.put_parts(ty, &[s.as_bytes(), &[0]])
     }
     /// Appends flag `ty` (an attribute without payload) if `set`; a flag
-    /// that is not set is absent (as the kernel's writer in
+    /// that is not set is absent (as the module's fixed-buffer writer
     /// [`proto::genl::AttrWriter`](crate::proto::genl::AttrWriter) has it).
-    pub fn put_flag(&mut self, ty: u16, set: bool) -> Result<&mut AttrWriter> {
+    pub fn put_flag(&mut self, ty: u16, set: bool) -> Result<&mut AttrBuilder> {
         if set {
             self.put(ty, &[])?;
         }
@@ -308,7 +313,7 @@ impl AttrWriter {
     }
 
     /// Opens nest `ty` (`NLA_F_NESTED` set): what is put until
-    /// [`AttrWriter::end_nested`] goes inside it.
+    /// [`AttrBuilder::end_nested`] goes inside it.
     pub fn begin_nested(&mut self, ty: u16) -> Nest {
         let start = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
@@ -319,7 +324,7 @@ impl AttrWriter {
 
     /// Closes `nest`: sets its length. A nest past 65,535 bytes is removed,
     /// with what was put in it, and is [`Error::TooLarge`].
-    pub fn end_nested(&mut self, nest: Nest) -> Result<&mut AttrWriter> {
+    pub fn end_nested(&mut self, nest: Nest) -> Result<&mut AttrBuilder> {
         let len = self.buf.len().saturating_sub(nest.start);
         let Ok(len16) = u16::try_from(len) else {
             self.buf.truncate(nest.start);
@@ -333,9 +338,9 @@ impl AttrWriter {
 
     /// Appends nest `ty` holding what `fill` puts. On an error from `fill`
     /// or a nest too large, nothing of the nest stays.
-    pub fn nested<F>(&mut self, ty: u16, fill: F) -> Result<&mut AttrWriter>
+    pub fn nested<F>(&mut self, ty: u16, fill: F) -> Result<&mut AttrBuilder>
     where
-        F: FnOnce(&mut AttrWriter) -> Result<()>,
+        F: FnOnce(&mut AttrBuilder) -> Result<()>,
     {
         let nest = self.begin_nested(ty);
         let start = nest.start;
@@ -354,7 +359,7 @@ mod tests {
 
     #[test]
     fn wrong_sizes_and_bad_utf8_are_errors() {
-        let mut w = AttrWriter::new();
+        let mut w = AttrBuilder::new();
         w.put(1, &[1, 2, 3])
             .unwrap()
             .put(2, &[0xff, 0xfe, 0])
@@ -394,7 +399,7 @@ mod tests {
 
     #[test]
     fn uints_take_4_or_8_bytes() {
-        let mut w = AttrWriter::new();
+        let mut w = AttrBuilder::new();
         w.put_uint(1, 7)
             .unwrap()
             .put_uint(2, u64::from(u32::MAX))
@@ -426,14 +431,14 @@ mod tests {
 
     #[test]
     fn strings_without_nul_and_flags_on_types() {
-        let mut w = AttrWriter::new();
+        let mut w = AttrBuilder::new();
         w.put(1, b"abc").unwrap().put_str(2, "").unwrap();
         let t = AttrTable::new(w.as_bytes());
         assert_eq!(t.str(1), Ok(Some("abc")));
         assert_eq!(t.str(2), Ok(Some("")));
         assert_eq!(t.bytes(2), Ok(Some(&[0u8][..])));
         // The nested flag is on the wire and masked off on reading.
-        let mut n = AttrWriter::new();
+        let mut n = AttrBuilder::new();
         n.nested(3, |_| Ok(())).unwrap();
         assert_eq!(n.as_bytes(), [4, 0, 3, 0x80].map(|b: u8| b));
         assert!(AttrTable::new(n.as_bytes()).nested(3).unwrap().is_some());
@@ -445,7 +450,7 @@ mod tests {
 
     #[test]
     fn limits_of_nla_len() {
-        let mut w = AttrWriter::new();
+        let mut w = AttrBuilder::new();
         assert!(w.put(1, &vec![0; MAX_ATTR_PAYLOAD]).is_ok());
         assert_eq!(w.as_bytes().len(), nlmsg_align(u16::MAX as usize));
         w.clear();
@@ -504,7 +509,7 @@ mod tests {
         })
     }
 
-    fn encode(w: &mut AttrWriter, ty: u16, v: &Value) -> Result<()> {
+    fn encode(w: &mut AttrBuilder, ty: u16, v: &Value) -> Result<()> {
         match v {
             Value::U8(x) => w.put_u8(ty, *x),
             Value::U16(x) => w.put_u16(ty, *x),
@@ -559,7 +564,7 @@ mod tests {
         /// Encode → decode gives back every value, type and nesting.
         #[test]
         fn round_trip(items in prop::collection::vec((0u16..0x3fff, value()), 0..8)) {
-            let mut w = AttrWriter::new();
+            let mut w = AttrBuilder::new();
             for (t, v) in &items {
                 encode(&mut w, *t, v).unwrap();
             }

@@ -27,7 +27,7 @@
 //! # Ok::<(), rustnl::Error>(())
 //! ```
 
-use crate::attr::{AttrError, AttrExt, AttrTable, AttrWriter};
+use crate::attr::{AttrError, AttrExt, AttrTable, AttrBuilder};
 use crate::conn::Conn;
 use crate::errors::{Error, Result};
 use crate::message::MessageBuilder;
@@ -178,11 +178,12 @@ pub struct GenlMessage<'a> {
 impl<'a> GenlMessage<'a> {
     /// Decodes `msg`'s generic netlink header; the rest are attributes.
     pub fn parse(msg: &Message<'a>) -> Result<GenlMessage<'a>> {
-        let (header, attrs) = GenlHeader::parse(msg.payload).ok_or_else(|| {
-            Error::Malformed(format!(
-                "generic netlink message of {} bytes, shorter than genlmsghdr",
-                msg.payload.len()
-            ))
+        let (header, attrs) = GenlHeader::parse(msg.payload).ok_or(Error::BadLayout {
+            what: "genlmsghdr",
+            source: crate::proto::LayoutError::Short {
+                need: crate::proto::genl::GENL_HDRLEN,
+                have: msg.payload.len(),
+            },
         })?;
         Ok(GenlMessage {
             message: *msg,
@@ -373,7 +374,7 @@ fn family_of(msg: &Message<'_>) -> Result<Family> {
 pub struct GenlSocket<C = Socket> {
     conn: C,
     out: MessageBuilder,
-    attrs: AttrWriter,
+    attrs: AttrBuilder,
     cache: HashMap<String, Family>,
 }
 
@@ -394,7 +395,7 @@ impl<C: Conn> GenlSocket<C> {
         GenlSocket {
             conn,
             out: MessageBuilder::new(),
-            attrs: AttrWriter::new(),
+            attrs: AttrBuilder::new(),
             cache: HashMap::new(),
         }
     }
@@ -414,7 +415,7 @@ impl<C: Conn> GenlSocket<C> {
         self.conn
     }
 
-    /// Sends request `req` with `attrs` (see [`AttrWriter`]) after its
+    /// Sends request `req` with `attrs` (see [`AttrBuilder`]) after its
     /// `genlmsghdr` (`NLM_F_REQUEST` is added to its flags; the sequence
     /// number is the connection's, [`Conn::next_seq`]) and passes each
     /// answer to `each` until the exchange is over, as [`Socket::request`]
@@ -548,7 +549,7 @@ impl GenlSocket<Socket> {
 /// Bytes of a controller answer carrying `family`, after the netlink
 /// header: what the kernel sends (for tests and fakes).
 pub fn encode_family(family: &Family) -> Result<Vec<u8>> {
-    let mut w = AttrWriter::new();
+    let mut w = AttrBuilder::new();
     w.put_u16(CTRL_ATTR_FAMILY_ID, family.id)?
         .put_str(CTRL_ATTR_FAMILY_NAME, &family.name)?
         .put_u32(CTRL_ATTR_VERSION, family.version)?

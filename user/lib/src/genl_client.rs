@@ -74,8 +74,8 @@ pub(crate) fn name_attr(k: &mut KernelError, request: &[u8]) {
     }
 }
 
-/// A required attribute of a reply or event, or [`Error::Malformed`]
-/// naming it.
+/// A required attribute of a reply or event, or [`Error::MissingAttr`] /
+/// [`Error::BadAttr`] naming it.
 fn required<T>(what: &'static str, attr: Attr, v: Result<Option<T>, AttrError>) -> Result<T> {
     match v {
         Ok(Some(v)) => Ok(v),

@@ -239,8 +239,14 @@ pub(crate) fn check_error(msg: &Message<'_>) -> Result<()> {
     if msg.header.ty != NLMSG_ERROR {
         return Ok(());
     }
-    let e = ErrorMsg::parse(msg.payload, msg.header.flags)
-        .map_err(|e| Error::Malformed(e.to_string()))?;
+    // Too short is the only way it fails: the errno and the request's header.
+    let e = ErrorMsg::parse(msg.payload, msg.header.flags).map_err(|_| Error::BadLayout {
+        what: "NLMSG_ERROR",
+        source: crate::proto::LayoutError::Short {
+            need: 4 + NLMSG_HDRLEN,
+            have: msg.payload.len(),
+        },
+    })?;
     if e.error == 0 {
         return Ok(());
     }
@@ -264,6 +270,25 @@ mod tests {
     use super::*;
     use crate::proto::{NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLM_F_REQUEST};
     use crate::MessageBuilder;
+
+    /// A truncated `NLMSG_ERROR` is a typed layout error with the sizes.
+    #[test]
+    fn truncated_error_message_is_a_layout_error() {
+        let mut b = MessageBuilder::new();
+        b.push(NLMSG_ERROR, 0, 1, &[0xff; 7]).unwrap();
+        let msg = crate::proto::Messages::new(b.as_bytes()).next().unwrap().unwrap();
+        let e = check_error(&msg).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BadLayout {
+                    what: "NLMSG_ERROR",
+                    source: crate::proto::LayoutError::Short { need: 20, have: 7 }
+                }
+            ),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn dump_collects_every_link_until_done() {

@@ -108,7 +108,7 @@ where
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
         let msgs = Messages::new(bytes)
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Malformed(format!("request: {e}")))?;
+            .map_err(Error::BadMessage)?;
         let answers = (self.kernel)(&msgs)?;
         self.sent.push(bytes.to_vec());
         self.queue.extend(answers);
@@ -187,7 +187,7 @@ pub fn kernel_error(req: &Message<'_>, k: &crate::KernelError) -> Vec<u8> {
     let mut payload = k.errno.saturating_neg().to_ne_bytes().to_vec();
     payload.extend_from_slice(req.bytes);
     payload.resize(4 + crate::proto::nlmsg_align(req.bytes.len()), 0);
-    let mut tlvs = crate::attr::AttrWriter::new();
+    let mut tlvs = crate::attr::AttrBuilder::new();
     let mut put = |ty: u16, v: &[u8]| tlvs.put(ty, v).map(|_| ());
     let text = k.message.as_ref().map(|m| [m.as_bytes(), &[0]].concat());
     // Each fits an attribute (a message is at most the kernel's 80 bytes

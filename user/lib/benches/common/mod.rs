@@ -878,12 +878,12 @@ pub fn controller_answer(seq: u32) -> Vec<u8> {
     b.as_bytes().to_vec()
 }
 
-/// rustnl: the request with `MessageBuilder` and `AttrWriter` (both
+/// rustnl: the request with `MessageBuilder` and `AttrBuilder` (both
 /// reused), the answer read zero-copy with `AttrTable` (what
 /// `GenlSocket::family` reads, without building the owned `Family`).
 pub fn rustnl_resolve(
     out: &mut MessageBuilder,
-    attrs: &mut rustnl::attr::AttrWriter,
+    attrs: &mut rustnl::attr::AttrBuilder,
     seq: u32,
     answer: &[u8],
 ) -> (usize, u64) {
@@ -1040,7 +1040,7 @@ pub fn neli_resolve(out: &mut std::io::Cursor<Vec<u8>>, seq: u32, answer: &[u8])
 pub fn check_resolve_equivalence() {
     let answer = controller_answer(SEQ);
     let mut b = MessageBuilder::new();
-    let mut w = rustnl::attr::AttrWriter::new();
+    let mut w = rustnl::attr::AttrBuilder::new();
     let (n, a) = rustnl_resolve(&mut b, &mut w, SEQ, &answer);
     assert_eq!(a, u64::from(GENL_FAMILY) + u64::from(RESOLVE_GROUP_ID));
     let mut buf = vec![0u8; OUT_BUF];

@@ -152,8 +152,7 @@ pub fn comm(pid: i32) -> Option<String> {
 /// Decodes the payload of one connector message carrying a `proc_event`.
 /// Pure: reads nothing but `payload`.
 pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
-    let cn: sys::cn_msg =
-        sys::read(payload).ok_or_else(|| Error::Malformed("short cn_msg".into()))?;
+    let cn: sys::cn_msg = sys::read_layout(payload, "cn_msg")?;
     if cn.id.idx != sys::CN_IDX_PROC || cn.id.val != sys::CN_VAL_PROC {
         return Err(Error::Unexpected(format!(
             "connector message for {}:{}",
@@ -161,8 +160,7 @@ pub fn decode(payload: &[u8]) -> Result<ProcEvent> {
         )));
     }
     let data = payload.get(size_of::<sys::cn_msg>()..).unwrap_or_default();
-    let ev: sys::proc_event =
-        sys::read(data).ok_or_else(|| Error::Malformed("short proc_event".into()))?;
+    let ev: sys::proc_event = sys::read_layout(data, "proc_event")?;
     // SAFETY (all union reads below): `proc_event` is plain data, so every
     // union member is a valid value; `what` says which one the kernel wrote.
     let e = &ev.event_data;

@@ -302,7 +302,6 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
         sys::RTM_DELLINK | sys::RTM_DELADDR | sys::RTM_DELROUTE => Change::Del,
         _ => return Ok(None),
     };
-    let short = |what: &str| Error::Malformed(format!("short {what}"));
     let p = msg.payload;
     let attrs = |fixed: usize| {
         Attrs::new(
@@ -312,7 +311,7 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
     };
     Ok(Some(match ty {
         sys::RTM_NEWLINK | sys::RTM_DELLINK => {
-            let ifi: sys::ifinfomsg = sys::read(p).ok_or_else(|| short("ifinfomsg"))?;
+            let ifi: sys::ifinfomsg = sys::read_layout(p, "ifinfomsg")?;
             let (mut name, mut mtu) = (None, None);
             for a in attrs(size_of::<sys::ifinfomsg>()).flatten() {
                 match u32::from(a.ty) {
@@ -331,7 +330,7 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
             }
         }
         sys::RTM_NEWADDR | sys::RTM_DELADDR => {
-            let ifa: sys::ifaddrmsg = sys::read(p).ok_or_else(|| short("ifaddrmsg"))?;
+            let ifa: sys::ifaddrmsg = sys::read_layout(p, "ifaddrmsg")?;
             let (mut local, mut address, mut label) = (None, None, None);
             let mut flags = u32::from(ifa.ifa_flags);
             for a in attrs(size_of::<sys::ifaddrmsg>()).flatten() {
@@ -355,7 +354,7 @@ pub fn decode(msg: &Message<'_>) -> Result<Option<RouteEvent>> {
             }
         }
         _ => {
-            let rtm: sys::rtmsg = sys::read(p).ok_or_else(|| short("rtmsg"))?;
+            let rtm: sys::rtmsg = sys::read_layout(p, "rtmsg")?;
             let (mut dst, mut gateway, mut oif, mut table) =
                 (None, None, None, u32::from(rtm.rtm_table));
             let (mut src, mut metric) = (None, None);
@@ -552,12 +551,11 @@ mod tests {
     use crate::proto::Messages;
     use crate::MessageBuilder;
 
+    /// Appends attribute `ty` to `out`, as the library's builder lays it out.
     fn put_attr(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
-        let start = out.len();
-        let len = 4 + payload.len();
-        out.resize(start + crate::proto::nlmsg_align(len), 0);
-        let mut pos = start;
-        crate::proto::put_attr(out, &mut pos, ty, payload).unwrap();
+        let mut w = crate::attr::AttrBuilder::new();
+        w.put(ty, payload).unwrap();
+        out.extend_from_slice(w.as_bytes());
     }
 
     fn route_message(ty: u32, rtm: [u8; 12], attrs: &[(u16, &[u8])]) -> Vec<u8> {

@@ -139,7 +139,7 @@ fn other_errors_pass_through_and_bad_answers_are_malformed() {
         {
             let mut b = GenlHeader::default().to_bytes().to_vec();
             b.extend(
-                AttrWriter::new()
+                AttrBuilder::new()
                     .put_u16(CTRL_ATTR_FAMILY_ID, 3)
                     .unwrap()
                     .as_bytes(),
@@ -159,8 +159,10 @@ fn other_errors_pass_through_and_bad_answers_are_malformed() {
         assert!(
             matches!(
                 genl.family("x"),
-                Err(Error::Malformed(_)
-                    | Error::BadAttr {
+                Err(Error::BadLayout {
+                    what: "genlmsghdr",
+                    source: crate::proto::LayoutError::Short { need: 4, have: 2 }
+                } | Error::BadAttr {
                         what: "nlctrl family",
                         source: AttrError::Missing { .. }
                     })
@@ -198,7 +200,7 @@ fn generic_requests_carry_the_genl_header_and_attributes() {
             testing::ack(m),
         ])
     }));
-    let mut w = AttrWriter::new();
+    let mut w = AttrBuilder::new();
     w.put_u32(1, 42).unwrap();
     w.nested(2, |w| w.put_str(1, "in").map(|_| ())).unwrap();
     let mut got = Vec::new();

@@ -522,7 +522,7 @@ fn info_decoding_needs_the_configuration_and_both_nests() {
     }
     // Unknown counters are skipped, absent ones are 0, a counter of a bad
     // size is malformed.
-    let mut nest = crate::attr::AttrWriter::new();
+    let mut nest = crate::attr::AttrBuilder::new();
     nest.put_uint(CounterAttr::Echoes.raw(), 5)
         .unwrap()
         .put_uint(200, 1)

@@ -25,6 +25,19 @@ pub(crate) fn read<T: Plain>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// As [`read`], for a layout the message must start with: too short is
+/// [`Error::BadLayout`](crate::Error::BadLayout) naming `what` and the
+/// sizes.
+pub(crate) fn read_layout<T: Plain>(bytes: &[u8], what: &'static str) -> crate::Result<T> {
+    read(bytes).ok_or(crate::Error::BadLayout {
+        what,
+        source: crate::proto::LayoutError::Short {
+            need: core::mem::size_of::<T>(),
+            have: bytes.len(),
+        },
+    })
+}
+
 /// Marks the generated structs that are valid for every bit pattern.
 ///
 /// # Safety
