@@ -5,7 +5,9 @@
 #   scripts/bench.sh run            the whole benchmark (make bench)
 #   scripts/bench.sh profile        instruction profile of 2,000 echoes (64 B)
 #                                   in each module, on each face (classic,
-#                                   genl; BENCH_PROFILE_FACES) (make bench-profile)
+#                                   genl), or of 2,000 broadcasts to one
+#                                   listener (fanout, genl-fanout);
+#                                   BENCH_PROFILE_FACES (make bench-profile)
 #   scripts/bench.sh modules KDIR OUTDIR
 #                                   build rustnl.ko and rustnl_c.ko against
 #                                   KDIR into OUTDIR (sources copied there, so
@@ -91,15 +93,19 @@ run_vm() {  # name, extra env...
 if [ "$1" = profile ]; then
     # QEMU logs each block executed in the module area; bench_profile.py
     # weighs them by their instruction counts, per module function.
-    # BENCH_PROFILE_FACES: which faces' echo (default both): classic (the
-    # CLI's echo on the unit), genl (rustnl-bench --genl-echoes, the family).
+    # BENCH_PROFILE_FACES: which workloads (default both echoes): classic
+    # (the CLI's echo on the unit), genl (rustnl-bench --genl-echoes, the
+    # family), fanout / genl-fanout (rustnl-bench --broadcasts /
+    # --genl-broadcasts: 16 BROADCASTs per datagram, one listener).
     n=2000
     for face in ${BENCH_PROFILE_FACES:-classic genl}; do
         for m in rustnl rustnl_c; do
             case $face in
             classic) out=$OUT/profile-$m; echo_cmd="rustnl echo --count $n --size 64 >/dev/null" ;;
             genl) out=$OUT/profile-$m-genl; echo_cmd="rustnl-bench --genl-echoes $n >/dev/null" ;;
-            *) die "BENCH_PROFILE_FACES: classic and/or genl, not $face" ;;
+            fanout) out=$OUT/profile-$m-fanout; echo_cmd="rustnl-bench --broadcasts $((n / 16)) >/dev/null" ;;
+            genl-fanout) out=$OUT/profile-$m-genl-fanout; echo_cmd="rustnl-bench --genl-broadcasts $((n / 16)) >/dev/null" ;;
+            *) die "BENCH_PROFILE_FACES: classic, genl, fanout and/or genl-fanout, not $face" ;;
             esac
             rm -rf "$out"; mkdir -p "$out"
             cmd="grep '\\[$m\\]' /proc/kallsyms; $echo_cmd"
@@ -109,7 +115,7 @@ if [ "$1" = profile ]; then
                 QEMU_EXTRA="-d in_asm,exec,nochain -dfilter 0xffffffffa0000000..0xffffffffff000000 -D $out/qemu.log" \
                 CMD="$cmd" bash "$HERE/scripts/vm.sh" run > "$out/vm.txt" 2>&1 \
                 || die "profile VM run ($m, $face): see $out/vm.txt"
-            echo "== $m ($face echo)"
+            echo "== $m ($face)"
             python3 "$HERE/scripts/bench_profile.py" "$out/qemu.log" "$out/output-run.log" "$n"
         done
     done
