@@ -211,6 +211,7 @@ pub(crate) fn module_failure(target: Target, e: Error) -> Failure {
         | Error::BadMessage(_)
         | Error::BadLayout { .. }
         | Error::WrongAnswer { .. }
+        | Error::WrongCommand { .. }
         | Error::WrongPort { .. }
         | Error::Timeout => true,
         Error::Kernel(k) => k.message.is_none(),

@@ -102,6 +102,17 @@ pub enum Error {
         /// The type expected.
         expected: u16,
     },
+    /// A generic netlink answer carrying another command than the
+    /// request's answer.
+    #[error("command {cmd} in answer to {request} (expected {expected})")]
+    WrongCommand {
+        /// The request.
+        request: &'static str,
+        /// The command received.
+        cmd: u8,
+        /// The command expected.
+        expected: u8,
+    },
     /// An answer addressed to another port than this socket's.
     #[error("answer addressed to port {port} (ours is {ours})")]
     WrongPort {

@@ -354,10 +354,11 @@ impl Family {
 /// Decodes one controller message into a [`Family`].
 fn family_of(msg: &Message<'_>) -> Result<Family> {
     if msg.header.ty != GENL_ID_CTRL {
-        return Err(Error::Unexpected(format!(
-            "message type {:#x} in answer to CTRL_CMD_GETFAMILY",
-            msg.header.ty
-        )));
+        return Err(Error::WrongAnswer {
+            request: "CTRL_CMD_GETFAMILY",
+            ty: msg.header.ty,
+            expected: GENL_ID_CTRL,
+        });
     }
     let m = GenlMessage::parse(msg)?;
     Family::parse(m.attrs).map_err(|source| Error::BadAttr {

@@ -535,11 +535,11 @@ fn check_reply<'a>(id: u16, port_id: u32, cmd: Cmd, msg: &Message<'a>) -> Result
     check_answer(msg, id, port_id, cmd.name())?;
     let m = GenlMessage::parse(msg)?;
     if m.header.cmd != cmd.raw() {
-        return Err(Error::Unexpected(format!(
-            "command {} in answer to {}",
-            m.header.cmd,
-            cmd.name()
-        )));
+        return Err(Error::WrongCommand {
+            request: cmd.name(),
+            cmd: m.header.cmd,
+            expected: cmd.raw(),
+        });
     }
     Ok(m)
 }

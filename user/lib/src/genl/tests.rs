@@ -177,7 +177,14 @@ fn other_errors_pass_through_and_bad_answers_are_malformed() {
             .map(|m| testing::answer(m, 0x33, 0, &[0; 4]))
             .collect())
     }));
-    assert!(matches!(genl.family("x"), Err(Error::Unexpected(_))));
+    assert!(matches!(
+        genl.family("x"),
+        Err(Error::WrongAnswer {
+            request: "CTRL_CMD_GETFAMILY",
+            ty: 0x33,
+            expected: GENL_ID_CTRL
+        })
+    ));
 }
 
 #[test]

@@ -269,6 +269,30 @@ fn mcast_groups_of_numbered_groups() {
     );
 }
 
+/// A reply of another command than the request's is a typed error naming
+/// both commands (`get-info` answered with an `echo` reply here).
+#[test]
+fn a_reply_of_another_command_is_a_typed_error() {
+    let kernel: Kernel = Box::new(testing::serve_family(rustnl_family(), |req| {
+        Ok(req
+            .iter()
+            .map(|m| reply(m, Cmd::Echo, |w| w.put(Attr::Payload.raw(), b"x")))
+            .collect())
+    }));
+    let mut c = GenlClient::with_conn(FakeConn::new(kernel)).unwrap();
+    match c.info() {
+        Err(Error::WrongCommand {
+            request,
+            cmd,
+            expected,
+        }) => assert_eq!(
+            (request, cmd, expected),
+            ("get-info", Cmd::Echo.raw(), Cmd::GetInfo.raw())
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_payload_over_one_attribute_is_refused_before_sending() {
     let mut c = client();
