@@ -140,7 +140,7 @@ impl<'a> Datagram<'a> {
         let portid = self.sender_portid();
         let seq = msg.seq();
         if let Some(mut skb) = self.pending.take() {
-            match skb.put_message(payload, portid, seq, ty, flags, parts) {
+            match skb.put_message(payload, portid, seq, ty, flags, &[], parts) {
                 Ok(()) => {
                     self.pending.set(Some(skb));
                     return Ok(());
@@ -158,14 +158,14 @@ impl<'a> Datagram<'a> {
         if rest == 0 {
             // The last (usually the only) message: straight out, no batch
             // (the shortest path: `make bench-profile` counts it).
-            self.send(SkBuff::message(portid, seq, ty, flags, parts, GFP_KERNEL)?);
+            self.send(SkBuff::message(portid, seq, ty, flags, &[], parts, GFP_KERNEL)?);
             return Ok(());
         }
         let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
         let room = size.max(size.saturating_add(rest).min(BATCH_ROOM));
         // Input runs in the sender's task: it may sleep.
         let mut skb = SkBuff::alloc(room, GFP_KERNEL)?;
-        skb.put_message(payload, portid, seq, ty, flags, parts)?;
+        skb.put_message(payload, portid, seq, ty, flags, &[], parts)?;
         self.pending.set(Some(skb));
         Ok(())
     }
@@ -179,7 +179,7 @@ impl<'a> Datagram<'a> {
     pub(crate) fn reply_now(&self, msg: &impl InMessage, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
         self.send_pending();
         // Input runs in the sender's task: it may sleep.
-        let skb = SkBuff::message(self.sender_portid(), msg.seq(), ty, flags, parts, GFP_KERNEL)?;
+        let skb = SkBuff::message(self.sender_portid(), msg.seq(), ty, flags, &[], parts, GFP_KERNEL)?;
         self.send(skb);
         Ok(())
     }

@@ -662,12 +662,13 @@ impl<'a> Request<'a> {
     }
 
     /// `genlmsg_reply`: answers with one message of this family carrying
-    /// `parts` (the genl header, then attributes) concatenated. The core
-    /// adds the ack if one was asked for. Fails with `ENOMEM` if no buffer
-    /// could be had, or with the unicast's error (the sender's queue is
-    /// full: netlink flagged `ENOBUFS` on it).
+    /// `head` (the genl header, and the first attribute's header if its
+    /// payload follows in `parts`: written with plain stores) then `parts`,
+    /// concatenated. The core adds the ack if one was asked for. Fails with
+    /// `ENOMEM` if no buffer could be had, or with the unicast's error (the
+    /// sender's queue is full: netlink flagged `ENOBUFS` on it).
     #[inline]
-    pub(crate) fn reply(&self, parts: &[&[u8]]) -> Result {
+    pub(crate) fn reply<const H: usize>(&self, head: &[u8; H], parts: &[&[u8]]) -> Result {
         // SAFETY: Registered while its operations run.
         let (id, _) = unsafe { family_ids() };
         let skb = super::skb::SkBuff::message(
@@ -675,6 +676,7 @@ impl<'a> Request<'a> {
             self.info.snd_seq,
             id,
             0,
+            head,
             parts,
             GFP_KERNEL,
         )?;

@@ -20,24 +20,30 @@ mod tests {
 
     #[test]
     fn message_builder_lays_out_header_parts_and_padding() {
-        let skb = SkBuff::message(7, 9, 0x10, NLM_F_REQUEST, &[b"ab", b"cde"], GFP_KERNEL);
-        assert!(skb.is_ok());
-        if let Ok(skb) = skb {
-            let data = skb.data();
-            assert_eq!(data.len(), 24); // 16 + 5, aligned to 4
-            let h = NlMsgHdr::parse(data).unwrap_or_default();
-            assert_eq!(
-                (h.len, h.ty, h.flags, h.seq, h.pid),
-                (21, 0x10, NLM_F_REQUEST, 9, 7)
-            );
-            assert_eq!(data.get(16..21), Some(&b"abcde"[..]));
-            assert_eq!(data.get(21..24), Some(&[0u8, 0, 0][..]));
+        // The same message from parts only, and from a fixed head and parts.
+        let skbs = [
+            SkBuff::message(7, 9, 0x10, NLM_F_REQUEST, &[], &[b"ab", b"cde"], GFP_KERNEL),
+            SkBuff::message(7, 9, 0x10, NLM_F_REQUEST, b"ab", &[b"c", b"de"], GFP_KERNEL),
+        ];
+        for skb in skbs {
+            assert!(skb.is_ok());
+            if let Ok(skb) = skb {
+                let data = skb.data();
+                assert_eq!(data.len(), 24); // 16 + 5, aligned to 4
+                let h = NlMsgHdr::parse(data).unwrap_or_default();
+                assert_eq!(
+                    (h.len, h.ty, h.flags, h.seq, h.pid),
+                    (21, 0x10, NLM_F_REQUEST, 9, 7)
+                );
+                assert_eq!(data.get(16..21), Some(&b"abcde"[..]));
+                assert_eq!(data.get(21..24), Some(&[0u8, 0, 0][..]));
+            }
         }
     }
 
     #[test]
     fn message_builder_handles_empty_payload() {
-        let skb = SkBuff::message(1, 2, 0x12, 0, &[], GFP_KERNEL);
+        let skb = SkBuff::message(1, 2, 0x12, 0, &[], &[], GFP_KERNEL);
         assert!(skb.is_ok());
         if let Ok(skb) = skb {
             assert_eq!(skb.data().len(), NLMSG_HDRLEN);

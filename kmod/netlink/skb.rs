@@ -83,18 +83,24 @@ impl SkBuff {
     }
 
     /// Appends one netlink message (header addressed to `portid`, payload
-    /// `parts` concatenated, `payload` bytes in all). Padding is zeroed by
-    /// `__nlmsg_put`; every payload byte is written from `parts`, so no
-    /// uninitialised byte is ever sent. Fails with `EMSGSIZE` (and appends
-    /// nothing) if it does not fit.
+    /// `head` then `parts` concatenated, `payload` bytes in all). Padding is
+    /// zeroed by `__nlmsg_put`; every payload byte is written from `head`
+    /// and `parts`, so no uninitialised byte is ever sent. Fails with
+    /// `EMSGSIZE` (and appends nothing) if it does not fit.
+    ///
+    /// `head` (a fixed-size array: `[]` for none) is written with plain
+    /// stores, each of `parts` with a `memcpy` call: a generic netlink
+    /// answer's headers (genl header, first attribute header) go in `head`
+    /// (`make bench-profile`: ~25 instructions a genl echo).
     #[inline]
-    pub(super) fn put_message(
+    pub(super) fn put_message<const H: usize>(
         &mut self,
         payload: usize,
         portid: u32,
         seq: u32,
         ty: u16,
         flags: u16,
+        head: &[u8; H],
         parts: &[&[u8]],
     ) -> Result {
         let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
@@ -123,6 +129,15 @@ impl SkBuff {
         self.messages += 1;
         // SAFETY: `nlmsg_data(nlh)` is `nlh + NLMSG_HDRLEN`, inside the skb.
         let mut dst = unsafe { nlh.cast::<u8>().add(NLMSG_HDRLEN) };
+        if H > 0 {
+            // SAFETY: `head` is the first `H` of the `payload` bytes
+            // `__nlmsg_put` reserved after the header (callers count it in
+            // `payload`); `[u8; H]` has alignment 1.
+            unsafe {
+                dst.cast::<[u8; H]>().write(*head);
+                dst = dst.add(H);
+            }
+        }
         for part in parts {
             // SAFETY: `__nlmsg_put` reserved `payload` bytes after the header;
             // the parts add up to `payload`, so each copy stays inside that
@@ -138,17 +153,18 @@ impl SkBuff {
     /// Allocates an skb with exactly one netlink message (see
     /// [`SkBuff::put_message`]).
     #[inline]
-    pub(crate) fn message(
+    pub(crate) fn message<const H: usize>(
         portid: u32,
         seq: u32,
         ty: u16,
         flags: u16,
+        head: &[u8; H],
         parts: &[&[u8]],
         gfp: Flags,
     ) -> Result<Self> {
-        let payload = payload_len(parts)?;
+        let payload = payload_len(parts)?.checked_add(H).ok_or(EMSGSIZE)?;
         let mut skb = Self::alloc(nlmsg_total_size(payload).ok_or(EMSGSIZE)?, gfp)?;
-        skb.put_message(payload, portid, seq, ty, flags, parts)?;
+        skb.put_message(payload, portid, seq, ty, flags, head, parts)?;
         Ok(skb)
     }
 

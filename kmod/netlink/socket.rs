@@ -111,7 +111,7 @@ impl KernelSock {
     where
         F: Fn(*mut bindings::sock) -> bool,
     {
-        let mut skb = SkBuff::message(0, seq, ty, 0, parts, flags)?;
+        let mut skb = SkBuff::message(0, seq, ty, 0, &[], parts, flags)?;
         skb.set_dst_group(group);
         let mut audience = Audience {
             listeners: 0,

@@ -19,7 +19,7 @@
 use super::{broadcast_result, errno, Rustnl};
 use crate::genl::{
     self, genl_header, nla_header, nla_pad_len, Attr, AttrType, AttrWriter, Cmd, CounterAttr,
-    GroupSet, McastGroup, Requested, NLA_PAD,
+    GroupSet, ListenGroups, McastGroup, Requested, NLA_PAD,
 };
 use crate::netlink::genl::{AttrRule, Op, Permission, Request, LISTEN_WORDS, NUMBERED_GROUPS};
 use crate::netlink::{Delivery, GenlNet, GenlProtocol};
@@ -149,15 +149,16 @@ impl GenlProtocol for Rustnl {
         match genl::classify(&request, &self.config.limits) {
             Ok(Requested::Shared(Action::Echo { payload })) => {
                 self.genl.bump(CounterAttr::Echoes);
-                // The genl header and the attribute's as one part, the
-                // padding only if there is any: each part costs a memcpy
-                // call (~30 instructions of a 64 B echo, `make bench`).
+                // The genl header and the attribute's as one fixed head
+                // (plain stores), the padding only if there is any: each
+                // part costs a memcpy call (~30 instructions of a 64 B
+                // echo, `make bench-profile`).
                 let nla = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
                 let g = genl_header(Cmd::Echo);
                 let head = [g[0], g[1], g[2], g[3], nla[0], nla[1], nla[2], nla[3]];
                 match NLA_PAD.get(..nla_pad_len(payload.len())) {
-                    Some(pad) if !pad.is_empty() => self.genl_answer(req, &[&head, payload, pad]),
-                    _ => self.genl_answer(req, &[&head, payload]),
+                    Some(pad) if !pad.is_empty() => self.genl_answer(req, &head, &[payload, pad]),
+                    _ => self.genl_answer(req, &head, &[payload]),
                 }
             }
             Ok(Requested::Shared(Action::Broadcast { group, payload })) => {
@@ -165,7 +166,7 @@ impl GenlProtocol for Rustnl {
             }
             Ok(Requested::Shared(Action::GetInfo)) => self.genl_info(req),
             Ok(Requested::Shared(Action::Noop)) => Ok(()),
-            Ok(Requested::SetGroups(groups)) => Self::genl_set_groups(req, &groups),
+            Ok(Requested::SetGroups(groups)) => Self::genl_set_groups(req, groups),
             Err(refusal) => Err(self.genl_refuse(req, refusal)),
         }
     }
@@ -173,8 +174,13 @@ impl GenlProtocol for Rustnl {
 
 impl Rustnl {
     /// Sends a generic netlink answer; counts and explains a failure.
-    fn genl_answer(&self, req: &Request<'_>, parts: &[&[u8]]) -> Result {
-        req.reply(parts).inspect_err(|e| {
+    fn genl_answer<const H: usize>(
+        &self,
+        req: &Request<'_>,
+        head: &[u8; H],
+        parts: &[&[u8]],
+    ) -> Result {
+        req.reply(head, parts).inspect_err(|e| {
             self.genl.bump(CounterAttr::DeliveryFailures);
             if *e == ENOMEM {
                 req.ext_ack(None, format_args!("cannot allocate the answer"));
@@ -197,13 +203,13 @@ impl Rustnl {
     /// `set-groups`: the sender's socket listens to `groups` from now on
     /// (no reply; the core acks if asked).
     #[inline(never)]
-    fn genl_set_groups(req: &Request<'_>, groups: &GroupSet) -> Result {
+    fn genl_set_groups(req: &Request<'_>, groups: ListenGroups<'_>) -> Result {
         let listening = req.sender_listening().inspect_err(|e| {
             if *e == ENOMEM {
                 req.ext_ack(None, format_args!("cannot allocate the socket's groups"));
             }
         })?;
-        listening.set(groups.words());
+        listening.set(groups.set().words());
         Ok(())
     }
 
@@ -228,7 +234,7 @@ impl Rustnl {
             .and_then(|()| w.put_flag(Attr::DeliveryFailed.raw(), r.delivery_failed))
             .and_then(|()| w.put_uint(Attr::EventSeq.raw(), r.event_seq))
             .map_err(|_| EMSGSIZE)?;
-        self.genl_answer(req, &[&genl_header(Cmd::Broadcast), w.bytes()])
+        self.genl_answer(req, &genl_header(Cmd::Broadcast), &[w.bytes()])
     }
 
     /// `get-info`: configuration and both faces' counters.
@@ -246,7 +252,7 @@ impl Rustnl {
             .and_then(|()| w.put_counters(Attr::ClassicCounters.raw(), &self.stats.snapshot()))
             .and_then(|()| w.put_counters(Attr::GenlCounters.raw(), &self.genl.snapshot()))
             .map_err(|_| EMSGSIZE)?;
-        self.genl_answer(req, &[&genl_header(Cmd::GetInfo), w.bytes()])
+        self.genl_answer(req, &genl_header(Cmd::GetInfo), &[w.bytes()])
     }
 
     /// Multicasts a generic netlink event (`event`, `heartbeat`, `goodbye`)

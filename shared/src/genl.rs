@@ -430,9 +430,39 @@ pub enum Requested<'a> {
     /// What the classic face's requests ask too: echo, broadcast, get-info.
     Shared(Action<'a>),
     /// `set-groups`: the requesting socket receives the events of these
-    /// numbered groups only ([`GroupSet::ALL`] when the request named
-    /// none).
-    SetGroups(GroupSet),
+    /// numbered groups only ([`ListenGroups::set`]; every group when the
+    /// request named none).
+    SetGroups(ListenGroups<'a>),
+}
+
+/// The `listen-group` attributes of a `set-groups` that [`classify`]
+/// accepted (each in 1..=`limits.groups`), read where they are in the
+/// request: the answer of `classify` stays as small as the other
+/// commands' (a [`GroupSet`] is 128 bytes, which every echo would carry
+/// through).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenGroups<'a> {
+    attrs: &'a [u8],
+}
+
+impl<'a> ListenGroups<'a> {
+    /// Each `listen-group` as sent, in order (repeats included).
+    pub fn iter(&self) -> impl Iterator<Item = u32> + 'a {
+        listen_group_attrs(self.attrs).map(|(_, group)| group)
+    }
+
+    /// The set they name; [`GroupSet::ALL`] when there is none.
+    pub fn set(&self) -> GroupSet {
+        let mut set = GroupSet::EMPTY;
+        for g in self.iter() {
+            set.insert(g);
+        }
+        if set.is_empty() {
+            GroupSet::ALL
+        } else {
+            set
+        }
+    }
 }
 
 /// Why a policy-valid request is refused by the module.
@@ -530,31 +560,36 @@ pub fn classify<'a>(req: &Request<'a>, limits: &Limits) -> Result<Requested<'a>,
             Ok(Requested::Shared(Action::Broadcast { group, payload }))
         }
         Some(Cmd::GetInfo) => Ok(Requested::Shared(Action::GetInfo)),
-        Some(Cmd::SetGroups) => listen_groups(req.attrs, limits).map(Requested::SetGroups),
+        Some(Cmd::SetGroups) => {
+            check_listen_groups(req.attrs, limits)?;
+            Ok(Requested::SetGroups(ListenGroups { attrs: req.attrs }))
+        }
         _ => Err(Refusal::NotAnOperation(req.cmd)),
     }
 }
 
-/// The `listen-group` attributes of `attrs` as a set, each in
-/// 1..=`limits.groups` (the first one outside is refused, pointed at);
-/// [`GroupSet::ALL`] when there is none.
-fn listen_groups(attrs: &[u8], limits: &Limits) -> Result<GroupSet, Refusal> {
-    let mut set = GroupSet::EMPTY;
+/// Each `listen-group` attribute of `attrs` with its offset there.
+fn listen_group_attrs(attrs: &[u8]) -> impl Iterator<Item = (usize, u32)> + '_ {
     let mut offset = 0usize;
     // Policy-valid: well formed, 4-aligned, no trailing bytes (a malformed
     // tail would only end the walk).
-    for a in Attrs::new(attrs).map_while(Result::ok) {
+    Attrs::new(attrs).map_while(Result::ok).filter_map(move |a| {
         let at = offset;
         offset = offset.saturating_add(nlmsg_align(NLA_HDRLEN + a.payload.len()));
-        if a.ty != Attr::ListenGroup.raw() {
-            continue;
-        }
         // 4 bytes, as the policy checked (else group 0, refused).
         let group = a
             .payload
             .first_chunk::<4>()
             .map_or(0, |b| u32::from_ne_bytes(*b));
-        if group == 0 || group > limits.groups || !set.insert(group) {
+        (a.ty == Attr::ListenGroup.raw()).then_some((at, group))
+    })
+}
+
+/// Every `listen-group` of `attrs` in 1..=`limits.groups` (also within
+/// [`GroupSet`]'s range), or the first one outside, pointed at.
+fn check_listen_groups(attrs: &[u8], limits: &Limits) -> Result<(), Refusal> {
+    for (at, group) in listen_group_attrs(attrs) {
+        if group == 0 || group > limits.groups || group > MAX_GROUPS {
             return Err(Refusal::At {
                 error: RequestError::BadGroup {
                     group,
@@ -564,5 +599,5 @@ fn listen_groups(attrs: &[u8], limits: &Limits) -> Result<GroupSet, Refusal> {
             });
         }
     }
-    Ok(if set.is_empty() { GroupSet::ALL } else { set })
+    Ok(())
 }

@@ -184,14 +184,16 @@ fn classify_set(attrs: &[u8]) -> Result<Requested<'_>, Refusal> {
 #[test]
 fn set_groups_reads_every_listen_group() {
     let attrs = set_groups(&[], &[3, 8, 3, 1]);
-    let Ok(Requested::SetGroups(set)) = classify_set(&attrs) else {
+    let Ok(Requested::SetGroups(groups)) = classify_set(&attrs) else {
         panic!("{:?}", classify_set(&attrs));
     };
+    assert_eq!(groups.iter().collect::<Vec<_>>(), [3, 8, 3, 1]);
+    let set = groups.set();
     assert_eq!(set.iter().collect::<Vec<_>>(), [1, 3, 8]);
     assert!(set.contains(3) && !set.contains(2) && !set.contains(0));
     assert!(!set.contains(MAX_GROUPS + 1));
     // None named: every group again (as before any choice).
-    assert_eq!(classify_set(&[]), Ok(Requested::SetGroups(GroupSet::ALL)));
+    assert!(matches!(classify_set(&[]), Ok(Requested::SetGroups(g)) if g.set() == GroupSet::ALL));
     assert_eq!(GroupSet::default(), GroupSet::ALL);
     assert!(GroupSet::ALL.contains(1) && GroupSet::ALL.contains(MAX_GROUPS));
     assert!(GroupSet::EMPTY.is_empty() && !set.is_empty());
@@ -255,9 +257,9 @@ proptest! {
         let attrs = set_groups(&[], &groups);
         let want: std::collections::BTreeSet<u32> = groups.iter().copied().collect();
         match classify_set(&attrs) {
-            Ok(Requested::SetGroups(set)) if want.is_empty() => prop_assert_eq!(set, GroupSet::ALL),
-            Ok(Requested::SetGroups(set)) => {
-                prop_assert_eq!(set.iter().collect::<std::collections::BTreeSet<_>>(), want)
+            Ok(Requested::SetGroups(g)) if want.is_empty() => prop_assert_eq!(g.set(), GroupSet::ALL),
+            Ok(Requested::SetGroups(g)) => {
+                prop_assert_eq!(g.set().iter().collect::<std::collections::BTreeSet<_>>(), want)
             }
             other => prop_assert!(false, "{:?}", other),
         }

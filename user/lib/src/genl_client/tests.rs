@@ -127,10 +127,10 @@ fn module_with(req: &[Message<'_>], chosen: &mut GroupSet) -> Result<Vec<Vec<u8>
             Ok(Requested::Shared(Action::Echo { payload })) => {
                 reply(m, Cmd::Echo, |w| w.put(Attr::Payload.raw(), payload))
             }
-            Ok(Requested::SetGroups(set)) => {
+            Ok(Requested::SetGroups(groups)) => {
                 // No reply: the ack the client must ask for.
                 assert!(m.header.has(NLM_F_ACK), "set-groups without NLM_F_ACK");
-                *chosen = set;
+                *chosen = groups.set();
                 testing::ack(m)
             }
             Ok(Requested::Shared(Action::Broadcast { group, .. })) => {
