@@ -94,6 +94,10 @@ def is_sanitizer(block):
     a kernel without KASAN has none of these blocks."""
     if any(r.startswith("__asan_report") for i in block[4] for r in i[4]):
         return True
+    # The compiler's KASAN constructor and destructor (register and
+    # unregister the module's globals).
+    if block[3].startswith(("asan.module_ctor", "asan.module_dtor")):
+        return True
     # KASAN's slow path for a shadow byte that is not zero: is the access
     # inside the addressable part of its 8-byte granule? (`and $7` of the
     # address, compared with the shadow byte.)
@@ -133,18 +137,57 @@ def executed(qemu_log, console_log):
     return ran
 
 
+# Sections of objtool's and the kernel's metadata: their relocations point
+# at every function (unwind tables, bug and exception tables, patch sites),
+# not at what the module's code can call.
+METADATA = (".orc", "__bug_table", ".altinstr", "__jump_table", ".return_sites",
+            ".call_sites", ".retpoline_sites", "__patchable", ".ibt", ".static_call",
+            "__ex_table", ".discard", "__mcount_loc", ".note", ".debug", ".kcfi",
+            "__kcfi", ".BTF", ".rela")
+
+
 def referenced(ko, insns):
-    """Functions something refers to: a direct call or jump, or a relocation
-    in any section (calls through the PLT, function pointers in data,
-    vtables). The rest are out-of-line copies nobody calls: every caller
-    inlined them."""
+    """Functions the module can run: reachable from what its data refers to
+    (the module structure's init and exit, operation tables, vtables,
+    parameters) through calls, jumps and relocations (calls through the
+    PLT, function pointers taken in code). The rest are out-of-line copies
+    nobody calls (every caller inlined them), and what only those call
+    (e.g. the helpers of a `Debug` impl nothing formats)."""
+    starts = {}  # section -> sorted [(offset, function)]
+    for section, lst in insns.items():
+        seen = {}
+        for off, func, *_ in lst:
+            seen.setdefault(func, off)
+        starts[section] = sorted((o, f) for f, o in seen.items())
+
+    def target(name):
+        """A relocation's function: a symbol, or a section offset."""
+        name = name.strip()
+        m = re.match(r"^(\.\S+?)\+0x([0-9a-f]+)$", name)
+        if m and m.group(1) in starts:
+            off, found = int(m.group(2), 16), None
+            for o, f in starts[m.group(1)]:
+                if o <= off:
+                    found = f
+            return found
+        return re.sub(r"[-+]0x[0-9a-f]+$", "", name)
+
     out = subprocess.run(["llvm-objdump-19", "-r", "--demangle", ko],
                          check=True, capture_output=True, text=True).stdout
-    names = set()
+    roots, section = set(), None
     for line in out.splitlines():
-        m = re.match(r"^[0-9a-f]+\s+R_X86_64_\S+\s+(.*?)(?:[-+]0x[0-9a-f]+)?$", line)
+        m = re.match(r"^RELOCATION RECORDS FOR \[(\S+)\]:", line)
         if m:
-            names.add(m.group(1))
+            section = m.group(1)
+            continue
+        if section is None or section in SECTIONS or section.startswith(METADATA):
+            continue
+        m = re.match(r"^[0-9a-f]+\s+R_X86_64_\S+\s+(.*)$", line)
+        if m:
+            t = target(m.group(1))
+            if t:
+                roots.add(t)
+    calls = defaultdict(set)
     for lst in insns.values():
         for _, func, mn, text, relocs in lst:
             t = re.search(r"<(.*?)(?:\+0x[0-9a-f]+)?>$", text)
@@ -152,9 +195,18 @@ def referenced(ko, insns):
             # only calls and jumps the assembler resolved name a function,
             # and a function's jumps to its own labels do not count.
             if t and not relocs and t.group(1) != func and (mn.startswith("call") or JUMP.match(mn)):
-                names.add(t.group(1))
+                calls[func].add(t.group(1))
             for r in relocs:
-                names.add(re.sub(r"[-+]0x[0-9a-f]+$", "", r))
+                r = target(r)
+                if r:
+                    calls[func].add(r)
+    names, todo = set(), list(roots)
+    while todo:
+        f = todo.pop()
+        if f in names:
+            continue
+        names.add(f)
+        todo.extend(calls.get(f, ()))
     return names
 
 
