@@ -109,7 +109,7 @@ log "config verified: all ${#want[@]} requested options set"
 exec 7>"$CACHE/locks/cpu-heavy.lock"
 [ -n "${RUSTNL_CPU_LOCK_HELD:-}" ] || flock -n 7 || { log "waiting for another CPU-heavy build to finish"; flock 7; }
 start=$(date +%s)
-log "building $NAME kernel (cold build: ~15-25 min on 2 cores)"
+log "building $NAME kernel (cold build: ~7 min on 2 idle cores, longer on a busy machine)"
 "${KMAKE[@]}" O="$OUT" -j"$(nproc)" bzImage modules >&2 || die "kernel build failed"
 # Rust module builds out of tree need rust/ artifacts; `modules_prepare` ensures them.
 "${KMAKE[@]}" O="$OUT" -j"$(nproc)" modules_prepare >&2 || die "modules_prepare failed"
