@@ -53,7 +53,7 @@ help:
 	@echo "  make bench     Rust module vs the C reference module (tests/bench) on the bench"
 	@echo "                 kernel (no debug options), wall clock and -icount; plus the userspace"
 	@echo "                 codec vs netlink-packet-core; table + build/bench/bench.json"
-	@echo "  make bench-profile  instructions per echo in each module, per function (QEMU block log)"
+	@echo "  make bench-profile  instructions per echo (or per BROADCAST: BENCH_PROFILE_FACES=fanout) in each module, per function (QEMU block log)"
 	@echo "  make stock-module  rustnl.ko for Debian's stock kernel (build/stock/; Rust metadata"
 	@echo "                 regenerated with Debian's toolchain in a chroot of its suite, cached);"
 	@echo "                 STOCK=trixie-backports (7.3, default) | sid | forky (7.2: build/stock-sid/ ...)"
