@@ -284,6 +284,26 @@ impl Ynl {
         run_host(&self.argv(prefix, &self.spec, &schema, args))
     }
 
+    /// A long-running `ynl ARGS` (a `--subscribe` listener) on the host,
+    /// its stdout read line by line; killed when dropped.
+    fn listen(&self, args: &[&str]) -> Result<YnlListener, String> {
+        let schema = format!("{}/genetlink.yaml", self.doc);
+        let mut child = host_command(&self.argv(&[], &self.spec, &schema, args))
+            .spawn()
+            .map_err(|e| format!("spawning the ynl listener: {e}"))?;
+        let (tx, lines) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(YnlListener { child, lines })
+    }
+
     /// `--do OP [--json JSON]` that must succeed: its reply.
     fn do_ok(&self, op: &str, json: Option<&str>) -> Result<(Value, u32), String> {
         let mut args = vec!["--do", op];
@@ -746,24 +766,14 @@ pub(crate) fn t_ynl_subscribe(ctx: &Ctx) -> TestResult {
     require_host_root()?;
     reload(ctx, &[])?;
     let ynl = Ynl::new()?;
-    let schema = format!("{}/genetlink.yaml", ynl.doc);
-    let argv = ynl.argv(
-        &[],
-        &ynl.spec,
-        &schema,
-        &[
-            "--subscribe",
-            McastGroup::Events.name(),
-            "--duration",
-            "120",
-        ],
-    );
-    let mut listener = host_command(&argv)
-        .spawn()
-        .map_err(|e| format!("spawning the ynl listener: {e}"))?;
+    let mut listener = ynl.listen(&[
+        "--subscribe",
+        McastGroup::Events.name(),
+        "--duration",
+        "120",
+    ])?;
     let result = subscribe_and_broadcast(&ynl, &mut listener);
-    let _ = listener.kill();
-    let _ = listener.wait();
+    drop(listener);
     result?;
 
     // Heartbeats on the other group.
@@ -800,29 +810,42 @@ pub(crate) fn t_ynl_subscribe(ctx: &Ctx) -> TestResult {
     reload(ctx, &[])
 }
 
-fn subscribe_and_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
-    let stdout = listener.stdout.take().ok_or("no listener stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+/// A `ynl` listener running on the host ([`Ynl::listen`]).
+struct YnlListener {
+    child: Child,
+    /// Its stdout, a line each.
+    lines: mpsc::Receiver<String>,
+}
+
+/// An error with the end of the listener's stderr if it has exited (a
+/// function of the child alone, so that a closure may read the listener's
+/// lines meanwhile).
+fn still_listening(child: &mut Child) -> TestResult {
+    if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
         }
-    });
+        return Err(format!("the ynl listener exited ({st}): {}", tail(&err, 6)));
+    }
+    Ok(())
+}
+
+impl Drop for YnlListener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn subscribe_and_broadcast(ynl: &Ynl, listener: &mut YnlListener) -> TestResult {
     let payload = b"an event through ynl";
     let json = format!("{{\"group\": 3, \"payload\": \"{}\"}}", hex(payload));
     // The listener joins once Python has started: until then nobody
     // listens (neither flag set), so broadcast until one is delivered.
     let deadline = Instant::now() + Duration::from_secs(100);
     let (seq, origin, reply) = loop {
-        if let Some(st) = listener.try_wait().map_err(|e| e.to_string())? {
-            let mut err = String::new();
-            if let Some(mut e) = listener.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            return Err(format!("the ynl listener exited ({st}): {}", tail(&err, 6)));
-        }
+        still_listening(&mut listener.child)?;
         ensure!(
             Instant::now() < deadline,
             "no broadcast was delivered to the ynl listener in 100 s"
@@ -842,7 +865,8 @@ fn subscribe_and_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
         std::thread::sleep(Duration::from_millis(200));
     };
     println!("    broadcast reply: {reply}");
-    let line = rx
+    let line = listener
+        .lines
         .recv_timeout(Duration::from_secs(30))
         .map_err(|_| "the ynl listener printed nothing after a delivered broadcast".to_string())?;
     let e: Value =
@@ -885,46 +909,26 @@ pub(crate) fn t_ynl_set_groups(ctx: &Ctx) -> TestResult {
     require_host_root()?;
     reload(ctx, &[])?;
     let ynl = Ynl::new()?;
-    let schema = format!("{}/genetlink.yaml", ynl.doc);
-    let argv = ynl.argv(
-        &[],
-        &ynl.spec,
-        &schema,
-        &[
-            "--subscribe",
-            McastGroup::Events.name(),
-            "--do",
-            Cmd::SetGroups.name(),
-            "--json",
-            "{\"listen-group\": [3, 4]}",
-            "--duration",
-            "180",
-        ],
-    );
-    let mut listener = host_command(&argv)
-        .spawn()
-        .map_err(|e| format!("spawning the ynl listener: {e}"))?;
-    let result = set_groups_then_broadcast(&ynl, &mut listener);
-    let _ = listener.kill();
-    let _ = listener.wait();
-    result
+    let mut listener = ynl.listen(&[
+        "--subscribe",
+        McastGroup::Events.name(),
+        "--do",
+        Cmd::SetGroups.name(),
+        "--json",
+        "{\"listen-group\": [3, 4]}",
+        "--duration",
+        "180",
+    ])?;
+    set_groups_then_broadcast(&ynl, &mut listener)
 }
 
-fn set_groups_then_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
-    let stdout = listener.stdout.take().ok_or("no listener stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+fn set_groups_then_broadcast(ynl: &Ynl, listener: &mut YnlListener) -> TestResult {
     // The next event the listener prints (the set-groups reply, none, is
     // printed as `null` first).
     let next_event = || -> Result<Value, String> {
         loop {
-            let line = rx
+            let line = listener
+                .lines
                 .recv_timeout(Duration::from_secs(30))
                 .map_err(|_| "the ynl listener printed no event".to_string())?;
             if line.trim() == "null" {
@@ -941,13 +945,7 @@ fn set_groups_then_broadcast(ynl: &Ynl, listener: &mut Child) -> TestResult {
     // Until the listener has chosen and joined, nobody listens to group 3.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Some(st) = listener.try_wait().map_err(|e| e.to_string())? {
-            let mut err = String::new();
-            if let Some(mut e) = listener.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            return Err(format!("the ynl listener exited ({st}): {}", tail(&err, 6)));
-        }
+        still_listening(&mut listener.child)?;
         ensure!(
             Instant::now() < deadline,
             "no broadcast to group 3 was delivered to the ynl listener in 120 s"
