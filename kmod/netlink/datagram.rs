@@ -135,12 +135,18 @@ impl<'a> Datagram<'a> {
     /// and replies gathered before stay queued).
     /// Delivery failures of sent batches are counted by [`Datagram::flush`].
     #[inline(always)]
-    pub(crate) fn reply(&self, msg: &impl InMessage, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
-        let payload = payload_len(parts)?;
+    pub(crate) fn reply<const N: usize>(
+        &self,
+        msg: &impl InMessage,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]; N],
+    ) -> Result {
+        let payload = payload_len(&[], parts)?;
         let portid = self.sender_portid();
         let seq = msg.seq();
         if let Some(mut skb) = self.pending.take() {
-            match skb.put_message(payload, portid, seq, ty, flags, &[], parts) {
+            match skb.put_message(portid, seq, ty, flags, &[], parts) {
                 Ok(()) => {
                     self.pending.set(Some(skb));
                     return Ok(());
@@ -165,7 +171,7 @@ impl<'a> Datagram<'a> {
         let room = size.max(size.saturating_add(rest).min(BATCH_ROOM));
         // Input runs in the sender's task: it may sleep.
         let mut skb = SkBuff::alloc(room, GFP_KERNEL)?;
-        skb.put_message(payload, portid, seq, ty, flags, &[], parts)?;
+        skb.put_message(portid, seq, ty, flags, &[], parts)?;
         self.pending.set(Some(skb));
         Ok(())
     }
@@ -176,7 +182,13 @@ impl<'a> Datagram<'a> {
     /// batch there would buy nothing: the datagram's next BROADCAST sends it
     /// again before its event, so a datagram of broadcasts would pay a
     /// batch-sized skb per answer.
-    pub(crate) fn reply_now(&self, msg: &impl InMessage, ty: u16, flags: u16, parts: &[&[u8]]) -> Result {
+    pub(crate) fn reply_now<const N: usize>(
+        &self,
+        msg: &impl InMessage,
+        ty: u16,
+        flags: u16,
+        parts: &[&[u8]; N],
+    ) -> Result {
         self.send_pending();
         // Input runs in the sender's task: it may sleep.
         let skb = SkBuff::message(self.sender_portid(), msg.seq(), ty, flags, &[], parts, GFP_KERNEL)?;

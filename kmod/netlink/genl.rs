@@ -668,7 +668,11 @@ impl<'a> Request<'a> {
     /// `ENOMEM` if no buffer could be had, or with the unicast's error (the
     /// sender's queue is full: netlink flagged `ENOBUFS` on it).
     #[inline]
-    pub(crate) fn reply<const H: usize>(&self, head: &[u8; H], parts: &[&[u8]]) -> Result {
+    pub(crate) fn reply<const H: usize, const N: usize>(
+        &self,
+        head: &[u8; H],
+        parts: &[&[u8]; N],
+    ) -> Result {
         // SAFETY: Registered while its operations run.
         let (id, _) = unsafe { family_ids() };
         let skb = super::skb::SkBuff::message(
@@ -809,7 +813,11 @@ impl<'a> GenlNet<'a> {
 
     /// Multicasts one message of the family (`parts`: genl header, then
     /// attributes) to multicast group `group` in this namespace only.
-    pub(crate) fn multicast(&self, group: usize, parts: &[&[u8]]) -> Result<Delivery> {
+    pub(crate) fn multicast<const N: usize>(
+        &self,
+        group: usize,
+        parts: &[&[u8]; N],
+    ) -> Result<Delivery> {
         // SAFETY: Registered (type invariant).
         let (id, _) = unsafe { family_ids() };
         self.sk
@@ -821,11 +829,11 @@ impl<'a> GenlNet<'a> {
     /// [`Listening`] has it, or they never chose), skipping the others,
     /// which do not count as listeners either
     /// (`genlmsg_multicast_netns_filtered`).
-    pub(crate) fn multicast_numbered(
+    pub(crate) fn multicast_numbered<const N: usize>(
         &self,
         group: usize,
         numbered: u32,
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
     ) -> Result<Delivery> {
         // SAFETY: Registered (type invariant).
         let (id, _) = unsafe { family_ids() };

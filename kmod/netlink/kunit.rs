@@ -9,7 +9,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(rustnl)]
 mod tests {
-    use super::super::skb::{nlmsg_total_size, SkBuff};
+    use super::super::skb::{nlmsg_total_size, payload_len, SkBuff, MAX_PAYLOAD};
     use super::super::*;
     use crate::proto::{
         classify, Action, BroadcastHdr, ErrorKind, Limits, Messages, MsgType, NlMsgHdr,
@@ -80,6 +80,18 @@ mod tests {
         assert_eq!(nlmsg_total_size(1), Some(20));
         assert_eq!(nlmsg_total_size(4), Some(20));
         assert_eq!(nlmsg_total_size(usize::MAX), None);
+    }
+
+    #[test]
+    fn payload_length_adds_head_and_parts_within_the_c_lengths() {
+        assert_eq!(payload_len(b"ab", &[b"c", b"de"]), Ok(5));
+        assert_eq!(payload_len(&[], &[]), Ok(0));
+        assert_eq!(payload_len(&[0u8; 8], &[]), Ok(8));
+        // The bound lets every later size check go: the largest message
+        // still fits the `int` lengths of `__alloc_skb` and `__nlmsg_put`.
+        let size = nlmsg_total_size(MAX_PAYLOAD);
+        assert!(size.is_some_and(|s| i32::try_from(s).is_ok()));
+        assert!(i32::try_from(MAX_PAYLOAD).is_ok());
     }
 
     #[test]

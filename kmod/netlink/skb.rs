@@ -28,13 +28,29 @@ pub(super) const SHARED_INFO: usize =
 /// would need order 4).
 pub(super) const BATCH_ROOM: usize = (32 * 1024 - SHARED_INFO) & !(CACHE_LINE - 1);
 
-/// The length of `parts` together; `EMSGSIZE` on overflow.
+/// Largest payload of one message: with its header and padding it still
+/// fits the `int` lengths `__nlmsg_put` and `__alloc_skb` take.
+pub(super) const MAX_PAYLOAD: usize = i32::MAX as usize - NLMSG_HDRLEN - NLMSG_ALIGNTO;
+
+/// The length of `head` and `parts` together; `EMSGSIZE` past
+/// [`MAX_PAYLOAD`]. `N` is a constant, so the sum unrolls, and the bound
+/// checked here lets the compiler drop the later size checks of the
+/// message (`make bench-profile`: summed as a slice, with each size
+/// checked again, a classic echo took 40 module instructions more).
 #[inline]
-pub(super) fn payload_len(parts: &[&[u8]]) -> Result<usize> {
-    parts
+pub(super) fn payload_len<const H: usize, const N: usize>(
+    head: &[u8; H],
+    parts: &[&[u8]; N],
+) -> Result<usize> {
+    // Saturating, not checked: a sum without an early exit unrolls; an
+    // overflow stays at `usize::MAX`, past the bound.
+    let len = parts
         .iter()
-        .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
-        .ok_or(EMSGSIZE)
+        .fold(head.len(), |acc, p| acc.saturating_add(p.len()));
+    if len > MAX_PAYLOAD {
+        return Err(EMSGSIZE);
+    }
+    Ok(len)
 }
 
 /// `NLMSG_ALIGN(NLMSG_HDRLEN + payload)`, or `None` on overflow.
@@ -83,7 +99,7 @@ impl SkBuff {
     }
 
     /// Appends one netlink message (header addressed to `portid`, payload
-    /// `head` then `parts` concatenated, `payload` bytes in all). Padding is
+    /// `head` then `parts` concatenated). Padding is
     /// zeroed by `__nlmsg_put`; every payload byte is written from `head`
     /// and `parts`, so no uninitialised byte is ever sent. Fails with
     /// `EMSGSIZE` (and appends nothing) if it does not fit.
@@ -93,24 +109,48 @@ impl SkBuff {
     /// answer's headers (genl header, first attribute header) go in `head`
     /// (`make bench-profile`: ~25 instructions a genl echo).
     #[inline]
-    pub(super) fn put_message<const H: usize>(
+    pub(super) fn put_message<const H: usize, const N: usize>(
         &mut self,
+        portid: u32,
+        seq: u32,
+        ty: u16,
+        flags: u16,
+        head: &[u8; H],
+        parts: &[&[u8]; N],
+    ) -> Result {
+        let payload = payload_len(head, parts)?;
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        if size > self.room {
+            return Err(EMSGSIZE);
+        }
+        // SAFETY: `payload` and `size` are the message's, `size` within the
+        // room left.
+        unsafe { self.write_message(size, payload, portid, seq, ty, flags, head, parts) }
+    }
+
+    /// [`SkBuff::put_message`] past its size checks (which a fresh skb of
+    /// the message's size needs none of).
+    ///
+    /// # Safety
+    ///
+    /// `payload` is `payload_len(head, parts)` and `size` is
+    /// `nlmsg_total_size(payload)`, at most `self.room`.
+    #[inline]
+    unsafe fn write_message<const H: usize, const N: usize>(
+        &mut self,
+        size: usize,
         payload: usize,
         portid: u32,
         seq: u32,
         ty: u16,
         flags: u16,
         head: &[u8; H],
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
     ) -> Result {
-        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
-        if size > self.room {
-            return Err(EMSGSIZE);
-        }
         let payload_c = i32::try_from(payload).map_err(|_| EMSGSIZE)?;
         // SAFETY: `skb` is valid and has at least `room >= size =
-        // nlmsg_total_size(payload)` bytes of tailroom (type invariant), what
-        // `__nlmsg_put` needs for this payload.
+        // nlmsg_total_size(payload)` bytes of tailroom (type invariant and
+        // the caller), what `__nlmsg_put` needs for this payload.
         let nlh = unsafe {
             bindings::__nlmsg_put(
                 self.skb.as_ptr(),
@@ -131,8 +171,8 @@ impl SkBuff {
         let mut dst = unsafe { nlh.cast::<u8>().add(NLMSG_HDRLEN) };
         if H > 0 {
             // SAFETY: `head` is the first `H` of the `payload` bytes
-            // `__nlmsg_put` reserved after the header (callers count it in
-            // `payload`); `[u8; H]` has alignment 1.
+            // `__nlmsg_put` reserved after the header; `[u8; H]` has
+            // alignment 1.
             unsafe {
                 dst.cast::<[u8; H]>().write(*head);
                 dst = dst.add(H);
@@ -140,8 +180,9 @@ impl SkBuff {
         }
         for part in parts {
             // SAFETY: `__nlmsg_put` reserved `payload` bytes after the header;
-            // the parts add up to `payload`, so each copy stays inside that
-            // area, and a skb we own cannot overlap the borrowed `part`.
+            // `head` and the parts add up to `payload` (the caller), so each
+            // copy stays inside that area, and a skb we own cannot overlap
+            // the borrowed `part`.
             unsafe {
                 core::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len());
                 dst = dst.add(part.len());
@@ -153,18 +194,21 @@ impl SkBuff {
     /// Allocates an skb with exactly one netlink message (see
     /// [`SkBuff::put_message`]).
     #[inline]
-    pub(crate) fn message<const H: usize>(
+    pub(crate) fn message<const H: usize, const N: usize>(
         portid: u32,
         seq: u32,
         ty: u16,
         flags: u16,
         head: &[u8; H],
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
         gfp: Flags,
     ) -> Result<Self> {
-        let payload = payload_len(parts)?.checked_add(H).ok_or(EMSGSIZE)?;
-        let mut skb = Self::alloc(nlmsg_total_size(payload).ok_or(EMSGSIZE)?, gfp)?;
-        skb.put_message(payload, portid, seq, ty, flags, head, parts)?;
+        let payload = payload_len(head, parts)?;
+        let size = nlmsg_total_size(payload).ok_or(EMSGSIZE)?;
+        let mut skb = Self::alloc(size, gfp)?;
+        // SAFETY: `payload` and `size` are the message's; the fresh skb has
+        // room for `size` bytes.
+        unsafe { skb.write_message(size, payload, portid, seq, ty, flags, head, parts) }?;
         Ok(skb)
     }
 

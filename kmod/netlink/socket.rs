@@ -81,12 +81,12 @@ impl KernelSock {
     /// Multicasts one message (type `ty`, sequence number `seq`, payload
     /// `parts` concatenated) to `group`; `flags` for the message and its
     /// clones (`GFP_KERNEL` in process context).
-    pub(crate) fn broadcast(
+    pub(crate) fn broadcast<const N: usize>(
         &self,
         group: u32,
         ty: u16,
         seq: u32,
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
         flags: Flags,
     ) -> Result<Delivery> {
         self.broadcast_to(group, ty, seq, parts, flags, |_| true)
@@ -99,12 +99,12 @@ impl KernelSock {
     /// the group in the namespace, in this task, while the core walks its
     /// listener list (the socket cannot be released meanwhile); it must not
     /// sleep.
-    pub(super) fn broadcast_to<F>(
+    pub(super) fn broadcast_to<F, const N: usize>(
         &self,
         group: u32,
         ty: u16,
         seq: u32,
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
         flags: Flags,
         wants: F,
     ) -> Result<Delivery>

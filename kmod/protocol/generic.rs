@@ -174,11 +174,11 @@ impl GenlProtocol for Rustnl {
 
 impl Rustnl {
     /// Sends a generic netlink answer; counts and explains a failure.
-    fn genl_answer<const H: usize>(
+    fn genl_answer<const H: usize, const N: usize>(
         &self,
         req: &Request<'_>,
         head: &[u8; H],
-        parts: &[&[u8]],
+        parts: &[&[u8]; N],
     ) -> Result {
         req.reply(head, parts).inspect_err(|e| {
             self.genl.bump(CounterAttr::DeliveryFailures);
@@ -283,7 +283,7 @@ impl Rustnl {
         } else {
             let hdr = nla_header(Attr::Payload.raw(), payload.len()).ok_or(EMSGSIZE)?;
             let pad = NLA_PAD.get(..nla_pad_len(payload.len())).unwrap_or(&[]);
-            let parts: &[&[u8]] = &[&genl_header(cmd), w.bytes(), &hdr, payload, pad];
+            let parts: &[&[u8]; 5] = &[&genl_header(cmd), w.bytes(), &hdr, payload, pad];
             if cmd == Cmd::Event {
                 net.multicast_numbered(mcgrp, group, parts)
             } else {

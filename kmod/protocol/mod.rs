@@ -59,13 +59,13 @@ impl Stats {
 
     fn bump(&self, c: CounterAttr) {
         if let Some(a) = self.0.get(c.index()) {
-            a.fetch_add(1u64, Relaxed);
+            a.add(1u64, Relaxed);
         }
     }
 
     fn add(&self, c: CounterAttr, n: u64) {
         if let (Some(a), true) = (self.0.get(c.index()), n > 0) {
-            a.fetch_add(n, Relaxed);
+            a.add(n, Relaxed);
         }
     }
 
