@@ -842,6 +842,42 @@ pub(crate) fn t_broadcast(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// As the classic face's `broadcast_to_a_full_listener_is_a_failure`: the
+/// only listener of `events` has a full queue, so nobody receives the
+/// broadcast; the reply carries `delivery-failed` (not "no listeners"), and
+/// the genl face counts a delivery failure.
+pub(crate) fn t_broadcast_to_full_listener(ctx: &Ctx) -> TestResult {
+    reload(ctx, &["heartbeat_ms=0"])?;
+    let f = family()?;
+    let sub = listener(&f, McastGroup::Events)?;
+    sub.set_recv_buffer_size(1).map_err(|e| e.to_string())?;
+    let mut raw = Raw::with_id(f.id)?;
+    let (_, before) = raw.counters()?;
+    let payload = [7u8; 1024];
+    let mut sent = 0;
+    let r = loop {
+        let a = raw.exchange(Cmd::Broadcast.raw(), &broadcast_attrs(5, &payload))?;
+        let r = attr_map(a.attrs()?)?;
+        sent += 1;
+        if !r.contains_key(&Attr::Delivered.raw()) {
+            break r;
+        }
+        ensure!(sent < 64, "the listener's queue never filled: {r:?}");
+    };
+    ensure!(
+        r.contains_key(&Attr::DeliveryFailed.raw()),
+        "a broadcast nobody could receive: {r:?}"
+    );
+    let (_, after) = raw.counters()?;
+    ensure!(
+        after["delivery-failures"] > before["delivery-failures"]
+            && after["no-listeners"] == before["no-listeners"],
+        "genl counters {before:?} -> {after:?}"
+    );
+    drop(sub);
+    Ok(())
+}
+
 /// Heartbeats reach `heartbeat` listeners of the genl face at the period,
 /// with the sequence the classic face's heartbeats use; `rmmod` succeeds
 /// with genl clients connected (their sockets do not pin the module), they
@@ -1647,6 +1683,10 @@ pub(crate) const TESTS: &[Test] = &[
     Test::new("genl_policy_rejections_with_ext_ack", t_policy_rejections),
     Test::new("genl_module_refusals_with_ext_ack", t_module_refusals),
     Test::new("genl_broadcast_groups_and_faces", t_broadcast),
+    Test::new(
+        "genl_broadcast_to_a_full_listener_is_a_failure",
+        t_broadcast_to_full_listener,
+    ),
     Test::new("genl_counters_per_face", t_counters_per_face),
     Test::new(
         "genl_heartbeat_goodbye_and_unload_with_clients",
