@@ -99,10 +99,10 @@ impl SkBuff {
     }
 
     /// Appends one netlink message (header addressed to `portid`, payload
-    /// `head` then `parts` concatenated). Padding is
-    /// zeroed by `__nlmsg_put`; every payload byte is written from `head`
-    /// and `parts`, so no uninitialised byte is ever sent. Fails with
-    /// `EMSGSIZE` (and appends nothing) if it does not fit.
+    /// `head` then `parts` concatenated). Padding is zeroed by
+    /// `__nlmsg_put`; every payload byte is written from `head` and `parts`,
+    /// so no uninitialised byte is ever sent. Fails with `EMSGSIZE` (and
+    /// appends nothing) if it does not fit.
     ///
     /// `head` (a fixed-size array: `[]` for none) is written with plain
     /// stores, each of `parts` with a `memcpy` call: a generic netlink
