@@ -136,6 +136,10 @@ impl SkBuff {
     /// `payload` is `payload_len(head, parts)` and `size` is
     /// `nlmsg_total_size(payload)`, at most `self.room`.
     #[inline]
+    // `put_message`'s arguments and the two lengths it checked: passed on,
+    // not computed again, so that the compiler drops the room's update
+    // check too.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn write_message<const H: usize, const N: usize>(
         &mut self,
         size: usize,
