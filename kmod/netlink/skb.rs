@@ -129,16 +129,16 @@ impl SkBuff {
     }
 
     /// [`SkBuff::put_message`] past its size checks (which a fresh skb of
-    /// the message's size needs none of).
+    /// the message's size needs none of). It takes the two lengths its
+    /// callers checked rather than computing them again: so the compiler
+    /// drops the room update's overflow check too (27 instructions of
+    /// `genl_request` otherwise).
     ///
     /// # Safety
     ///
     /// `payload` is `payload_len(head, parts)` and `size` is
     /// `nlmsg_total_size(payload)`, at most `self.room`.
     #[inline]
-    // `put_message`'s arguments and the two lengths it checked: passed on,
-    // not computed again, so that the compiler drops the room's update
-    // check too.
     #[allow(clippy::too_many_arguments)]
     unsafe fn write_message<const H: usize, const N: usize>(
         &mut self,
